@@ -1,0 +1,37 @@
+# Two commands on a fresh Debian machine, as root: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Debian packages vtui needs to build and run (libvirt-python compiles against libvirt-dev).
+BUILD_DEBS := libvirt-dev pkg-config gcc python3-dev python3-venv
+
+.PHONY: run test lint testbed testbed-down clean
+
+run: $(STAMP)
+	$(VENV)/bin/vtui $(ARGS)
+
+test: $(STAMP)
+	scripts/testbed.sh up
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory lint
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check vtui tests bench
+	$(VENV)/bin/mypy
+
+testbed:
+	scripts/testbed.sh up
+
+testbed-down:
+	scripts/testbed.sh down
+
+$(STAMP): pyproject.toml
+	scripts/install-debs.sh $(BUILD_DEBS)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,308 @@
+#!/usr/bin/env bash
+# vtui testbed: local dockerd + libvirtd (qemu:///system) with a tiny busybox
+# docker image and a tiny busybox VM, for developing/testing vtui without systemd.
+#
+#   scripts/testbed.sh [up]     install packages, start daemons, build image, define VM
+#   scripts/testbed.sh down     stop the daemons that this script started (by pidfile)
+#   scripts/testbed.sh status   show what runs and what is in place
+#   scripts/testbed.sh check-vm boot the VM once, wait for its shell prompt, destroy it
+set -euo pipefail
+
+RUN_DIR=/run/vtui-testbed
+LOG_DIR=/var/log/vtui-testbed
+BOOT_DIR=/var/lib/libvirt/boot
+KERNEL=$BOOT_DIR/vtui-test-vmlinuz
+INITRD=$BOOT_DIR/vtui-test-initrd.img
+IMAGE=vtui-test/busybox:latest
+VM=vtui-test-vm
+VIRSH=(virsh -q -c qemu:///system)
+PACKAGES=(docker.io containerd runc iptables libvirt-daemon-system libvirt-daemon-driver-qemu
+  libvirt-clients qemu-system-x86 openssh-server busybox-static cpio tmux iproute2 psmisc)
+DAEMONS=(virtlogd libvirtd dockerd) # start order; stopped in reverse
+PATH=$PATH:/usr/sbin:/sbin
+TMP=""
+CHECK_TMUX=""
+
+say() { printf 'testbed: %s\n' "$*"; }
+die() { printf 'testbed: ERROR: %s\n' "$*" >&2; exit 1; }
+tmpdir() { [ -n "$TMP" ] || TMP=$(mktemp -d /tmp/vtui-testbed.XXXXXX); }
+cleanup() {
+  [ -z "$CHECK_TMUX" ] || tmux -L vtui-testbed kill-server 2>/dev/null || true
+  [ -z "$TMP" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# --- packages ----------------------------------------------------------------
+apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600 "$@"; }
+wait_dpkg_lock() {
+  local n=0
+  while fuser /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock >/dev/null 2>&1; do
+    ((n++ % 15)) || say "waiting for another apt/dpkg run to finish..."
+    sleep 2
+  done
+}
+missing_packages() {
+  local p
+  for p in "${PACKAGES[@]}"; do
+    [ "$(dpkg-query -W -f="\${db:Status-Status}" "$p" 2>/dev/null)" = installed ] || echo "$p"
+  done
+}
+ensure_packages() {
+  local missing
+  mapfile -t missing < <(missing_packages)
+  ((${#missing[@]})) || return 0
+  say "installing ${missing[*]}... (log: $LOG_DIR/apt.log)"
+  wait_dpkg_lock
+  { apt_get update && apt_get install -y "${missing[@]}"; } >>"$LOG_DIR/apt.log" 2>&1 ||
+    die "apt-get failed; see $LOG_DIR/apt.log"
+}
+
+# --- daemons -----------------------------------------------------------------
+probe() {
+  case $1 in
+    virtlogd) virt-admin -c virtlogd:///system version >/dev/null 2>&1 ;;
+    libvirtd) virsh -c qemu:///system version >/dev/null 2>&1 ;;
+    dockerd) docker info >/dev/null 2>&1 ;;
+  esac
+}
+# PID from our pidfile, if that process is alive and still is the daemon we started.
+our_pid() {
+  local pid
+  [ -e "$RUN_DIR/$1.ours" ] && pid=$(cat "$RUN_DIR/$1.pid" 2>/dev/null) || return 1
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] || return 1
+  [[ $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) != Z* ]] && echo "$pid"
+}
+start_daemon() {
+  local name=$1 log=$LOG_DIR/$1.log pid i
+  if probe "$name"; then return 0; fi
+  our_pid "$name" >/dev/null || rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.ours"
+  say "starting $name... (log: $log)"
+  # own session, no inherited fds beyond 0-2, foreground mode so $! is the daemon's PID
+  (
+    for fd in /proc/self/fd/*; do fd=${fd##*/}; ((fd > 2)) && eval "exec $fd>&-"; done 2>/dev/null
+    exec setsid "$name"
+  ) </dev/null >>"$log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$RUN_DIR/$name.pid"
+  touch "$RUN_DIR/$name.ours"
+  for ((i = 0; i < 60; i++)); do
+    probe "$name" && return 0
+    our_pid "$name" >/dev/null || { rm -f "$RUN_DIR/$name.ours"; die "$name exited during startup; see $log"; }
+    sleep 0.5
+  done
+  die "$name (pid $pid) did not answer within 30 s; see $log"
+}
+stop_daemon() {
+  local name=$1 pid i
+  [ -e "$RUN_DIR/$name.ours" ] || { say "$name: not started by testbed, leaving it alone"; return 0; }
+  if pid=$(our_pid "$name"); then
+    say "stopping $name (pid $pid)..."
+    kill -TERM "$pid"
+    for ((i = 0; i < 60; i++)); do our_pid "$name" >/dev/null || break; sleep 0.5; done
+    if our_pid "$name" >/dev/null; then say "$name still alive after 30 s, sending KILL"; kill -KILL "$pid"; fi
+  else
+    say "$name: recorded process is gone"
+  fi
+  rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.ours"
+}
+
+# --- busybox trees (docker image rootfs and VM initramfs) ----------------------
+busybox_tree() {
+  local root=$1 applet
+  mkdir -p "$root"/{bin,etc,tmp,proc,sys,dev,root}
+  chmod 1777 "$root/tmp"
+  cp /bin/busybox "$root/bin/busybox"
+  for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
+  echo 'root:x:0:' >"$root/etc/group"
+}
+ensure_image() {
+  if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    say "building docker image $IMAGE..."
+    tmpdir
+    busybox_tree "$TMP/rootfs"
+    tar -C "$TMP/rootfs" -c . |
+      docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+  fi
+  [ "$(docker run --rm "$IMAGE" sh -c 'echo ok' 2>&1)" = ok ] || die "docker run of $IMAGE failed"
+}
+
+# --- VM: kernel, initramfs, domain ------------------------------------------------
+ensure_kernel() {
+  local pkg vmlinuz
+  [ -s "$KERNEL" ] && return 0
+  tmpdir
+  wait_dpkg_lock
+  pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+    sed -n 's/^ *Depends: \(linux-image-.*-cloud-amd64\)$/\1/p' | head -n1)
+  if [ -z "$pkg" ]; then
+    apt_get update >>"$LOG_DIR/apt.log" 2>&1 || die "apt-get update failed; see $LOG_DIR/apt.log"
+    pkg=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/^ *Depends: \(linux-image-.*-cloud-amd64\)$/\1/p' | head -n1)
+  fi
+  [ -n "$pkg" ] || die "cannot resolve linux-image-cloud-amd64 to a kernel package"
+  say "downloading kernel $pkg..."
+  mkdir -p "$TMP/kernel" && chown _apt "$TMP/kernel" 2>/dev/null || true
+  (cd "$TMP/kernel" && apt_get download "$pkg" >>"$LOG_DIR/apt.log" 2>&1) || die "apt-get download $pkg failed; see $LOG_DIR/apt.log"
+  dpkg -x "$TMP/kernel/${pkg}"_*.deb "$TMP/kernel/x"
+  vmlinuz=$(find "$TMP/kernel/x/boot" -name 'vmlinuz-*' | head -n1)
+  [ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $pkg"
+  mkdir -p "$BOOT_DIR"
+  install -m 644 "$vmlinuz" "$KERNEL.new" && mv "$KERNEL.new" "$KERNEL"
+  echo "$pkg" >"$KERNEL.pkg"
+}
+init_script() {
+  cat <<'EOF'
+#!/bin/sh
+# PID 1 of the vtui test VM: serial root shell, respawned forever; no acpid, so
+# the ACPI power button (virsh shutdown) is ignored on purpose.
+export PATH=/bin HOME=/root TERM=vt100
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
+hostname vtui-test-vm
+exec </dev/console >/dev/console 2>&1
+echo "vtui-test-vm: init ready"
+export PS1='\w # '
+while :; do
+  setsid cttyhack sh -l
+  sleep 1
+done
+EOF
+}
+ensure_initrd() {
+  local want
+  want=$({ init_script; sha256sum </bin/busybox; } | sha256sum | cut -d' ' -f1)
+  [ -s "$INITRD" ] && [ "$(cat "$INITRD.stamp" 2>/dev/null)" = "$want" ] && return 0
+  say "building initramfs $INITRD..."
+  tmpdir
+  busybox_tree "$TMP/initrd"
+  init_script >"$TMP/initrd/init" && chmod 755 "$TMP/initrd/init"
+  mknod -m 600 "$TMP/initrd/dev/console" c 5 1
+  (cd "$TMP/initrd" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -9) >"$INITRD.new"
+  chmod 644 "$INITRD.new" && mv "$INITRD.new" "$INITRD"
+  echo "$want" >"$INITRD.stamp"
+}
+domain_xml() {
+  cat <<EOF
+<domain type='qemu'>
+  <name>$VM</name>
+  <description>vtui testbed VM: busybox initramfs, serial console, ignores ACPI shutdown</description>
+  <memory unit='MiB'>192</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>$KERNEL</kernel>
+    <initrd>$INITRD</initrd>
+    <cmdline>console=ttyS0 panic=-1</cmdline>
+  </os>
+  <features><acpi/></features>
+  <on_poweroff>destroy</on_poweroff>
+  <on_reboot>restart</on_reboot>
+  <on_crash>destroy</on_crash>
+  <devices>
+    <controller type='usb' model='none'/>
+    <serial type='pty'><target port='0'/></serial>
+    <console type='pty'><target type='serial' port='0'/></console>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+EOF
+}
+ensure_vm() {
+  local xml new=1
+  if xml=$("${VIRSH[@]}" dumpxml --inactive "$VM" 2>/dev/null); then
+    new=0
+    grep -qF "<kernel>$KERNEL</kernel>" <<<"$xml" && grep -qF "<initrd>$INITRD</initrd>" <<<"$xml" && return 0
+    say "redefining $VM (kernel/initrd path changed; takes effect on next boot)..."
+  else
+    say "defining VM $VM..."
+  fi
+  tmpdir
+  domain_xml >"$TMP/domain.xml"
+  "${VIRSH[@]}" define "$TMP/domain.xml" >/dev/null
+  if ((new)) && [ "$("${VIRSH[@]}" domstate "$VM")" != "shut off" ]; then
+    "${VIRSH[@]}" destroy "$VM" >/dev/null
+  fi
+}
+
+# --- subcommands -------------------------------------------------------------------
+cmd_up() {
+  local t0=$EPOCHREALTIME d
+  ensure_packages
+  for d in "${DAEMONS[@]}"; do start_daemon "$d"; done
+  ensure_image
+  ensure_kernel
+  ensure_initrd
+  ensure_vm
+  say "up: ok ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}') s)"
+}
+cmd_down() {
+  local i n
+  for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
+    if [ "${DAEMONS[i]}" = libvirtd ] && probe libvirtd && our_pid libvirtd >/dev/null; then
+      n=$("${VIRSH[@]}" list --name | grep -c . || true)
+      ((n == 0)) || say "note: $n running domain(s) keep running without libvirtd"
+    fi
+    stop_daemon "${DAEMONS[i]}"
+  done
+}
+cmd_status() {
+  local d pid state missing
+  missing=$(missing_packages | tr '\n' ' ')
+  say "packages: ${missing:+missing: }${missing:-all installed}"
+  for d in "${DAEMONS[@]}"; do
+    if pid=$(our_pid "$d"); then state="started by testbed, pid $pid"; else state="not started by testbed"; fi
+    if probe "$d"; then say "$d: answering ($state)"; else say "$d: NOT answering ($state)"; fi
+  done
+  if probe dockerd; then
+    if docker image inspect "$IMAGE" >/dev/null 2>&1; then say "image $IMAGE: present"; else say "image $IMAGE: missing"; fi
+  fi
+  if [ -s "$KERNEL" ]; then say "kernel: $KERNEL ($(cat "$KERNEL.pkg" 2>/dev/null || echo '?'))"; else say "kernel: missing"; fi
+  if [ -s "$INITRD" ]; then say "initrd: $INITRD"; else say "initrd: missing"; fi
+  if probe libvirtd; then
+    say "VM $VM: $("${VIRSH[@]}" domstate "$VM" 2>/dev/null || echo 'not defined')"
+  fi
+}
+cmd_check_vm() {
+  local t0 t1 i state pane=""
+  state=$("${VIRSH[@]}" domstate "$VM" 2>/dev/null) || die "$VM is not defined; run '$0 up' first"
+  [ "$state" = "shut off" ] || die "$VM is '$state'; not disturbing it"
+  say "booting $VM and waiting for its shell prompt..."
+  CHECK_TMUX=1
+  t0=$EPOCHREALTIME
+  tmux -L vtui-testbed new-session -d -s check -x 200 -y 50 "virsh -c qemu:///system start $VM --console"
+  for ((i = 1; i <= 240; i++)); do
+    pane=$(tmux -L vtui-testbed capture-pane -p -t check -S - 2>/dev/null) || break
+    grep -qE '^/ #[[:space:]]*$' <<<"$pane" && break
+    ((i % 20)) || tmux -L vtui-testbed send-keys -t check Enter
+    sleep 0.5
+  done
+  t1=$EPOCHREALTIME
+  if grep -qE '^/ #[[:space:]]*$' <<<"$pane"; then
+    tmux -L vtui-testbed send-keys -t check "echo VTUI_\$((6*7)) \$(tty); jobs" Enter
+    for ((i = 0; i < 20; i++)); do
+      pane=$(tmux -L vtui-testbed capture-pane -p -t check -S -) && grep -q 'VTUI_42 /dev/ttyS0' <<<"$pane" && break
+      sleep 0.5
+    done
+  fi
+  "${VIRSH[@]}" destroy "$VM" >/dev/null 2>&1 || true
+  if ! grep -q 'VTUI_42 /dev/ttyS0' <<<"$pane" || grep -q 'job control turned off' <<<"$pane"; then
+    tail -n 20 <<<"$pane" >&2
+    die "VM did not reach a working shell prompt (see above)"
+  fi
+  say "check-vm: ok, prompt after $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s; command ran on /dev/ttyS0 with job control"
+}
+
+[ "$(id -u)" = 0 ] || die "must run as root"
+mkdir -p "$RUN_DIR" "$LOG_DIR"
+cd /
+case ${1:-up} in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  check-vm) cmd_up && cmd_check_vm ;;
+  *) die "usage: $0 [up|down|status|check-vm]" ;;
+esac

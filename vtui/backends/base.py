@@ -1,0 +1,91 @@
+"""The interface every engine backend implements."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ClassVar, TypeVar
+
+from vtui.model import Kind, Node
+
+T = TypeVar("T")
+
+
+class EngineUnavailable(Exception):
+    """An engine cannot be reached or was lost; `reason` is a sentence a person can act on."""
+
+    def __init__(self, host: str, engine: str, reason: str) -> None:
+        super().__init__(f"{engine} on {host}: {reason}")
+        self.host = host
+        self.engine = engine
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Reset:
+    """The complete list of this backend's nodes."""
+
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Upsert:
+    node: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    key: str
+
+
+Change = Reset | Upsert | Removed
+
+
+class Backend(ABC):
+    """One engine on one host.
+
+    The constructor only records where to connect: all I/O happens in
+    `connect()` and later calls. Blocking library calls run in the backend's
+    own thread pool, never on the event loop.
+    """
+
+    engine: ClassVar[str]
+    kind: ClassVar[Kind]
+
+    def __init__(self, host: str, target: str) -> None:
+        self.host = host
+        self.target = target
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"vtui-{self.engine}")
+
+    async def _call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a blocking call in this backend's threads."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    def unavailable(self, reason: str) -> EngineUnavailable:
+        return EngineUnavailable(self.host, self.engine, reason)
+
+    def node_key(self, engine_id: str) -> str:
+        return f"{self.host}/{self.kind}/{engine_id}"
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the connection; raises EngineUnavailable with the reason."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Close the connection; safe to call more than once or unconnected."""
+
+    @abstractmethod
+    async def list_nodes(self) -> list[Node]:
+        """Every node of this engine, in one round of calls."""
+
+    @abstractmethod
+    def watch(self) -> AsyncIterator[Change]:
+        """Yield a Reset first, then changes as the engine reports them.
+
+        Subscribes to engine events before listing so nothing falls between.
+        Raises EngineUnavailable when the connection is lost.
+        """

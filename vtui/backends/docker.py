@@ -1,0 +1,170 @@
+"""Docker backend: containers of one dockerd (unix socket, tcp, or a forwarded socket)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from vtui.backends.base import Backend, Change, EngineUnavailable, Removed, Reset, Upsert
+from vtui.model import Kind, Node, State
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+
+# State.Status from the engine API -> normalised state
+STATES: dict[str, State] = {
+    "created": State.CREATED,
+    "running": State.RUNNING,
+    "paused": State.PAUSED,
+    "restarting": State.RESTARTING,
+    "removing": State.REMOVING,
+    "exited": State.STOPPED,
+    "dead": State.DEAD,
+}
+_EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
+
+
+def default_base_url() -> str:
+    return os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+
+
+_CAUSES: tuple[tuple[type[OSError], str, str], ...] = (
+    (FileNotFoundError, "No such file or directory", "dockerd is not running (no socket at {where})"),
+    (PermissionError, "Permission denied", "permission denied on {where} (run as root or join the docker group)"),
+    (ConnectionRefusedError, "Connection refused", "dockerd is not accepting connections on {where}"),
+)
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """The error and what it wraps: requests and urllib3 keep OS errors in args or .reason."""
+    seen: list[BaseException] = []
+    todo: list[object] = [err]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, BaseException) and item not in seen:
+            seen.append(item)
+            todo += [item.__cause__, item.__context__, getattr(item, "reason", None), *item.args]
+    return seen
+
+
+def explain(base_url: str, err: BaseException) -> str:
+    """Turn a docker-py/requests failure into a sentence."""
+    where = base_url.removeprefix("unix://")
+    causes = _causes(err)
+    text = " ".join(str(c) for c in causes)
+    for exc_type, needle, sentence in _CAUSES:
+        if needle in text or any(isinstance(c, exc_type) for c in causes):
+            return sentence.format(where=where)
+    return f"{err} ({base_url})"
+
+
+def container_node(host: str, summary: dict[str, Any]) -> Node:
+    """A Node from one entry of the engine's container list."""
+    native = str(summary.get("State", ""))
+    status = str(summary.get("Status", ""))
+    reason = ""
+    if m := _EXIT_CODE.match(status):
+        reason = f"exit code {m.group(1)}"
+    names = summary.get("Names") or [summary["Id"][:12]]
+    return Node(
+        host=host,
+        kind=Kind.CONTAINER,
+        engine="docker",
+        id=summary["Id"],
+        name=names[0].lstrip("/"),
+        state=STATES.get(native, State.UNKNOWN),
+        native_state=native,
+        reason=reason,
+        image=str(summary.get("Image", "")),
+    )
+
+
+class DockerBackend(Backend):
+    engine = "docker"
+    kind = Kind.CONTAINER
+
+    def __init__(self, host: str, base_url: str) -> None:
+        super().__init__(host, base_url)
+        self._api: docker.APIClient | None = None
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self._api is None:
+            raise self.unavailable("not connected")
+        return self._api
+
+    async def connect(self) -> None:
+        self._api = await self._call(self._open)
+
+    def _open(self) -> docker.APIClient:
+        try:
+            # version="auto" asks the daemon, so this is I/O: we are in a thread.
+            api = docker.APIClient(base_url=self.target, version="auto", timeout=15)
+            api.ping()
+        except (docker.errors.DockerException, requests.RequestException, OSError) as err:
+            raise self.unavailable(explain(self.target, err)) from err
+        return api
+
+    async def close(self) -> None:
+        api, self._api = self._api, None
+        if api is not None:
+            await self._call(api.close)
+
+    async def list_nodes(self) -> list[Node]:
+        return await self._call(self._list)
+
+    def _list(self, filters: dict[str, Any] | None = None) -> list[Node]:
+        try:
+            summaries = self.api.containers(all=True, filters=filters)
+        except (docker.errors.DockerException, requests.RequestException) as err:
+            raise self.unavailable(explain(self.target, err)) from err
+        return [container_node(self.host, s) for s in summaries]
+
+    def _read(self, container_id: str) -> Node | None:
+        found = self._list({"id": container_id})
+        return next((n for n in found if n.id == container_id), None)
+
+    async def watch(self) -> AsyncIterator[Change]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | EngineUnavailable] = asyncio.Queue()
+        try:
+            stream = await self._call(self.api.events, None, None, {"type": ["container"]}, True)
+        except (docker.errors.DockerException, requests.RequestException) as err:
+            raise self.unavailable(explain(self.target, err)) from err
+
+        def post(item: dict[str, Any] | EngineUnavailable) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def pump() -> None:
+            reason = "dockerd closed the event stream"
+            try:
+                for event in stream:  # decoded JSON objects
+                    if isinstance(event, dict):
+                        post(event)
+            except Exception as err:  # noqa: BLE001 - any failure ends the stream
+                reason = explain(self.target, err)
+            post(self.unavailable(reason))
+
+        threading.Thread(target=pump, name="vtui-docker-events", daemon=True).start()
+        try:
+            yield Reset(tuple(await self.list_nodes()))
+            while True:
+                item = await queue.get()
+                if isinstance(item, EngineUnavailable):
+                    raise item
+                container_id = str(item.get("id") or item.get("Actor", {}).get("ID", ""))
+                if not container_id:
+                    continue
+                node = None if item.get("Action") == "destroy" else await self._call(self._read, container_id)
+                yield Upsert(node) if node else Removed(self.node_key(container_id))
+        finally:
+            await self._call(stream.close)

@@ -1,0 +1,94 @@
+"""Command line: `vtui` runs the TUI, `vtui ls` lists without one."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import platformdirs
+
+from vtui.backends import Backend
+from vtui.config import Config, ConfigError, load_config
+from vtui.engines import demo_backends, local_backends
+from vtui.listing import list_all, table
+
+
+def _common_options() -> argparse.ArgumentParser:
+    # SUPPRESS lets the options stand before or after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    opt = common.add_argument
+    opt("--demo", action="store_true", default=argparse.SUPPRESS,
+        help="use the embedded demo (libvirt's test driver) instead of this host's engines")
+    opt("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+        help="config file (default: $VTUI_CONFIG or ~/.config/vtui/config.toml)")
+    opt("--libvirt", default=argparse.SUPPRESS, metavar="URI", help="libvirt URI (default: qemu:///system)")
+    opt("--docker", default=argparse.SUPPRESS, metavar="URL",
+        help="docker base URL (default: $DOCKER_HOST or unix:///var/run/docker.sock)")
+    opt("--no-libvirt", action="store_true", default=argparse.SUPPRESS, help="leave libvirt out")
+    opt("--no-docker", action="store_true", default=argparse.SUPPRESS, help="leave docker out")
+    return common
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    top = argparse.ArgumentParser(
+        prog="vtui", parents=[common],
+        description="Keyboard-driven manager for libvirt VMs and Docker containers.")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    ls = sub.add_parser("ls", parents=[common], help="list VMs and containers and exit")
+    ls.add_argument("--json", action="store_true", help="print a JSON array of nodes")
+    return top
+
+
+def _backends(args: argparse.Namespace, config: Config) -> list[Backend]:
+    if getattr(args, "demo", False):
+        return demo_backends()
+    return local_backends(
+        config,
+        libvirt_uri=getattr(args, "libvirt", None),
+        docker_url=getattr(args, "docker", None),
+        libvirt=not getattr(args, "no_libvirt", False),
+        docker=not getattr(args, "no_docker", False),
+    )
+
+
+def _log_to_file() -> None:
+    state = Path(platformdirs.user_state_dir("vtui"))
+    state.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=state / "vtui.log", level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_ls(args: argparse.Namespace, backends: list[Backend]) -> int:
+    listing = asyncio.run(list_all(backends))
+    for failure in listing.failures:
+        print(f"vtui: {failure}", file=sys.stderr)
+    if args.json:
+        json.dump([n.to_json() for n in listing.nodes], sys.stdout, indent=2)
+        print()
+    else:
+        print(table(listing.nodes))
+    return 1 if listing.failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    _log_to_file()
+    try:
+        config = load_config(getattr(args, "config", None))
+    except ConfigError as err:
+        print(f"vtui: {err}", file=sys.stderr)
+        return 2
+    backends = _backends(args, config)
+    if args.command == "ls":
+        return cmd_ls(args, backends)
+    from vtui.app import VtuiApp  # the TUI (and textual) only when needed
+
+    demo = getattr(args, "demo", False)
+    VtuiApp(backends, demo=demo, keymap=config.keymap).run()
+    return 0

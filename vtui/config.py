@@ -1,0 +1,109 @@
+"""The config file: TOML, validated into typed objects, errors naming file, line and key.
+
+    [local]
+    libvirt = "qemu:///system"   # a libvirt URI, or false to leave libvirt out
+    docker = "unix:///var/run/docker.sock"   # a docker base URL, or false
+
+    [keymap]                     # binding id = keys, as Textual spells them
+    filter = "slash,f"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import platformdirs
+
+ENV_CONFIG = "VTUI_CONFIG"
+
+
+class ConfigError(Exception):
+    """A config problem, phrased for the person who edits the file."""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    libvirt_uri: str | None = None  # None: the default URI
+    docker_url: str | None = None  # None: DOCKER_HOST or the default socket
+    libvirt_enabled: bool = True
+    docker_enabled: bool = True
+    keymap: dict[str, str] = field(default_factory=dict)
+
+
+def default_path() -> Path:
+    if env := os.environ.get(ENV_CONFIG):
+        return Path(env)
+    return Path(platformdirs.user_config_dir("vtui")) / "config.toml"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config; a missing file is an empty config, a broken one a ConfigError."""
+    path = path or default_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config(path=None)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: {err}") from err
+    return _validate(path, text, data)
+
+
+def _validate(path: Path, text: str, data: dict[str, object]) -> Config:
+    def problem(table: str, key: str, what: str) -> ConfigError:
+        line = _line_of(text, table, key)
+        where = f"{path}, line {line}" if line else str(path)
+        return ConfigError(f"{where}: {table + '.' if table else ''}{key}: {what}")
+
+    tables: dict[str, dict[str, object]] = {"local": {}, "keymap": {}}
+    for name, value in data.items():
+        if name not in tables:
+            raise problem("", name, "unknown section (known: [local], [keymap])")
+        if not isinstance(value, dict):
+            raise problem("", name, f"must be a table, written [{name}]")
+        tables[name] = value
+
+    engines: dict[str, str | bool] = {}
+    for key, value in tables["local"].items():
+        if key not in ("libvirt", "docker"):
+            raise problem("local", key, "unknown key (known: libvirt, docker)")
+        if not (value is False or (isinstance(value, str) and value)):
+            raise problem("local", key, "must be a URI string, or false to leave the engine out")
+        engines[key] = value
+    keymap: dict[str, str] = {}
+    for key, value in tables["keymap"].items():
+        if not isinstance(value, str) or not value.strip():
+            raise problem("keymap", key, 'must be a string of keys such as "ctrl+f,slash"')
+        keymap[key] = value
+
+    libvirt, docker = engines.get("libvirt"), engines.get("docker")
+    return Config(
+        path=path,
+        libvirt_uri=libvirt if isinstance(libvirt, str) else None,
+        docker_url=docker if isinstance(docker, str) else None,
+        libvirt_enabled=libvirt is not False,
+        docker_enabled=docker is not False,
+        keymap=keymap,
+    )
+
+
+def _line_of(text: str, table: str, key: str) -> int | None:
+    """The line where `key` is set inside `[table]` (tomllib keeps no positions)."""
+    current = ""
+    pattern = re.compile(rf"^\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*=")
+    for number, line in enumerate(text.splitlines(), 1):
+        if header := re.match(r"^\s*\[\s*([^\]]+?)\s*\]", line):
+            current = header.group(1)
+            if not table and current == key:
+                return number
+        elif current == table and pattern.match(line):
+            return number
+    return None

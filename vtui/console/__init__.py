@@ -1,0 +1,1 @@
+"""Console sessions: async byte streams with resize, independent of the UI."""

@@ -1,0 +1,42 @@
+"""Which backends to run: the local host's engines, or the embedded demo."""
+
+from __future__ import annotations
+
+import os
+from importlib.resources import files
+
+from vtui.backends import Backend
+from vtui.backends.docker import DockerBackend, default_base_url
+from vtui.backends.libvirt import LibvirtBackend
+from vtui.config import Config
+from vtui.model import LOCAL_HOST
+
+DEMO_HOST = "demo"
+DEFAULT_LIBVIRT_URI = "qemu:///system"
+
+
+def demo_uri() -> str:
+    """libvirt's test driver loaded with the demo inventory shipped in the package."""
+    return "test://" + str(files("vtui").joinpath("demo.xml"))
+
+
+def demo_backends() -> list[Backend]:
+    return [LibvirtBackend(DEMO_HOST, demo_uri())]
+
+
+def local_backends(
+    config: Config,
+    *,
+    libvirt_uri: str | None = None,
+    docker_url: str | None = None,
+    libvirt: bool = True,
+    docker: bool = True,
+) -> list[Backend]:
+    """The local host's engines; arguments override the config, which overrides the environment."""
+    backends: list[Backend] = []
+    if libvirt and config.libvirt_enabled:
+        uri = libvirt_uri or config.libvirt_uri or os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_LIBVIRT_URI
+        backends.append(LibvirtBackend(LOCAL_HOST, uri))
+    if docker and config.docker_enabled:
+        backends.append(DockerBackend(LOCAL_HOST, docker_url or config.docker_url or default_base_url()))
+    return backends

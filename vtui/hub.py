@@ -1,0 +1,100 @@
+"""The hub: the one owner of live state.
+
+It runs one task per backend that connects, follows the engine's events and
+reconnects with backoff, and publishes immutable Inventory snapshots to its
+listeners. A failing engine is reported in its EngineStatus and never stops
+the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert
+from vtui.model import EngineState, EngineStatus, Inventory, Node
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Inventory], None]
+
+RETRY_FIRST = 1.0
+RETRY_MAX = 30.0
+COALESCE = 0.02  # seconds: a burst of events becomes one snapshot
+
+
+class Hub:
+    def __init__(self, backends: Sequence[Backend], *, demo: bool = False) -> None:
+        self.backends = tuple(backends)
+        self.demo = demo
+        self._nodes: dict[Backend, dict[str, Node]] = {b: {} for b in self.backends}
+        self._status = {b: EngineStatus(b.host, b.engine, b.target, EngineState.CONNECTING) for b in self.backends}
+        self._listeners: list[Listener] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._publish_handle: asyncio.TimerHandle | None = None
+        self.inventory = self._snapshot()
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener` with every new snapshot (on the event loop)."""
+        self._listeners.append(listener)
+        listener(self.inventory)
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._follow(b), name=f"hub-{b.host}-{b.engine}") for b in self.backends]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        if self._publish_handle:
+            self._publish_handle.cancel()
+
+    async def _follow(self, backend: Backend) -> None:
+        delay = RETRY_FIRST
+        while True:
+            try:
+                await backend.connect()
+                async for change in backend.watch():
+                    if isinstance(change, Reset):
+                        self._nodes[backend] = {n.key: n for n in change.nodes}
+                        self._set_status(backend, EngineState.UP)
+                        delay = RETRY_FIRST
+                    elif isinstance(change, Upsert):
+                        self._nodes[backend][change.node.key] = change.node
+                    elif isinstance(change, Removed):
+                        self._nodes[backend].pop(change.key, None)
+                    self._schedule_publish()
+            except EngineUnavailable as err:
+                self._lost(backend, err.reason)
+            except Exception as err:  # a bug or an unexpected library error: report, retry
+                log.exception("%s on %s failed", backend.engine, backend.host)
+                self._lost(backend, f"unexpected error: {err}")
+            finally:
+                await asyncio.shield(backend.close())
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    def _lost(self, backend: Backend, reason: str) -> None:
+        log.warning("%s on %s unavailable: %s", backend.engine, backend.host, reason)
+        self._nodes[backend] = {}
+        self._set_status(backend, EngineState.UNAVAILABLE, reason)
+
+    def _set_status(self, backend: Backend, state: EngineState, reason: str = "") -> None:
+        self._status[backend] = EngineStatus(backend.host, backend.engine, backend.target, state, reason)
+        self._schedule_publish()
+
+    def _schedule_publish(self) -> None:
+        if self._publish_handle is None:
+            self._publish_handle = asyncio.get_running_loop().call_later(COALESCE, self._publish)
+
+    def _publish(self) -> None:
+        self._publish_handle = None
+        self.inventory = self._snapshot()
+        for listener in self._listeners:
+            listener(self.inventory)
+
+    def _snapshot(self) -> Inventory:
+        nodes = tuple(n for per_backend in self._nodes.values() for n in per_backend.values())
+        return Inventory.build(nodes, tuple(self._status.values()), self.demo)

@@ -1,0 +1,16 @@
+"""Messages between the app and its screens, named for what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from vtui.model import Inventory
+
+
+@dataclass
+class InventoryChanged(Message):
+    """The hub published a new snapshot."""
+
+    inventory: Inventory

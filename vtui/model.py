@@ -1,0 +1,107 @@
+"""The normalised node model shared by every layer (no I/O, no textual)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+LOCAL_HOST = "local"
+
+
+class Kind(StrEnum):
+    VM = "vm"
+    CONTAINER = "container"
+
+
+class State(StrEnum):
+    """Normalised node states; each engine maps its own states onto these
+    without lumping (paused is not stopped, created is not exited)."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    SHUTTING_DOWN = "shutting-down"
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+    SUSPENDED = "suspended"
+    CREATED = "created"
+    RESTARTING = "restarting"
+    REMOVING = "removing"
+    DEAD = "dead"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """One VM or container as last reported by its engine."""
+
+    host: str
+    kind: Kind
+    engine: str
+    id: str
+    name: str
+    state: State
+    native_state: str
+    reason: str = ""
+    image: str = ""
+    vcpus: int | None = None
+    memory_bytes: int | None = None
+
+    @property
+    def key(self) -> str:
+        """Stable identity: host + kind + engine id."""
+        return f"{self.host}/{self.kind}/{self.id}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "kind": str(self.kind),
+            "engine": self.engine,
+            "name": self.name,
+            "id": self.id,
+            "state": str(self.state),
+            "native_state": self.native_state,
+            "reason": self.reason,
+            "image": self.image,
+            "vcpus": self.vcpus,
+            "memory_bytes": self.memory_bytes,
+        }
+
+
+class EngineState(StrEnum):
+    CONNECTING = "connecting"
+    UP = "up"
+    UNAVAILABLE = "unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineStatus:
+    """How one engine on one host is doing, with a sentence when it is not."""
+
+    host: str
+    engine: str
+    target: str
+    state: EngineState
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Inventory:
+    """An immutable snapshot of everything the hub knows."""
+
+    nodes: tuple[Node, ...] = ()
+    engines: tuple[EngineStatus, ...] = ()
+    demo: bool = False
+    by_key: dict[str, Node] = field(default_factory=dict, compare=False, repr=False)
+
+    @staticmethod
+    def build(
+        nodes: tuple[Node, ...], engines: tuple[EngineStatus, ...], demo: bool
+    ) -> Inventory:
+        return Inventory(nodes, engines, demo, {n.key: n for n in nodes})
+
+    @property
+    def all_unavailable(self) -> bool:
+        """True when every engine has answered and none is up."""
+        return bool(self.engines) and all(
+            e.state is EngineState.UNAVAILABLE for e in self.engines
+        )

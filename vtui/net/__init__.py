@@ -1,0 +1,1 @@
+"""Lab links: veth, bridges, VXLAN, impairments (kernel data plane only)."""
