@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from vtui.format import detail
 from vtui.model import Node
 
@@ -11,11 +13,24 @@ def _subsequence(needle: str, hay: str) -> bool:
     return all(ch in it for ch in needle)
 
 
-def matches(node: Node, query: str) -> bool:
-    """Every word of the query is found in the node's fields, or fuzzily in its name.
+def _haystack(node: Node) -> str:
+    return " ".join((node.name, node.host, node.kind, node.state, detail(node), node.image)).lower()
 
-    `web` matches web-1; `db pau` matches a paused db VM; `wb1` fuzzily matches web-1.
-    """
-    hay = " ".join((node.name, node.host, node.kind, node.state, detail(node), node.image)).lower()
+
+def matches(node: Node, query: str) -> bool:
+    """Every word of the query is in the node's fields: `db pau` finds a paused db VM."""
+    hay = _haystack(node)
+    return all(word in hay for word in query.lower().split())
+
+
+def fuzzy_matches(node: Node, query: str) -> bool:
+    """Every word is a subsequence of the name: `wb1` finds web-1."""
     name = node.name.lower()
-    return all(word in hay or _subsequence(word, name) for word in query.lower().split())
+    return all(_subsequence(word, name) for word in query.lower().split())
+
+
+def filter_nodes(nodes: Iterable[Node], query: str) -> list[Node]:
+    """Exact word matches; only when there are none, fuzzy matches on the name."""
+    nodes = list(nodes)
+    exact = [n for n in nodes if matches(n, query)]
+    return exact or [n for n in nodes if fuzzy_matches(n, query)]

@@ -48,6 +48,6 @@ REASONS: dict[int, list[str]] = {
 def describe(state: int, reason: int) -> tuple[State, str, str]:
     """(normalised state, native state name, reason text) for a libvirt pair."""
     normal, native = STATES.get(state, (State.UNKNOWN, f"state {state}"))
-    reasons = REASONS.get(state, [])
+    reasons = REASONS.get(state, ["unknown"])  # every state's reason 0 is "unknown"
     text = reasons[reason] if 0 <= reason < len(reasons) else f"reason {reason}"
     return normal, native, "" if text == "unknown" else text

@@ -12,10 +12,10 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from vtui.filtering import matches
+from vtui.filtering import filter_nodes
 from vtui.messages import InventoryChanged
 from vtui.model import EngineState, Inventory
-from vtui.widgets.node_table import COLUMNS, SORTABLE, NodeTable
+from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
 
 ENGINE_MARK = {
     EngineState.UP: ("●", "green"),
@@ -81,7 +81,7 @@ class InventoryScreen(Screen[None]):
         banner.display = inventory.demo
         banner.update("DEMO: libvirt's test driver with made-up VMs; nothing here touches a real machine.")
         self.query_one("#engines", Static).update(engines_line(inventory))
-        shown = [n for n in inventory.nodes if matches(n, self.query_text)]
+        shown = filter_nodes(inventory.nodes, self.query_text)
         self.table.show(shown)
         self._set_title(len(shown))
 
@@ -120,16 +120,21 @@ class InventoryScreen(Screen[None]):
 
     def action_sort_next(self) -> None:
         current = SORTABLE.index(self.table.sort_column) if self.table.sort_column in SORTABLE else -1
-        self.sort_by(SORTABLE[(current + 1) % len(SORTABLE)], self.table.sort_reverse)
+        column = SORTABLE[(current + 1) % len(SORTABLE)]
+        self.sort_by(column, column in LARGEST_FIRST)
 
     def action_sort_reverse(self) -> None:
         self.sort_by(self.table.sort_column, not self.table.sort_reverse)
 
-    def sort_by(self, column: str, reverse: bool = False) -> None:
+    def sort_by(self, column: str, reverse: bool | None = None) -> None:
+        """Order rows by `column`; `reverse` defaults to the column's natural direction."""
+        if reverse is None:
+            reverse = column in LARGEST_FIRST
         self.table.sort_by(column, reverse)
         self._set_title(self.table.row_count)
 
     def on_data_table_header_selected(self, event: NodeTable.HeaderSelected) -> None:
         column = str(event.column_key.value)
-        reverse = not self.table.sort_reverse if column == self.table.sort_column else False
+        same = column == self.table.sort_column
+        reverse = not self.table.sort_reverse if same else column in LARGEST_FIRST
         self.sort_by(column, reverse)

@@ -52,6 +52,7 @@ COLUMNS: dict[str, Column] = {
     "memory": ("MEMORY", _number(lambda n: human_bytes(n.memory_bytes)), lambda n: n.memory_bytes or 0),
 }
 SORTABLE = ("name", "host", "kind", "state", "memory", "vcpus")
+LARGEST_FIRST = frozenset({"memory", "vcpus"})  # like top: numbers sort big to small
 
 
 def cells(node: Node) -> list[Text]:

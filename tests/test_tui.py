@@ -1,0 +1,154 @@
+"""The inventory screen driven by keys (App.run_test + Pilot) against the demo and real engines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libvirt
+from textual.widgets import HelpPanel, Input
+
+from tests.conftest import SYSTEM_URI, TEST_VM, Containers, make_app, virsh_state, wait_for, write_test_driver_xml
+from vtui.app import VtuiApp
+from vtui.backends.docker import DockerBackend
+from vtui.backends.libvirt import LibvirtBackend
+from vtui.engines import demo_backends
+from vtui.model import LOCAL_HOST
+from vtui.screens.inventory import InventoryScreen
+from vtui.screens.no_engines import NoEnginesScreen
+from vtui.widgets.node_table import NodeTable
+
+SIZE = (160, 45)
+
+
+def table(app: VtuiApp) -> NodeTable:
+    return app.inventory_screen.table
+
+
+def names(app: VtuiApp) -> list[str]:
+    t = table(app)
+    return [t.get_row_at(i)[0].plain for i in range(t.row_count)]
+
+
+def cell(app: VtuiApp, name: str, column: str) -> str:
+    t = table(app)
+    row = names(app).index(name)
+    return str(t.get_cell_at((row, list(t.columns).index(column))).plain)  # type: ignore[arg-type]
+
+
+async def test_demo_filter_sort_and_move_by_keys() -> None:
+    app = make_app(demo_backends(), demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 8)
+        assert names(app) == sorted(names(app), key=str.lower)  # sorted by name at start
+        assert app.screen.query_one("#demo-banner").display
+
+        await pilot.press("slash", *"web")
+        await wait_for(pilot, lambda: names(app) == ["web-1", "web-2"])
+        assert "2 of 8" in str(table(app).border_title)
+        await pilot.press("enter")  # keep the filter, back to the table
+        assert app.focused is table(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table(app).row_count == 8)
+        assert not app.screen.query_one("#filter", Input).display
+
+        await pilot.press("s", "s", "s")  # name -> host -> kind -> state
+        assert table(app).sort_column == "state"
+        assert names(app)[-1] == "laptop-image"  # suspended sorts last of the demo's states
+        assert [cell(app, n, "state") for n in names(app)][:4] == ["running"] * 4
+        await pilot.press("S")
+        assert names(app)[0] == "laptop-image"
+
+        await pilot.press("s")  # memory, largest first
+        assert table(app).sort_reverse
+        assert names(app)[:2] in (["db-primary", "db-replica"], ["db-replica", "db-primary"])
+        assert names(app)[-1] == "router"
+
+        top = names(app)[0]
+        await pilot.press("g", "j", "j", "k")
+        assert table(app).cursor_row == 1
+        selected = table(app).selected
+        assert selected is not None and selected.name == names(app)[1]
+        assert names(app)[0] == top
+
+
+async def test_help_and_command_palette() -> None:
+    app = make_app(demo_backends(), demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 8)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: bool(app.screen.query(HelpPanel)))
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: not app.screen.query(HelpPanel))
+
+        await pilot.press("ctrl+p")
+        await pilot.press(*"sort by vcpu")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: table(app).sort_column == "vcpus")
+        assert names(app)[0] == "build-runner"  # 8 vCPUs, largest first
+
+
+async def test_container_started_elsewhere_appears_without_a_key(containers: Containers) -> None:
+    app = make_app([DockerBackend(LOCAL_HOST, "unix:///var/run/docker.sock")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: bool(app.hub.inventory.engines) and
+                       app.hub.inventory.engines[0].state == "up")
+        container = containers.run()  # as from another shell: the docker engine, not vtui
+        await wait_for(pilot, lambda: container.name in names(app), timeout=1.0)
+        assert cell(app, container.name, "state") == "running"
+
+        container.pause()
+        await wait_for(pilot, lambda: cell(app, container.name, "state") == "paused", timeout=1.0)
+        container.remove()
+        await wait_for(pilot, lambda: container.name not in names(app), timeout=1.0)
+
+
+async def test_vm_state_follows_libvirt_events(test_vm: libvirt.virDomain) -> None:
+    app = make_app([LibvirtBackend(LOCAL_HOST, SYSTEM_URI)])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: TEST_VM in names(app))
+        assert cell(app, TEST_VM, "state") == "stopped"
+        test_vm.create()
+        await wait_for(pilot, lambda: cell(app, TEST_VM, "state") == "running", timeout=1.0)
+        test_vm.suspend()
+        await wait_for(pilot, lambda: cell(app, TEST_VM, "state") == "paused", timeout=1.0)
+        assert virsh_state(TEST_VM) == "paused"
+        test_vm.destroy()
+        await wait_for(pilot, lambda: cell(app, TEST_VM, "detail") == "shutoff: destroyed", timeout=1.0)
+
+
+async def test_a_broken_engine_is_shown_and_the_other_keeps_working(containers: Containers, tmp_path: Path) -> None:
+    running = containers.run()
+    app = make_app([LibvirtBackend(LOCAL_HOST, f"qemu+unix:///system?socket={tmp_path}/nope"),
+                    DockerBackend(LOCAL_HOST, "unix:///var/run/docker.sock")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: running.name in names(app))
+        engines = str(app.screen.query_one("#engines").render())
+        assert f"local libvirt unavailable: libvirtd is not running (no socket at {tmp_path}/nope)" in engines
+        assert "local docker up" in engines
+        assert not isinstance(app.screen, NoEnginesScreen)
+
+
+async def test_no_engines_offers_the_demo(tmp_path: Path) -> None:
+    app = make_app([LibvirtBackend(LOCAL_HOST, f"qemu+unix:///system?socket={tmp_path}/nope"),
+                    DockerBackend(LOCAL_HOST, f"unix://{tmp_path}/docker.sock")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NoEnginesScreen))
+        reasons = str(app.screen.query_one("#reasons").render())
+        assert "libvirtd is not running" in reasons and "dockerd is not running" in reasons
+        await pilot.press("d")
+        await wait_for(pilot, lambda: table(app).row_count == 8)
+        assert isinstance(app.screen, InventoryScreen)
+        assert app.hub.demo and app.screen.query_one("#demo-banner").display
+
+
+async def test_large_inventory_filters_by_keys(tmp_path: Path) -> None:
+    uri = write_test_driver_xml(tmp_path / "big.xml", 1200)
+    app = make_app([LibvirtBackend(LOCAL_HOST, uri)])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 1200)
+        await pilot.press("slash", *"vm-011")
+        await wait_for(pilot, lambda: len(names(app)) == 10)
+        assert all(n.startswith("vm-011") for n in names(app))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: table(app).row_count == 1200)

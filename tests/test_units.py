@@ -1,0 +1,92 @@
+"""Pure pieces: state maps, filtering, formatting, the import boundary."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from vtui.backends.docker import STATES as DOCKER_STATES
+from vtui.backends.docker import container_node, explain
+from vtui.backends.libvirt_states import describe
+from vtui.filtering import filter_nodes
+from vtui.format import human_bytes
+from vtui.model import Kind, Node, State
+
+
+@pytest.mark.parametrize(
+    ("pair", "expected"),
+    [
+        ((1, 1), (State.RUNNING, "running", "booted")),
+        ((2, 0), (State.RUNNING, "blocked", "")),
+        ((3, 1), (State.PAUSED, "paused", "user")),
+        ((3, 5), (State.PAUSED, "paused", "I/O error")),
+        ((4, 1), (State.SHUTTING_DOWN, "shutdown", "user")),
+        ((5, 2), (State.STOPPED, "shutoff", "destroyed")),
+        ((5, 3), (State.STOPPED, "shutoff", "crashed")),
+        ((5, 5), (State.STOPPED, "shutoff", "saved")),
+        ((6, 1), (State.CRASHED, "crashed", "panicked")),
+        ((7, 0), (State.SUSPENDED, "pmsuspended", "")),
+        ((9, 0), (State.UNKNOWN, "state 9", "")),
+        ((5, 99), (State.STOPPED, "shutoff", "reason 99")),
+    ],
+)
+def test_libvirt_states_keep_native_state_and_reason(pair: tuple[int, int], expected: tuple[State, str, str]) -> None:
+    assert describe(*pair) == expected
+
+
+def test_docker_states_lump_nothing() -> None:
+    assert len(set(DOCKER_STATES.values())) == len(DOCKER_STATES)
+
+
+def test_container_node_from_list_entry() -> None:
+    node = container_node("local", {"Id": "abc", "Names": ["/web"], "Image": "img", "State": "exited",
+                                    "Status": "Exited (137) 2 minutes ago"})
+    assert (node.name, node.state, node.native_state, node.reason) == ("web", State.STOPPED, "exited", "exit code 137")
+    assert node.key == "local/container/abc"
+
+
+def test_docker_errors_become_sentences() -> None:
+    missing = explain("unix:///x.sock", FileNotFoundError(2, "No such file"))
+    assert missing == "dockerd is not running (no socket at /x.sock)"
+    wrapped = ConnectionError(OSError("x"), PermissionError(13, "Permission denied"))
+    assert explain("unix:///x.sock", wrapped).startswith("permission denied on /x.sock")
+
+
+def node(name: str, state: State = State.RUNNING, image: str = "") -> Node:
+    return Node("local", Kind.VM, "libvirt", name, name, state, str(state), image=image)
+
+
+DEMO = [node("web-1"), node("web-2"), node("db-primary"), node("db-replica", State.PAUSED), node("vm-0101"),
+        node("vm-011")]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ["web-1", "web-2", "db-primary", "db-replica", "vm-0101", "vm-011"]),
+        ("WEB", ["web-1", "web-2"]),
+        ("db paused", ["db-replica"]),
+        ("vm-011", ["vm-011"]),  # exact hits win over fuzzy ones (vm-0101)
+        ("wb1", ["web-1"]),  # nothing exact: fuzzy on the name
+        ("xyz", []),
+    ],
+)
+def test_filter(query: str, expected: list[str]) -> None:
+    assert [n.name for n in filter_nodes(DEMO, query)] == expected
+
+
+def test_human_bytes() -> None:
+    assert [human_bytes(v) for v in (None, 0, 1023, 1024, 192 * 2**20, 3 * 2**40)] == [
+        "", "0 B", "1023 B", "1.0 KiB", "192.0 MiB", "3.0 TiB"]
+
+
+def test_nothing_below_the_ui_imports_textual() -> None:
+    code = (
+        "import sys, vtui.model, vtui.hub, vtui.backends.libvirt, vtui.backends.docker, vtui.listing, "
+        "vtui.engines, vtui.config, vtui.cli, vtui.net, vtui.console; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual'); print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"textual imported below the UI: {result.stdout}{result.stderr}"
