@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import libvirt
+from textual import events
 from textual.widgets import HelpPanel, Input
 
 from tests.conftest import SYSTEM_URI, TEST_VM, Containers, make_app, virsh_state, wait_for, write_test_driver_xml
@@ -69,6 +70,17 @@ async def test_demo_filter_sort_and_move_by_keys() -> None:
         selected = table(app).selected
         assert selected is not None and selected.name == names(app)[1]
         assert names(app)[0] == top
+
+
+async def test_filter_typed_in_one_burst_lands_in_the_box() -> None:
+    """A terminal delivers "/web" in one read: every key after "/" belongs to the filter."""
+    app = make_app(demo_backends(), demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 8)
+        for key, char in (("slash", "/"), ("w", "w"), ("e", "e"), ("b", "b"), ("slash", "/")):
+            app.post_message(events.Key(key, char))
+        await wait_for(pilot, lambda: app.screen.query_one("#filter", Input).value == "web/")
+        assert names(app) == []
 
 
 async def test_help_and_command_palette() -> None:

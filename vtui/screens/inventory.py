@@ -43,7 +43,9 @@ def engines_line(inventory: Inventory) -> Text:
 
 class InventoryScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter", id="filter"),
+        # priority: handled before the next keys are forwarded, so "/db" typed in
+        # one burst lands "db" in the filter box, not in the table
+        Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("s", "sort_next", "Sort", id="sort"),
         Binding("S", "sort_reverse", "Reverse", id="sort-reverse"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
@@ -94,10 +96,15 @@ class InventoryScreen(Screen[None]):
             title += f"  filter: {self.query_text}"
         self.table.border_title = title
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "filter" and self.focused is self.query_one("#filter", Input):
+            return False  # "/" is then just a character of the filter
+        return True
+
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
         box.display = True
-        box.focus()
+        self.set_focus(box)  # at once: focus() would defer it
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
