@@ -79,7 +79,7 @@ start_daemon() {
   say "starting $name... (log: $log)"
   # own session, no inherited fds beyond 0-2, foreground mode so $! is the daemon's PID
   (
-    for fd in /proc/self/fd/*; do fd=${fd##*/}; ((fd > 2)) && eval "exec $fd>&-"; done 2>/dev/null
+    for fd in /proc/self/fd/*; do fd=${fd##*/}; if ((fd > 2)); then eval "exec $fd>&-"; fi; done
     exec setsid "$name"
   ) </dev/null >>"$log" 2>&1 &
   pid=$!
@@ -87,9 +87,14 @@ start_daemon() {
   touch "$RUN_DIR/$name.ours"
   for ((i = 0; i < 60; i++)); do
     probe "$name" && return 0
-    our_pid "$name" >/dev/null || { rm -f "$RUN_DIR/$name.ours"; die "$name exited during startup; see $log"; }
+    if ! our_pid "$name" >/dev/null; then
+      rm -f "$RUN_DIR/$name.pid" "$RUN_DIR/$name.ours"
+      tail -n 5 "$log" >&2
+      die "$name exited during startup; see $log"
+    fi
     sleep 0.5
   done
+  tail -n 5 "$log" >&2
   die "$name (pid $pid) did not answer within 30 s; see $log"
 }
 stop_daemon() {
@@ -143,7 +148,7 @@ ensure_kernel() {
   fi
   [ -n "$pkg" ] || die "cannot resolve linux-image-cloud-amd64 to a kernel package"
   say "downloading kernel $pkg..."
-  mkdir -p "$TMP/kernel" && chown _apt "$TMP/kernel" 2>/dev/null || true
+  mkdir -p "$TMP/kernel" && chmod 711 "$TMP" && chown _apt "$TMP/kernel" # apt downloads as _apt
   (cd "$TMP/kernel" && apt_get download "$pkg" >>"$LOG_DIR/apt.log" 2>&1) || die "apt-get download $pkg failed; see $LOG_DIR/apt.log"
   dpkg -x "$TMP/kernel/${pkg}"_*.deb "$TMP/kernel/x"
   vmlinuz=$(find "$TMP/kernel/x/boot" -name 'vmlinuz-*' | head -n1)
@@ -163,6 +168,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 hostname vtui-test-vm
+dmesg -n 1 # keep late kernel messages off the serial shell
 exec </dev/console >/dev/console 2>&1
 echo "vtui-test-vm: init ready"
 export PS1='\w # '
@@ -185,10 +191,11 @@ ensure_initrd() {
   chmod 644 "$INITRD.new" && mv "$INITRD.new" "$INITRD"
   echo "$want" >"$INITRD.stamp"
 }
-domain_xml() {
+domain_xml() { # [uuid]
   cat <<EOF
 <domain type='qemu'>
-  <name>$VM</name>
+  <name>$VM</name>${1:+
+  <uuid>$1</uuid>}
   <description>vtui testbed VM: busybox initramfs, serial console, ignores ACPI shutdown</description>
   <memory unit='MiB'>192</memory>
   <vcpu>1</vcpu>
@@ -212,16 +219,16 @@ domain_xml() {
 EOF
 }
 ensure_vm() {
-  local xml new=1
+  local xml new=1 uuid=""
   if xml=$("${VIRSH[@]}" dumpxml --inactive "$VM" 2>/dev/null); then
-    new=0
+    new=0 uuid=$("${VIRSH[@]}" domuuid "$VM")
     grep -qF "<kernel>$KERNEL</kernel>" <<<"$xml" && grep -qF "<initrd>$INITRD</initrd>" <<<"$xml" && return 0
     say "redefining $VM (kernel/initrd path changed; takes effect on next boot)..."
   else
     say "defining VM $VM..."
   fi
   tmpdir
-  domain_xml >"$TMP/domain.xml"
+  domain_xml "$uuid" >"$TMP/domain.xml"
   "${VIRSH[@]}" define "$TMP/domain.xml" >/dev/null
   if ((new)) && [ "$("${VIRSH[@]}" domstate "$VM")" != "shut off" ]; then
     "${VIRSH[@]}" destroy "$VM" >/dev/null
@@ -251,7 +258,7 @@ cmd_down() {
 }
 cmd_status() {
   local d pid state missing
-  missing=$(missing_packages | tr '\n' ' ')
+  missing=$(missing_packages | paste -sd' ')
   say "packages: ${missing:+missing: }${missing:-all installed}"
   for d in "${DAEMONS[@]}"; do
     if pid=$(our_pid "$d"); then state="started by testbed, pid $pid"; else state="not started by testbed"; fi
@@ -273,15 +280,17 @@ cmd_check_vm() {
   say "booting $VM and waiting for its shell prompt..."
   CHECK_TMUX=1
   t0=$EPOCHREALTIME
-  tmux -L vtui-testbed new-session -d -s check -x 200 -y 50 "virsh -c qemu:///system start $VM --console"
+  tmux -L vtui-testbed new-session -d -s check -x 200 -y 50 \
+    "virsh -c qemu:///system start $VM --console; echo \"[virsh exited: \$?]\"; sleep 300"
   for ((i = 1; i <= 240; i++)); do
-    pane=$(tmux -L vtui-testbed capture-pane -p -t check -S - 2>/dev/null) || break
-    grep -qE '^/ #[[:space:]]*$' <<<"$pane" && break
-    ((i % 20)) || tmux -L vtui-testbed send-keys -t check Enter
+    pane=$(tmux -L vtui-testbed capture-pane -p -t check -S -)
+    grep -q '^\[virsh exited' <<<"$pane" && break
+    grep -qE '^/ #( |$)' <<<"$pane" && break
+    ((i % 2)) || tmux -L vtui-testbed send-keys -t check Enter # early output may predate the console
     sleep 0.5
   done
   t1=$EPOCHREALTIME
-  if grep -qE '^/ #[[:space:]]*$' <<<"$pane"; then
+  if grep -qE '^/ #( |$)' <<<"$pane"; then
     tmux -L vtui-testbed send-keys -t check "echo VTUI_\$((6*7)) \$(tty); jobs" Enter
     for ((i = 0; i < 20; i++)); do
       pane=$(tmux -L vtui-testbed capture-pane -p -t check -S -) && grep -q 'VTUI_42 /dev/ttyS0' <<<"$pane" && break

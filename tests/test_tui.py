@@ -83,6 +83,25 @@ async def test_filter_typed_in_one_burst_lands_in_the_box() -> None:
         assert names(app) == []
 
 
+async def test_letters_in_the_filter_box_are_text_not_commands() -> None:
+    app = make_app(demo_backends(), demo=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 8)
+        await pilot.press("slash", "s", "q", "j")
+        assert app.screen.query_one("#filter", Input).value == "sqj"
+        assert app.is_running and table(app).sort_column == "name"
+
+
+async def test_keys_can_be_remapped_from_the_config() -> None:
+    app = VtuiApp(demo_backends(), demo=True, keymap={"filter": "f", "sort": "o"})
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 8)
+        await pilot.press("o")
+        assert table(app).sort_column == "host"
+        await pilot.press("f", *"router")
+        await wait_for(pilot, lambda: names(app) == ["router"])
+
+
 async def test_help_and_command_palette() -> None:
     app = make_app(demo_backends(), demo=True)
     async with app.run_test(size=SIZE) as pilot:

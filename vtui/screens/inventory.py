@@ -97,9 +97,8 @@ class InventoryScreen(Screen[None]):
         self.table.border_title = title
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "filter" and self.focused is self.query_one("#filter", Input):
-            return False  # "/" is then just a character of the filter
-        return True
+        # in the filter box, "/" is just a character of the filter
+        return not (action == "filter" and self.focused is self.query_one("#filter", Input))
 
     def action_filter(self) -> None:
         box = self.query_one("#filter", Input)
