@@ -97,4 +97,4 @@ class Hub:
 
     def _snapshot(self) -> Inventory:
         nodes = tuple(n for per_backend in self._nodes.values() for n in per_backend.values())
-        return Inventory.build(nodes, tuple(self._status.values()), self.demo)
+        return Inventory(nodes, tuple(self._status.values()), self.demo)

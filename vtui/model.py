@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 LOCAL_HOST = "local"
@@ -11,6 +11,11 @@ LOCAL_HOST = "local"
 class Kind(StrEnum):
     VM = "vm"
     CONTAINER = "container"
+
+
+def node_key(host: str, kind: Kind, engine_id: str) -> str:
+    """A node's stable identity: host + kind + engine id."""
+    return f"{host}/{kind}/{engine_id}"
 
 
 class State(StrEnum):
@@ -48,8 +53,7 @@ class Node:
 
     @property
     def key(self) -> str:
-        """Stable identity: host + kind + engine id."""
-        return f"{self.host}/{self.kind}/{self.id}"
+        return node_key(self.host, self.kind, self.id)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -91,13 +95,6 @@ class Inventory:
     nodes: tuple[Node, ...] = ()
     engines: tuple[EngineStatus, ...] = ()
     demo: bool = False
-    by_key: dict[str, Node] = field(default_factory=dict, compare=False, repr=False)
-
-    @staticmethod
-    def build(
-        nodes: tuple[Node, ...], engines: tuple[EngineStatus, ...], demo: bool
-    ) -> Inventory:
-        return Inventory(nodes, engines, demo, {n.key: n for n in nodes})
 
     @property
     def all_unavailable(self) -> bool:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
-from vtui.model import Kind, Node
+from vtui.model import Kind, Node, node_key
 
 T = TypeVar("T")
 
@@ -68,7 +68,7 @@ class Backend(ABC):
         return EngineUnavailable(self.host, self.engine, reason)
 
     def node_key(self, engine_id: str) -> str:
-        return f"{self.host}/{self.kind}/{engine_id}"
+        return node_key(self.host, self.kind, engine_id)
 
     @abstractmethod
     async def connect(self) -> None:
