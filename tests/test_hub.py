@@ -39,3 +39,63 @@ async def test_engine_that_appears_later_is_picked_up(
         assert running.id in {n.id for n in up.nodes}
     finally:
         await hub.stop()
+
+
+class SocketRelay:
+    """A unix socket relaying to dockerd, which the test can cut and restore: a real lost connection."""
+
+    def __init__(self, path: Path, target: str = "/var/run/docker.sock") -> None:
+        self.path, self.target = path, target
+        self.server: asyncio.Server | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_unix_server(self._serve, str(self.path))
+
+    async def cut(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()
+        await self.server.wait_closed()
+        self.path.unlink(missing_ok=True)
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        docker_r, docker_w = await asyncio.open_unix_connection(self.target)
+        self.writers += [client_w, docker_w]
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except ConnectionError:
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(client_r, docker_w), pipe(docker_r, client_w))
+
+
+async def test_engine_lost_mid_session_is_reported_then_recovered(
+    tmp_path: Path, containers: Containers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub_module, "RETRY_FIRST", 0.1)
+    running = containers.run()
+    relay = SocketRelay(tmp_path / "relay.sock")
+    await relay.start()
+    hub = Hub([DockerBackend("local", f"unix://{relay.path}")])
+    hub.start()
+    try:
+        up = await until(hub, lambda inv: inv.engines[0].state is EngineState.UP)
+        assert running.id in {n.id for n in up.nodes}
+        await relay.cut()
+        lost = await until(hub, lambda inv: inv.engines[0].state is EngineState.UNAVAILABLE)
+        assert lost.engines[0].reason == "lost the connection to dockerd (its event stream ended)"
+        assert not lost.nodes
+        await relay.start()
+        back = await until(hub, lambda inv: inv.engines[0].state is EngineState.UP)
+        assert running.id in {n.id for n in back.nodes}
+    finally:
+        await hub.stop()
+        await relay.cut()

@@ -145,7 +145,7 @@ class DockerBackend(Backend):
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
         def pump() -> None:
-            reason = "dockerd closed the event stream"
+            reason = "lost the connection to dockerd (its event stream ended)"
             try:
                 for event in stream:  # decoded JSON objects
                     if isinstance(event, dict):
