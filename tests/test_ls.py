@@ -123,3 +123,25 @@ def test_permission_denied_on_docker_socket(forbidden_socket: Path) -> None:
     assert result.returncode == 1
     assert f"docker on local: permission denied on {forbidden_socket} (run as root or join the docker group)" \
         in result.stderr
+
+
+ODD_NAMES = ["evil;touch pwned", "it's a $(vm)", "with space", "[bold]markup [red]", 'quote"d `tick`']
+
+
+def odd_names_uri(tmp_path: Path) -> str:
+    from xml.sax.saxutils import escape
+
+    domains = "".join(
+        f"<domain type='test'><name>{escape(n)}</name><memory>524288</memory><os><type>hvm</type></os></domain>"
+        for n in ODD_NAMES
+    )
+    (tmp_path / "odd.xml").write_text(f"<node>{domains}</node>")
+    return f"test://{tmp_path}/odd.xml"
+
+
+def test_names_with_shell_and_markup_characters_list_verbatim(tmp_path: Path) -> None:
+    nodes = vtui_json("--libvirt", odd_names_uri(tmp_path), "--no-docker")
+    assert sorted(n["name"] for n in nodes) == sorted(ODD_NAMES)
+    assert not Path("pwned").exists() and not (tmp_path / "pwned").exists()
+    table = vtui("ls", "--libvirt", odd_names_uri(tmp_path), "--no-docker").stdout
+    assert all(name in table for name in ODD_NAMES)

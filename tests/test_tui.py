@@ -9,6 +9,7 @@ from textual import events
 from textual.widgets import HelpPanel, Input
 
 from tests.conftest import SYSTEM_URI, TEST_VM, Containers, make_app, virsh_state, wait_for, write_test_driver_xml
+from tests.test_ls import ODD_NAMES, odd_names_uri
 from vtui.app import VtuiApp
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
@@ -183,3 +184,20 @@ async def test_large_inventory_filters_by_keys(tmp_path: Path) -> None:
         assert all(n.startswith("vm-011") for n in names(app))
         await pilot.press("escape")
         await wait_for(pilot, lambda: table(app).row_count == 1200)
+
+
+async def test_odd_names_show_verbatim(tmp_path: Path) -> None:
+    app = make_app([LibvirtBackend(LOCAL_HOST, odd_names_uri(tmp_path))])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == len(ODD_NAMES))
+        assert sorted(names(app)) == sorted(ODD_NAMES)
+        await pilot.press("slash", *"$(vm")
+        await wait_for(pilot, lambda: names(app) == ["it's a $(vm)"])
+
+
+async def test_reasons_with_brackets_are_not_markup(tmp_path: Path) -> None:
+    odd = tmp_path / "[red]x[/red"
+    app = make_app([DockerBackend(LOCAL_HOST, f"unix://{odd}/docker.sock")])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, NoEnginesScreen))
+        assert f"no socket at {odd}/docker.sock" in str(app.screen.query_one("#reasons").render())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -37,7 +38,7 @@ class NoEnginesScreen(ModalScreen[Choice]):
         reasons = "\n".join(f"• {e.engine}: {e.reason}" for e in self.inventory.engines)
         with Vertical():
             yield Static("[b]No VM or container engine answers on this host.[/b]")
-            yield Static(reasons, id="reasons")
+            yield Static(Text(reasons), id="reasons")  # Text: paths and URIs are not markup
             yield Static("[b]d[/b] open the demo   [b]w[/b] keep waiting (vtui retries)   [b]q[/b] quit",
                          id="choices")
 
