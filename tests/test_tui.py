@@ -73,6 +73,17 @@ async def test_demo_filter_sort_and_move_by_keys() -> None:
         assert names(app)[0] == top
 
 
+async def test_cells_are_painted_at_full_width() -> None:
+    """Rows arriving in one burst must not stay clipped to the headers' widths."""
+    app = make_app(demo_backends(), demo=True)
+    async with app.run_test(size=(120, 24)) as pilot:
+        await wait_for(pilot, lambda: table(app).row_count == 8)
+        await pilot.pause(0.2)
+        painted = app.export_screenshot()
+        for text in ("build-runner", "laptop-image", "pmsuspended", "8.0 GiB"):
+            assert text.replace(" ", "&#160;") in painted, f"{text!r} is clipped on screen"
+
+
 async def test_filter_typed_in_one_burst_lands_in_the_box() -> None:
     """A terminal delivers "/web" in one read: every key after "/" belongs to the filter."""
     app = make_app(demo_backends(), demo=True)

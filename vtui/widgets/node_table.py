@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
@@ -79,6 +80,16 @@ class NodeTable(DataTable[Text]):
     def on_mount(self) -> None:
         for key, (header, _, _) in COLUMNS.items():
             self.add_column(header, key=key)
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        # DataTable widens columns here, but its cell render cache is keyed by
+        # _update_count, not by width: a paint between add_row() and this idle
+        # pass leaves cells clipped to the header's width. Invalidate on change.
+        before = [c.content_width for c in self.ordered_columns]
+        await super()._on_idle(event)
+        if [c.content_width for c in self.ordered_columns] != before:
+            self._update_count += 1
+            self.refresh()
 
     @property
     def selected(self) -> Node | None:
