@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -11,12 +12,15 @@ from textual.widgets import HelpPanel
 
 from vtui.backends import Backend
 from vtui.engines import demo_backends
+from vtui.hangup import watch_terminal
 from vtui.hub import Hub
 from vtui.messages import InventoryChanged
 from vtui.model import Inventory
 from vtui.screens.commands import InventoryCommands
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
+
+log = logging.getLogger(__name__)
 
 
 class VtuiApp(App[None]):
@@ -37,6 +41,8 @@ class VtuiApp(App[None]):
         self._offered_demo = demo
 
     def on_mount(self) -> None:
+        if not self.is_headless:
+            self._terminal_watch = watch_terminal(self._terminal_lost)
         self.set_keymap(self._keymap)
         self._start(self.hub)
         self.push_screen(self.inventory_screen)
@@ -59,6 +65,10 @@ class VtuiApp(App[None]):
             self._start(Hub(demo_backends(), demo=True))
         elif choice == "quit":
             self.exit()
+
+    def _terminal_lost(self) -> None:
+        log.warning("the terminal went away; exiting")
+        self.exit(return_code=129)
 
     def action_toggle_help(self) -> None:
         if self.screen.query(HelpPanel):

@@ -90,5 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vtui.app import VtuiApp  # the TUI (and textual) only when needed
 
     demo = getattr(args, "demo", False)
-    VtuiApp(backends, demo=demo, keymap=config.keymap).run()
-    return 0
+    app = VtuiApp(backends, demo=demo, keymap=config.keymap)
+    app.run()
+    return app.return_code or 0
