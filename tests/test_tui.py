@@ -60,8 +60,8 @@ async def test_demo_filter_sort_and_move_by_keys() -> None:
         await pilot.press("S")
         assert names(app)[0] == "laptop-image"
 
-        await pilot.press("s")  # memory, largest first
-        assert table(app).sort_reverse
+        await pilot.press("s", "s", "s")  # cpu, mem, limit: largest first
+        assert table(app).sort_column == "limit" and table(app).sort_reverse
         assert names(app)[:2] in (["db-primary", "db-replica"], ["db-replica", "db-primary"])
         assert names(app)[-1] == "router"
 

@@ -6,6 +6,7 @@ import os
 from importlib.resources import files
 
 from vtui.backends import Backend
+from vtui.backends.cgroups import CgroupReader
 from vtui.backends.docker import DockerBackend, default_base_url
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.config import Config
@@ -38,5 +39,7 @@ def local_backends(
         uri = libvirt_uri or config.libvirt_uri or os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_LIBVIRT_URI
         backends.append(LibvirtBackend(LOCAL_HOST, uri))
     if docker and config.docker_enabled:
-        backends.append(DockerBackend(LOCAL_HOST, docker_url or config.docker_url or default_base_url()))
+        url = docker_url or config.docker_url or default_base_url()
+        # the local daemon's containers have their cgroup files on this machine
+        backends.append(DockerBackend(LOCAL_HOST, url, CgroupReader() if url.startswith("unix://") else None))
     return backends

@@ -18,6 +18,14 @@ def human_bytes(count: int | None) -> str:
     raise AssertionError("unreachable")
 
 
+def human_rate(per_second: float | None) -> str:
+    return "" if per_second is None else human_bytes(round(per_second)) + "/s"
+
+
+def percent(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
 def detail(node: Node) -> str:
     """The engine's own words: native state and reason, e.g. 'shutoff: destroyed'."""
     return f"{node.native_state}: {node.reason}" if node.reason else node.native_state

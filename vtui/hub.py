@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable, Sequence
 
 from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert
-from vtui.model import EngineState, EngineStatus, Inventory, Node
+from vtui.model import EngineState, EngineStatus, Inventory, Node, State
+from vtui.stats import StatsBook
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +23,16 @@ Listener = Callable[[Inventory], None]
 RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
 COALESCE = 0.02  # seconds: a burst of events becomes one snapshot
+HISTORY_SECONDS = 300  # sparklines show the last 5 minutes
+SAMPLED_STATES = (State.RUNNING, State.PAUSED)
 
 
 class Hub:
-    def __init__(self, backends: Sequence[Backend], *, demo: bool = False) -> None:
+    def __init__(self, backends: Sequence[Backend], *, demo: bool = False, interval: float = 1.0) -> None:
         self.backends = tuple(backends)
         self.demo = demo
+        self.interval = interval
+        self.stats = StatsBook(history_length=max(2, round(HISTORY_SECONDS / interval)))
         self._nodes: dict[Backend, dict[str, Node]] = {b: {} for b in self.backends}
         self._status = {b: EngineStatus(b.host, b.engine, b.target, EngineState.CONNECTING) for b in self.backends}
         self._listeners: list[Listener] = []
@@ -54,6 +59,7 @@ class Hub:
     async def _follow(self, backend: Backend) -> None:
         delay = RETRY_FIRST
         while True:
+            sampler: asyncio.Task[None] | None = None
             try:
                 await backend.connect()
                 async for change in backend.watch():
@@ -61,6 +67,7 @@ class Hub:
                         self._nodes[backend] = {n.key: n for n in change.nodes}
                         self._set_status(backend, EngineState.UP)
                         delay = RETRY_FIRST
+                        sampler = sampler or asyncio.create_task(self._sample(backend))
                     elif isinstance(change, Upsert):
                         self._nodes[backend][change.node.key] = change.node
                     elif isinstance(change, Removed):
@@ -72,9 +79,28 @@ class Hub:
                 log.exception("%s on %s failed", backend.engine, backend.host)
                 self._lost(backend, f"unexpected error: {err}")
             finally:
+                if sampler:
+                    sampler.cancel()
+                    await asyncio.gather(sampler, return_exceptions=True)
                 await asyncio.shield(backend.close())
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
+
+    async def _sample(self, backend: Backend) -> None:
+        """Poll counters; the next poll is armed only when this one has finished."""
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            nodes = self._nodes[backend]
+            try:
+                samples = await backend.sample([n for n in nodes.values() if n.state in SAMPLED_STATES])
+            except EngineUnavailable:
+                return  # the event stream reports the loss and reconnects
+            self.stats.record(samples, owned=nodes.keys())
+            if backend.stats_note != self._status[backend].note:
+                self._set_status(backend, EngineState.UP)
+            self._schedule_publish()
+            await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
 
     def _lost(self, backend: Backend, reason: str) -> None:
         log.warning("%s on %s unavailable: %s", backend.engine, backend.host, reason)
@@ -82,7 +108,8 @@ class Hub:
         self._set_status(backend, EngineState.UNAVAILABLE, reason)
 
     def _set_status(self, backend: Backend, state: EngineState, reason: str = "") -> None:
-        self._status[backend] = EngineStatus(backend.host, backend.engine, backend.target, state, reason)
+        note = backend.stats_note if state is EngineState.UP else ""
+        self._status[backend] = EngineStatus(backend.host, backend.engine, backend.target, state, reason, note)
         self._schedule_publish()
 
     def _schedule_publish(self) -> None:
@@ -97,4 +124,5 @@ class Hub:
 
     def _snapshot(self) -> Inventory:
         nodes = tuple(n for per_backend in self._nodes.values() for n in per_backend.values())
-        return Inventory(nodes, tuple(self._status.values()), self.demo)
+        self.stats.forget_all_but(n.key for n in nodes)
+        return Inventory(nodes, tuple(self._status.values()), self.demo, dict(self.stats.current))

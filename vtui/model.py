@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+
+from vtui.stats import NodeStats
 
 LOCAL_HOST = "local"
 
@@ -86,6 +89,7 @@ class EngineStatus:
     target: str
     state: EngineState
     reason: str = ""
+    note: str = ""  # e.g. how stats are read, when that costs something
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ class Inventory:
     nodes: tuple[Node, ...] = ()
     engines: tuple[EngineStatus, ...] = ()
     demo: bool = False
+    stats: Mapping[str, NodeStats] = field(default_factory=dict)  # by node key; running nodes only
 
     @property
     def all_unavailable(self) -> bool:

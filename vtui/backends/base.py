@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar, TypeVar
 
 from vtui.model import Kind, Node, node_key
+from vtui.stats import Sample
 
 T = TypeVar("T")
 
@@ -58,6 +59,7 @@ class Backend(ABC):
     def __init__(self, host: str, target: str) -> None:
         self.host = host
         self.target = target
+        self.stats_note = ""  # how stats are read, when the user should know (e.g. a slow fallback)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"vtui-{self.engine}")
 
     async def _call(self, fn: Callable[..., T], *args: object) -> T:
@@ -81,6 +83,10 @@ class Backend(ABC):
     @abstractmethod
     async def list_nodes(self) -> list[Node]:
         """Every node of this engine, in one round of calls."""
+
+    @abstractmethod
+    async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:
+        """Counters of the given (running or paused) nodes, by node key, in one pass."""
 
     @abstractmethod
     def watch(self) -> AsyncIterator[Change]:

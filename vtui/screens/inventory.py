@@ -84,7 +84,7 @@ class InventoryScreen(Screen[None]):
         banner.update("DEMO: libvirt's test driver with made-up VMs; nothing here touches a real machine.")
         self.query_one("#engines", Static).update(engines_line(inventory))
         shown = filter_nodes(inventory.nodes, self.query_text)
-        self.table.show(shown)
+        self.table.show(shown, inventory.stats)
         self._set_title(len(shown))
 
     def _set_title(self, shown: int) -> None:

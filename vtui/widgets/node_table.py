@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -12,8 +12,9 @@ from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from vtui.format import detail, human_bytes
+from vtui.format import detail, human_bytes, human_rate, percent
 from vtui.model import Node, State
+from vtui.stats import NodeStats
 
 STATE_STYLE: dict[State, str] = {
     State.RUNNING: "bold green",
@@ -29,35 +30,55 @@ STATE_STYLE: dict[State, str] = {
     State.UNKNOWN: "red",
 }
 STATE_ORDER = {state: i for i, state in enumerate(State)}
+NO_STATS = NodeStats()
 
+Row = tuple[Node, NodeStats]
 # column key -> (header, cell text, sort key)
-Column = tuple[str, Callable[[Node], Text], Callable[[Node], Any]]
+Column = tuple[str, Callable[[Node, NodeStats], Text], Callable[[Node, NodeStats], Any]]
 
 
-def _text(get: Callable[[Node], str]) -> Callable[[Node], Text]:
-    return lambda n: Text(get(n))
+def _text(get: Callable[[Node], str]) -> Callable[[Node, NodeStats], Text]:
+    return lambda n, _s: Text(get(n))
 
 
-def _number(get: Callable[[Node], str]) -> Callable[[Node], Text]:
-    return lambda n: Text(get(n), justify="right")
+def _figure(render: Callable[[NodeStats], str]) -> Callable[[Node, NodeStats], Text]:
+    return lambda _n, s: Text(render(s), justify="right")
+
+
+def _big_first(get: Callable[[Node, NodeStats], float | int | None]) -> Callable[[Node, NodeStats], Any]:
+    return lambda n, s: -1 if (v := get(n, s)) is None else v
+
+
+def _limit(node: Node, stats: NodeStats) -> int | None:
+    return stats.mem_limit_bytes or node.memory_bytes
 
 
 COLUMNS: dict[str, Column] = {
-    "name": ("NAME", _text(lambda n: n.name), lambda n: n.name.lower()),
-    "kind": ("KIND", _text(lambda n: n.kind), lambda n: n.kind),
-    "host": ("HOST", _text(lambda n: n.host), lambda n: n.host),
-    "state": ("STATE", lambda n: Text(n.state, style=STATE_STYLE[n.state]), lambda n: STATE_ORDER[n.state]),
-    "detail": ("DETAIL", _text(detail), detail),
-    "image": ("IMAGE", _text(lambda n: n.image), lambda n: n.image),
-    "vcpus": ("VCPU", _number(lambda n: "" if n.vcpus is None else str(n.vcpus)), lambda n: n.vcpus or 0),
-    "memory": ("MEMORY", _number(lambda n: human_bytes(n.memory_bytes)), lambda n: n.memory_bytes or 0),
+    "name": ("NAME", _text(lambda n: n.name), lambda n, _s: n.name.lower()),
+    "kind": ("KIND", _text(lambda n: n.kind), lambda n, _s: n.kind),
+    "host": ("HOST", _text(lambda n: n.host), lambda n, _s: n.host),
+    "state": ("STATE", lambda n, _s: Text(n.state, style=STATE_STYLE[n.state]), lambda n, _s: STATE_ORDER[n.state]),
+    "detail": ("DETAIL", _text(detail), lambda n, _s: detail(n)),
+    "image": ("IMAGE", _text(lambda n: n.image), lambda n, _s: n.image),
+    "vcpus": ("VCPU", lambda n, _s: Text("" if n.vcpus is None else str(n.vcpus), justify="right"),
+              _big_first(lambda n, _s: n.vcpus)),
+    "cpu": ("CPU%", _figure(lambda s: percent(s.cpu_percent)), _big_first(lambda _n, s: s.cpu_percent)),
+    "mem": ("MEM", _figure(lambda s: human_bytes(s.mem_bytes)), _big_first(lambda _n, s: s.mem_bytes)),
+    "limit": ("LIMIT", lambda n, s: Text(human_bytes(_limit(n, s)), justify="right"), _big_first(_limit)),
+    "disk_read": ("DISK R/s", _figure(lambda s: human_rate(s.disk_read_bps)),
+                  _big_first(lambda _n, s: s.disk_read_bps)),
+    "disk_write": ("DISK W/s", _figure(lambda s: human_rate(s.disk_write_bps)),
+                   _big_first(lambda _n, s: s.disk_write_bps)),
+    "net_rx": ("NET RX/s", _figure(lambda s: human_rate(s.net_rx_bps)), _big_first(lambda _n, s: s.net_rx_bps)),
+    "net_tx": ("NET TX/s", _figure(lambda s: human_rate(s.net_tx_bps)), _big_first(lambda _n, s: s.net_tx_bps)),
 }
-SORTABLE = ("name", "host", "kind", "state", "memory", "vcpus")
-LARGEST_FIRST = frozenset({"memory", "vcpus"})  # like top: numbers sort big to small
+SORTABLE = ("name", "host", "kind", "state", "cpu", "mem", "limit", "disk_read", "disk_write", "net_rx",
+            "net_tx", "vcpus")
+LARGEST_FIRST = frozenset(SORTABLE[4:])  # like top: figures sort big to small
 
 
-def cells(node: Node) -> list[Text]:
-    return [render(node) for _, render, _ in COLUMNS.values()]
+def cells(node: Node, stats: NodeStats) -> list[Text]:
+    return [render(node, stats) for _, render, _ in COLUMNS.values()]
 
 
 class NodeTable(DataTable[Text]):
@@ -72,7 +93,7 @@ class NodeTable(DataTable[Text]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._shown: dict[str, Node] = {}
+        self._shown: dict[str, Row] = {}
         self._shown_cells: dict[str, list[Text]] = {}
         self.sort_column = "name"
         self.sort_reverse = False
@@ -96,22 +117,23 @@ class NodeTable(DataTable[Text]):
         if not self.row_count:
             return None
         row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        return self._shown.get(str(row_key.value))
+        row = self._shown.get(str(row_key.value))
+        return row[0] if row else None
 
-    def show(self, nodes: Iterable[Node]) -> None:
+    def show(self, nodes: Iterable[Node], stats: Mapping[str, NodeStats]) -> None:
         """Make the rows exactly `nodes`, touching only the cells that changed."""
-        wanted = {n.key: n for n in nodes}
+        wanted = {n.key: (n, stats.get(n.key, NO_STATS)) for n in nodes}
         selected = self.selected
         reorder = False
         for key in [k for k in self._shown if k not in wanted]:
             self.remove_row(key)
             del self._shown[key], self._shown_cells[key]
         sort_key = COLUMNS[self.sort_column][2]
-        for key, node in wanted.items():
+        for key, row in wanted.items():
             old = self._shown.get(key)
-            if old == node:
+            if old == row:
                 continue
-            new_cells = cells(node)
+            new_cells = cells(*row)
             if old is None:
                 self.add_row(*new_cells, key=key)
                 reorder = True
@@ -119,8 +141,8 @@ class NodeTable(DataTable[Text]):
                 for column, before, after in zip(COLUMNS, self._shown_cells[key], new_cells, strict=True):
                     if before != after:
                         self.update_cell(key, column, after)
-                reorder = reorder or sort_key(old) != sort_key(node) or old.name != node.name
-            self._shown[key], self._shown_cells[key] = node, new_cells
+                reorder = reorder or sort_key(*old) != sort_key(*row) or old[0].name != row[0].name
+            self._shown[key], self._shown_cells[key] = row, new_cells
         if reorder:
             self._reorder(selected)
         else:
@@ -132,11 +154,11 @@ class NodeTable(DataTable[Text]):
 
     def _reorder(self, keep: Node | None) -> None:
         sort_key = COLUMNS[self.sort_column][2]
-        ordered = sorted(self._shown.values(), key=lambda n: (n.name.lower(), n.host))
-        ordered.sort(key=sort_key, reverse=self.sort_reverse)  # stable: ties stay by name
+        ordered = sorted(self._shown.values(), key=lambda r: (r[0].name.lower(), r[0].host))
+        ordered.sort(key=lambda r: sort_key(*r), reverse=self.sort_reverse)  # stable: ties stay by name
         # DataTable.sort() only sees cell values; we order by node, through the
         # same mapping it updates.
-        self._row_locations = TwoWayDict({RowKey(n.key): i for i, n in enumerate(ordered)})
+        self._row_locations = TwoWayDict({RowKey(r[0].key): i for i, r in enumerate(ordered)})
         self._update_count += 1
         self.refresh()
         self._keep_cursor_on(keep)
