@@ -7,6 +7,7 @@ handful of small files per container; no call to dockerd.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -129,10 +130,8 @@ def sample_container(layout: Layout, root: Path, host_total: int, now: float) ->
     net: tuple[int | None, int | None] = (None, None)
     procs = read(layout.cpu / "cgroup.procs").split()
     if procs:  # any process of the container shares its network namespace
-        try:
+        with contextlib.suppress(FileNotFoundError):  # the process just exited
             net = parse_net_dev(read(root / "proc" / procs[0] / "net/dev"))
-        except FileNotFoundError:
-            pass  # the process just exited
     return Sample(
         at=now,
         cpu_ns=cpu_ns,
