@@ -33,9 +33,9 @@ class VtuiApp(App[None]):
     ]
 
     def __init__(self, backends: Sequence[Backend], *, demo: bool = False,
-                 keymap: dict[str, str] | None = None) -> None:
+                 keymap: dict[str, str] | None = None, interval: float = 1.0) -> None:
         super().__init__()
-        self.hub = Hub(backends, demo=demo)
+        self.hub = Hub(backends, demo=demo, interval=interval)
         self.inventory_screen = InventoryScreen()
         self._keymap = keymap or {}
         self._offered_demo = demo
@@ -54,7 +54,7 @@ class VtuiApp(App[None]):
         hub.start()
 
     def _published(self, inventory: Inventory) -> None:
-        self.inventory_screen.post_message(InventoryChanged(inventory))
+        self.inventory_screen.post_message(InventoryChanged(inventory, self.hub.stats.history))
         if inventory.all_unavailable and not self._offered_demo:
             self._offered_demo = True
             self.push_screen(NoEnginesScreen(inventory), self._no_engines_choice)
@@ -62,7 +62,7 @@ class VtuiApp(App[None]):
     async def _no_engines_choice(self, choice: Choice | None) -> None:
         if choice == "demo":
             await self.hub.stop()
-            self._start(Hub(demo_backends(), demo=True))
+            self._start(Hub(demo_backends(), demo=True, interval=self.hub.interval))
         elif choice == "quit":
             self.exit()
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import platformdirs
 
 from vtui.backends import Backend
-from vtui.config import Config, ConfigError, load_config
+from vtui.config import MAX_INTERVAL, MIN_INTERVAL, Config, ConfigError, load_config
 from vtui.engines import demo_backends, local_backends
 from vtui.listing import list_all, table
+from vtui.stats import NodeStats
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -31,6 +32,8 @@ def _common_options() -> argparse.ArgumentParser:
         help="docker base URL (default: $DOCKER_HOST or unix:///var/run/docker.sock)")
     opt("--no-libvirt", action="store_true", default=argparse.SUPPRESS, help="leave libvirt out")
     opt("--no-docker", action="store_true", default=argparse.SUPPRESS, help="leave docker out")
+    opt("--interval", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
+        help="seconds between stats samples (default: the config's, or 1)")
     return common
 
 
@@ -42,6 +45,8 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
     ls = sub.add_parser("ls", parents=[common], help="list VMs and containers and exit")
     ls.add_argument("--json", action="store_true", help="print a JSON array of nodes")
+    ls.add_argument("--stats", action="store_true",
+                    help="add CPU, memory, disk and network figures, sampled over --interval")
     return top
 
 
@@ -64,15 +69,17 @@ def _log_to_file() -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def cmd_ls(args: argparse.Namespace, backends: list[Backend]) -> int:
-    listing = asyncio.run(list_all(backends))
-    for failure in listing.failures:
-        print(f"vtui: {failure}", file=sys.stderr)
+def cmd_ls(args: argparse.Namespace, backends: list[Backend], interval: float) -> int:
+    listing = asyncio.run(list_all(backends, stats_over=interval if args.stats else None))
+    for problem in [str(f) for f in listing.failures] + listing.notes:
+        print(f"vtui: {problem}", file=sys.stderr)
     if args.json:
-        json.dump([n.to_json() for n in listing.nodes], sys.stdout, indent=2)
+        nodes = [n.to_json() | (listing.stats.get(n.key, NodeStats()).to_json() if args.stats else {})
+                 for n in listing.nodes]
+        json.dump(nodes, sys.stdout, indent=2)
         print()
     else:
-        print(table(listing.nodes))
+        print(table(listing.nodes, listing.stats if args.stats else None))
     return 1 if listing.failures else 0
 
 
@@ -85,11 +92,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vtui: {err}", file=sys.stderr)
         return 2
     backends = _backends(args, config)
+    interval = getattr(args, "interval", config.interval)
+    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+        print(f"vtui: --interval must be from {MIN_INTERVAL} to {MAX_INTERVAL} seconds", file=sys.stderr)
+        return 2
     if args.command == "ls":
-        return cmd_ls(args, backends)
+        return cmd_ls(args, backends, interval)
     from vtui.app import VtuiApp  # the TUI (and textual) only when needed
 
     demo = getattr(args, "demo", False)
-    app = VtuiApp(backends, demo=demo, keymap=config.keymap)
+    app = VtuiApp(backends, demo=demo, keymap=config.keymap, interval=interval)
     app.run()
     return app.return_code or 0

@@ -4,6 +4,9 @@
     libvirt = "qemu:///system"   # a libvirt URI, or false to leave libvirt out
     docker = "unix:///var/run/docker.sock"   # a docker base URL, or false
 
+    [stats]
+    interval = 1.0               # seconds between counter polls
+
     [keymap]                     # binding id = keys, as Textual spells them
     filter = "slash,f"
 """
@@ -19,6 +22,7 @@ from pathlib import Path
 import platformdirs
 
 ENV_CONFIG = "VTUI_CONFIG"
+MIN_INTERVAL, MAX_INTERVAL = 0.2, 60.0
 
 
 class ConfigError(Exception):
@@ -33,6 +37,7 @@ class Config:
     libvirt_enabled: bool = True
     docker_enabled: bool = True
     keymap: dict[str, str] = field(default_factory=dict)
+    interval: float = 1.0
 
 
 def default_path() -> Path:
@@ -63,10 +68,10 @@ def _validate(path: Path, text: str, data: dict[str, object]) -> Config:
         where = f"{path}, line {line}" if line else str(path)
         return ConfigError(f"{where}: {table + '.' if table else ''}{key}: {what}")
 
-    tables: dict[str, dict[str, object]] = {"local": {}, "keymap": {}}
+    tables: dict[str, dict[str, object]] = {"local": {}, "stats": {}, "keymap": {}}
     for name, value in data.items():
         if name not in tables:
-            raise problem("", name, "unknown section (known: [local], [keymap])")
+            raise problem("", name, "unknown section (known: [local], [stats], [keymap])")
         if not isinstance(value, dict):
             raise problem("", name, f"must be a table, written [{name}]")
         tables[name] = value
@@ -84,8 +89,17 @@ def _validate(path: Path, text: str, data: dict[str, object]) -> Config:
             raise problem("keymap", key, 'must be a string of keys such as "ctrl+f,slash"')
         keymap[key] = value
 
+    interval = 1.0
+    for key, value in tables["stats"].items():
+        if key != "interval":
+            raise problem("stats", key, "unknown key (known: interval)")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not MIN_INTERVAL <= value <= MAX_INTERVAL:
+            raise problem("stats", key, f"must be a number of seconds from {MIN_INTERVAL} to {MAX_INTERVAL}")
+        interval = float(value)
+
     libvirt, docker = engines.get("libvirt"), engines.get("docker")
     return Config(
+        interval=interval,
         path=path,
         libvirt_uri=libvirt if isinstance(libvirt, str) else None,
         docker_url=docker if isinstance(docker, str) else None,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from vtui.backends import Backend, EngineUnavailable
-from vtui.format import detail, human_bytes
+from vtui.format import detail, human_bytes, human_rate, percent
+from vtui.hub import SAMPLED_STATES
 from vtui.model import Node
+from vtui.stats import NodeStats, rates
 
 CONNECT_TIMEOUT = 15.0
 
@@ -17,16 +19,34 @@ CONNECT_TIMEOUT = 15.0
 class Listing:
     nodes: list[Node]
     failures: list[EngineUnavailable]
+    stats: dict[str, NodeStats] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
-async def list_all(backends: Sequence[Backend], connect_timeout: float = CONNECT_TIMEOUT) -> Listing:
-    """Connect to every backend at once and list what answers; failures are collected, not raised."""
+async def list_all(
+    backends: Sequence[Backend], connect_timeout: float = CONNECT_TIMEOUT, stats_over: float | None = None
+) -> Listing:
+    """Connect to every backend at once and list what answers; failures are collected, not raised.
+
+    With `stats_over` (seconds), counters are sampled twice that far apart and turned into rates.
+    """
+    stats: dict[str, NodeStats] = {}
+    notes: list[str] = []
 
     async def one(backend: Backend) -> list[Node] | EngineUnavailable:
         try:
             async with asyncio.timeout(connect_timeout):
                 await backend.connect()
-                return await backend.list_nodes()
+                nodes = await backend.list_nodes()
+            if stats_over is not None:
+                running = [n for n in nodes if n.state in SAMPLED_STATES]
+                first = await backend.sample(running)
+                await asyncio.sleep(stats_over)
+                second = await backend.sample(running)
+                stats.update({key: rates(first.get(key), sample) for key, sample in second.items()})
+                if backend.stats_note:
+                    notes.append(f"{backend.engine} on {backend.host}: {backend.stats_note}")
+            return nodes
         except EngineUnavailable as err:
             return err
         except TimeoutError:
@@ -37,17 +57,27 @@ async def list_all(backends: Sequence[Backend], connect_timeout: float = CONNECT
     results = await asyncio.gather(*(one(b) for b in backends))
     nodes = [n for r in results if isinstance(r, list) for n in r]
     nodes.sort(key=lambda n: (n.host, n.kind, n.name.lower()))
-    return Listing(nodes, [r for r in results if isinstance(r, EngineUnavailable)])
+    return Listing(nodes, [r for r in results if isinstance(r, EngineUnavailable)], stats, notes)
 
 
 HEADERS = ("HOST", "KIND", "NAME", "STATE", "DETAIL", "IMAGE", "VCPUS", "MEMORY")
+STATS_HEADERS = ("CPU%", "MEM", "LIMIT", "DISK-R/s", "DISK-W/s", "NET-RX/s", "NET-TX/s")
 
 
-def table(nodes: Sequence[Node]) -> str:
-    rows = [HEADERS] + [
-        (n.host, n.kind, n.name, n.state, detail(n), n.image, "" if n.vcpus is None else str(n.vcpus),
-         human_bytes(n.memory_bytes))
-        for n in nodes
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+def table(nodes: Sequence[Node], stats: dict[str, NodeStats] | None = None) -> str:
+    """Aligned columns; with `stats`, the figures too (blank where a node has none)."""
+
+    def row(n: Node) -> tuple[str, ...]:
+        cells = (n.host, n.kind, n.name, n.state, detail(n), n.image, "" if n.vcpus is None else str(n.vcpus),
+                 human_bytes(n.memory_bytes))
+        if stats is None:
+            return cells
+        s = stats.get(n.key, NodeStats())
+        return (*cells, percent(s.cpu_percent), human_bytes(s.mem_bytes), human_bytes(s.mem_limit_bytes),
+                        human_rate(s.disk_read_bps), human_rate(s.disk_write_bps), human_rate(s.net_rx_bps),
+                        human_rate(s.net_tx_bps))
+
+    headers = HEADERS if stats is None else HEADERS + STATS_HEADERS
+    rows = [headers] + [row(n) for n in nodes]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)

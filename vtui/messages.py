@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from vtui.model import Inventory
+from vtui.stats import History
 
 
 @dataclass
@@ -14,3 +15,4 @@ class InventoryChanged(Message):
     """The hub published a new snapshot."""
 
     inventory: Inventory
+    history: History  # the hub's live record behind the sparklines

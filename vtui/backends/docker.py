@@ -9,6 +9,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import docker
@@ -119,6 +120,8 @@ class DockerBackend(Backend):
         super().__init__(host, base_url)
         self._api: docker.APIClient | None = None
         self._counters = counters
+        # the stats API costs ~1 s per container: its own threads, so it never delays events
+        self._stats_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vtui-docker-stats")
 
     @property
     def api(self) -> docker.APIClient:
@@ -164,7 +167,9 @@ class DockerBackend(Backend):
         else:
             samples, missing = {}, ids
         if missing:  # ~1 s of daemon work per container: only where the files are out of reach
-            fallback = await asyncio.gather(*(self._call(self._api_sample, i) for i in missing))
+            loop = asyncio.get_running_loop()
+            fallback = await asyncio.gather(
+                *(loop.run_in_executor(self._stats_pool, self._api_sample, i) for i in missing))
             samples.update({i: s for i, s in zip(missing, fallback, strict=True) if s is not None})
         self.stats_note = (
             f"stats of {len(missing)} container(s) come from the Docker API (their cgroup files "

@@ -13,8 +13,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from vtui.filtering import filter_nodes
+from vtui.format import human_bytes, human_rate, percent
+from vtui.hub import HISTORY_SECONDS
 from vtui.messages import InventoryChanged
 from vtui.model import EngineState, Inventory
+from vtui.stats import History, total
+from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
 
 ENGINE_MARK = {
@@ -24,21 +28,33 @@ ENGINE_MARK = {
 }
 
 
-def engines_line(inventory: Inventory) -> Text:
-    """One line per engine: host, engine, state, and the reason when it is down."""
-    line = Text()
-    for status in inventory.engines:
-        mark, style = ENGINE_MARK[status.state]
-        if line:
-            line.append("\n")
-        line.append(f"{mark} ", style=style)
-        line.append(f"{status.host} {status.engine}", style="bold")
-        line.append(f" {status.state}", style=style)
-        if status.reason:
-            line.append(f": {status.reason}")
-        elif status.state is EngineState.UP:
-            line.append(f"  {status.target}", style="dim")
-    return line
+def hosts_lines(inventory: Inventory) -> Text:
+    """A line per host: its engines and the totals of its nodes; then why an engine is down."""
+    text = Text()
+    problems: list[tuple[str, str]] = []
+    for host in dict.fromkeys(e.host for e in inventory.engines):
+        if text:
+            text.append("\n")
+        text.append(host, style="bold")
+        for status in (e for e in inventory.engines if e.host == host):
+            mark, style = ENGINE_MARK[status.state]
+            text.append(f"  {mark} {status.engine}", style=style)
+            if status.reason:
+                problems.append((f"{status.host} {status.engine} {status.state}: {status.reason}", "red"))
+            if status.note:
+                problems.append((f"{status.host} {status.engine}: {status.note}", "yellow"))
+        nodes = [n for n in inventory.nodes if n.host == host]
+        running = [inventory.stats[n.key] for n in nodes if n.key in inventory.stats]
+        sums = total(running)
+        text.append(f"   {len(running)}/{len(nodes)} running", style="dim")
+        if running:
+            text.append(f"   CPU {percent(sums.cpu_percent) or '-'}%  MEM {human_bytes(sums.mem_bytes) or '-'}"
+                        f"  DISK {human_rate(sums.disk_read_bps) or '-'} r {human_rate(sums.disk_write_bps) or '-'} w"
+                        f"  NET {human_rate(sums.net_rx_bps) or '-'} rx {human_rate(sums.net_tx_bps) or '-'} tx")
+    for line, style in problems:
+        text.append("\n")
+        text.append(line, style=style)
+    return text
 
 
 class InventoryScreen(Screen[None]):
@@ -49,11 +65,13 @@ class InventoryScreen(Screen[None]):
         Binding("s", "sort_next", "Sort", id="sort"),
         Binding("S", "sort_reverse", "Reverse", id="sort-reverse"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
+        Binding("i", "toggle_detail", "Detail", id="toggle-detail"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.inventory = Inventory()
+        self.history = History(0)
         self.query_text = ""
 
     def compose(self) -> ComposeResult:
@@ -62,6 +80,7 @@ class InventoryScreen(Screen[None]):
         yield Static(id="engines")
         with Vertical(id="body"):
             yield NodeTable(id="nodes")
+            yield NodeDetail(id="detail")
             yield Input(placeholder="filter: words in name, host, kind, state, image", id="filter")
         yield Footer()
 
@@ -74,18 +93,34 @@ class InventoryScreen(Screen[None]):
         self._render_inventory()
 
     def on_inventory_changed(self, message: InventoryChanged) -> None:
-        self.inventory = message.inventory
+        self.inventory, self.history = message.inventory, message.history
         self._render_inventory()
+
+    def on_data_table_row_highlighted(self) -> None:
+        self._render_detail()
+
+    def _render_detail(self) -> None:
+        pane = self.query_one(NodeDetail)
+        if pane.display:
+            node = self.table.selected
+            stats = self.inventory.stats.get(node.key) if node else None
+            pane.show(node, stats, self.history, HISTORY_SECONDS)
+
+    def action_toggle_detail(self) -> None:
+        pane = self.query_one(NodeDetail)
+        pane.display = not pane.display
+        self._render_detail()
 
     def _render_inventory(self) -> None:
         inventory = self.inventory
         banner = self.query_one("#demo-banner", Static)
         banner.display = inventory.demo
         banner.update("DEMO: libvirt's test driver with made-up VMs; nothing here touches a real machine.")
-        self.query_one("#engines", Static).update(engines_line(inventory))
+        self.query_one("#engines", Static).update(hosts_lines(inventory))
         shown = filter_nodes(inventory.nodes, self.query_text)
         self.table.show(shown, inventory.stats)
         self._set_title(len(shown))
+        self._render_detail()
 
     def _set_title(self, shown: int) -> None:
         total = len(self.inventory.nodes)

@@ -59,7 +59,6 @@ COLUMNS: dict[str, Column] = {
     "host": ("HOST", _text(lambda n: n.host), lambda n, _s: n.host),
     "state": ("STATE", lambda n, _s: Text(n.state, style=STATE_STYLE[n.state]), lambda n, _s: STATE_ORDER[n.state]),
     "detail": ("DETAIL", _text(detail), lambda n, _s: detail(n)),
-    "image": ("IMAGE", _text(lambda n: n.image), lambda n, _s: n.image),
     "vcpus": ("VCPU", lambda n, _s: Text("" if n.vcpus is None else str(n.vcpus), justify="right"),
               _big_first(lambda n, _s: n.vcpus)),
     "cpu": ("CPU%", _figure(lambda s: percent(s.cpu_percent)), _big_first(lambda _n, s: s.cpu_percent)),
@@ -140,7 +139,7 @@ class NodeTable(DataTable[Text]):
             else:
                 for column, before, after in zip(COLUMNS, self._shown_cells[key], new_cells, strict=True):
                     if before != after:
-                        self.update_cell(key, column, after)
+                        self.update_cell(key, column, after, update_width=True)
                 reorder = reorder or sort_key(*old) != sort_key(*row) or old[0].name != row[0].name
             self._shown[key], self._shown_cells[key] = row, new_cells
         if reorder:
