@@ -85,6 +85,10 @@ class TestContainer:
     id: str
     handle: Container
 
+    @property
+    def key(self) -> str:
+        return f"local/container/{self.id}"
+
     def pause(self) -> None:
         self.handle.pause()
 

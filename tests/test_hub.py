@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -99,3 +101,38 @@ async def test_engine_lost_mid_session_is_reported_then_recovered(
     finally:
         await hub.stop()
         await relay.cut()
+
+
+async def test_a_slow_poll_delays_the_next_and_never_overlaps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stats call slower than the interval (a fault real engines do not give on demand)."""
+    from tests.conftest import write_test_driver_xml
+    from vtui.backends.libvirt import LibvirtBackend
+    from vtui.model import Node
+    from vtui.stats import Sample
+
+    class SlowSampler(LibvirtBackend):
+        running = 0
+        most = 0
+        starts: ClassVar[list[float]] = []
+
+        async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:
+            SlowSampler.running += 1
+            SlowSampler.most = max(SlowSampler.most, SlowSampler.running)
+            SlowSampler.starts.append(asyncio.get_running_loop().time())
+            await asyncio.sleep(0.3)
+            SlowSampler.running -= 1
+            return {}
+
+    hub = Hub([SlowSampler("local", write_test_driver_xml(tmp_path / "vms.xml", 3))], interval=0.1)
+    hub.start()
+    try:
+        async with asyncio.timeout(10):
+            while len(SlowSampler.starts) < 4:
+                await asyncio.sleep(0.05)
+    finally:
+        await hub.stop()
+    assert SlowSampler.most == 1
+    gaps = [b - a for a, b in zip(SlowSampler.starts, SlowSampler.starts[1:], strict=False)]
+    assert all(gap >= 0.29 for gap in gaps), gaps  # each waited for the previous one

@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import libvirt
+import pytest
 from textual import events
 from textual.widgets import HelpPanel, Input
 
 from tests.conftest import SYSTEM_URI, TEST_VM, Containers, make_app, virsh_state, wait_for, write_test_driver_xml
 from tests.test_ls import ODD_NAMES, odd_names_uri
 from vtui.app import VtuiApp
+from vtui.backends.cgroups import CgroupReader
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.engines import demo_backends
@@ -213,3 +215,26 @@ async def test_reasons_with_brackets_are_not_markup(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, NoEnginesScreen))
         assert f"no socket at {odd}/docker.sock" in str(app.screen.query_one("#reasons").render())
+
+
+async def test_live_figures_detail_pane_and_cpu_sort(containers: Containers) -> None:
+    busy = containers.run("yes > /dev/null")
+    idle = containers.run()
+    app = make_app([DockerBackend(LOCAL_HOST, "unix:///var/run/docker.sock", CgroupReader())])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: cell(app, busy.name, "cpu") != "" if busy.name in names(app) else False)
+        assert float(cell(app, busy.name, "cpu")) == pytest.approx(100, abs=15)
+        assert float(cell(app, idle.name, "cpu")) < 5
+        assert cell(app, busy.name, "mem").endswith("iB") and cell(app, busy.name, "net_rx").endswith("/s")
+
+        await pilot.press(*["s"] * 4)  # name -> host -> kind -> state -> cpu
+        assert table(app).sort_column == "cpu"
+        assert names(app)[0] == busy.name  # busiest first
+        await pilot.press("g")
+        await wait_for(pilot, lambda: len(app.hub.stats.history.series(busy.key, "cpu_percent")) >= 3, 6)
+        await pilot.pause(0.1)
+        spark = str(app.screen.query_one("#spark-cpu_percent").render())
+        assert "█" in spark  # a full core, on a 0-100 scale
+        assert app.screen.query_one("#detail").border_title.startswith(busy.name)  # type: ignore[union-attr]
+        await pilot.press("i")
+        assert not app.screen.query_one("#detail").display
