@@ -16,7 +16,7 @@ from vtui.filtering import filter_nodes
 from vtui.format import human_bytes, human_rate, percent
 from vtui.hub import HISTORY_SECONDS
 from vtui.messages import InventoryChanged
-from vtui.model import EngineState, Inventory
+from vtui.model import EngineState, Inventory, State
 from vtui.stats import History, total
 from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
@@ -44,10 +44,11 @@ def hosts_lines(inventory: Inventory) -> Text:
             if status.note:
                 problems.append((f"{status.host} {status.engine}: {status.note}", "yellow"))
         nodes = [n for n in inventory.nodes if n.host == host]
-        running = [inventory.stats[n.key] for n in nodes if n.key in inventory.stats]
-        sums = total(running)
-        text.append(f"   {len(running)}/{len(nodes)} running", style="dim")
-        if running:
+        measured = [inventory.stats[n.key] for n in nodes if n.key in inventory.stats]
+        sums = total(measured)
+        running = sum(n.state is State.RUNNING for n in nodes)
+        text.append(f"   {running}/{len(nodes)} running", style="dim")
+        if measured:
             text.append(f"   CPU {percent(sums.cpu_percent) or '-'}%  MEM {human_bytes(sums.mem_bytes) or '-'}"
                         f"  DISK {human_rate(sums.disk_read_bps) or '-'} r {human_rate(sums.disk_write_bps) or '-'} w"
                         f"  NET {human_rate(sums.net_rx_bps) or '-'} rx {human_rate(sums.net_tx_bps) or '-'} tx")

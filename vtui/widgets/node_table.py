@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
+from rich.console import Console, ConsoleOptions
+from rich.measure import Measurement
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
@@ -30,7 +32,16 @@ STATE_STYLE: dict[State, str] = {
     State.UNKNOWN: "red",
 }
 STATE_ORDER = {state: i for i, state in enumerate(State)}
+
+
+class Cell(Text):
+    """A one-line cell whose width is its length. Rich's general Text measure splits
+    words and dominates DataTable's layout pass when a thousand rows arrive at once."""
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        return Measurement(self.cell_len, self.cell_len)
 NO_STATS = NodeStats()
+BULK_REMOVE = 32  # removing more rows than this at once rebuilds the table
 
 Row = tuple[Node, NodeStats]
 # column key -> (header, cell text, sort key)
@@ -38,11 +49,11 @@ Column = tuple[str, Callable[[Node, NodeStats], Text], Callable[[Node, NodeStats
 
 
 def _text(get: Callable[[Node], str]) -> Callable[[Node, NodeStats], Text]:
-    return lambda n, _s: Text(get(n))
+    return lambda n, _s: Cell(get(n))
 
 
 def _figure(render: Callable[[NodeStats], str]) -> Callable[[Node, NodeStats], Text]:
-    return lambda _n, s: Text(render(s), justify="right")
+    return lambda _n, s: Cell(render(s), justify="right")
 
 
 def _big_first(get: Callable[[Node, NodeStats], float | int | None]) -> Callable[[Node, NodeStats], Any]:
@@ -57,13 +68,13 @@ COLUMNS: dict[str, Column] = {
     "name": ("NAME", _text(lambda n: n.name), lambda n, _s: n.name.lower()),
     "kind": ("KIND", _text(lambda n: n.kind), lambda n, _s: n.kind),
     "host": ("HOST", _text(lambda n: n.host), lambda n, _s: n.host),
-    "state": ("STATE", lambda n, _s: Text(n.state, style=STATE_STYLE[n.state]), lambda n, _s: STATE_ORDER[n.state]),
+    "state": ("STATE", lambda n, _s: Cell(n.state, style=STATE_STYLE[n.state]), lambda n, _s: STATE_ORDER[n.state]),
     "detail": ("DETAIL", _text(detail), lambda n, _s: detail(n)),
-    "vcpus": ("VCPU", lambda n, _s: Text("" if n.vcpus is None else str(n.vcpus), justify="right"),
+    "vcpus": ("VCPU", lambda n, _s: Cell("" if n.vcpus is None else str(n.vcpus), justify="right"),
               _big_first(lambda n, _s: n.vcpus)),
     "cpu": ("CPU%", _figure(lambda s: percent(s.cpu_percent)), _big_first(lambda _n, s: s.cpu_percent)),
     "mem": ("MEM", _figure(lambda s: human_bytes(s.mem_bytes)), _big_first(lambda _n, s: s.mem_bytes)),
-    "limit": ("LIMIT", lambda n, s: Text(human_bytes(_limit(n, s)), justify="right"), _big_first(_limit)),
+    "limit": ("LIMIT", lambda n, s: Cell(human_bytes(_limit(n, s)), justify="right"), _big_first(_limit)),
     "disk_read": ("DISK R/s", _figure(lambda s: human_rate(s.disk_read_bps)),
                   _big_first(lambda _n, s: s.disk_read_bps)),
     "disk_write": ("DISK W/s", _figure(lambda s: human_rate(s.disk_write_bps)),
@@ -124,7 +135,14 @@ class NodeTable(DataTable[Text]):
         wanted = {n.key: (n, stats.get(n.key, NO_STATS)) for n in nodes}
         selected = self.selected
         reorder = False
-        for key in [k for k in self._shown if k not in wanted]:
+        gone = [k for k in self._shown if k not in wanted]
+        if len(gone) > BULK_REMOVE:
+            # remove_row() re-indexes every row it leaves: rebuilding is linear instead
+            self.clear()
+            self._shown.clear()
+            self._shown_cells.clear()
+            gone = []
+        for key in gone:
             self.remove_row(key)
             del self._shown[key], self._shown_cells[key]
         sort_key = COLUMNS[self.sort_column][2]
