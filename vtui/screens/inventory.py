@@ -49,7 +49,8 @@ def hosts_lines(inventory: Inventory) -> Text:
         running = sum(n.state is State.RUNNING for n in nodes)
         text.append(f"   {running}/{len(nodes)} running", style="dim")
         if measured:
-            text.append(f"   CPU {percent(sums.cpu_percent) or '-'}%  MEM {human_bytes(sums.mem_bytes) or '-'}"
+            cpu = f"{percent(sums.cpu_percent)}%" if sums.cpu_percent is not None else "-"
+            text.append(f"   CPU {cpu}  MEM {human_bytes(sums.mem_bytes) or '-'}"
                         f"  DISK {human_rate(sums.disk_read_bps) or '-'} r {human_rate(sums.disk_write_bps) or '-'} w"
                         f"  NET {human_rate(sums.net_rx_bps) or '-'} rx {human_rate(sums.net_tx_bps) or '-'} tx")
     for line, style in problems:
