@@ -285,18 +285,23 @@ def descendants(pid: int) -> Iterator[int]:
                 yield from descendants(int(child))
 
 
+def vtui_pid(pane_pid: int) -> int | None:
+    """The vtui Python process in the pane (the pane's shell may have exec'd it or forked)."""
+    found = [p for p in descendants(pane_pid) if str(VTUI_BIN) in cmdline(p) and comm(p) not in ("sh", "bash")]
+    return found[-1] if found else None
+
+
 def start_vtui(vms_uri: str, config: Path, rows: int, timeout: float = 120) -> int:
     """The real TUI in a detached tmux pane; its PID once it shows at least `rows` rows."""
-    cmd = f"{VTUI_BIN} --config {config} --libvirt {vms_uri} --docker {DOCKER_URL}"
+    cmd = f"{VTUI_BIN} --config {config} --libvirt {vms_uri} --docker {DOCKER_URL} --interval 1"
     tmux("new-session", "-d", "-s", SESSION, "-x", "160", "-y", "45", cmd)
     pane_pid = int(tmux("display-message", "-p", "-t", SESSION, "#{pane_pid}"))
-    pid = next((p for p in descendants(pane_pid) if "vtui" in cmdline(p)), pane_pid)  # sh -c may fork
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc_ticks(pid) is None:
+        if proc_ticks(pane_pid) is None:
             raise RuntimeError("vtui exited at start-up; see ~/.local/state/vtui/vtui.log")
         shown = re.search(r"nodes \((\d+)\)", tmux("capture-pane", "-p", "-t", SESSION))
-        if shown and int(shown.group(1)) >= rows:
+        if shown and int(shown.group(1)) >= rows and (pid := vtui_pid(pane_pid)):
             return pid
         time.sleep(0.5)
     raise TimeoutError(f"vtui did not show {rows} rows within {timeout:.0f} s")
@@ -464,7 +469,8 @@ async def key_run(app: ProbedApp, plan: Plan, gap: Callable[[], float]) -> tuple
 
 
 async def latency_runs(vms_uri: str, rows: int, plan: Plan) -> tuple[int, dict[str, tuple[list[float], list[float]]]]:
-    app = ProbedApp([LibvirtBackend("local", vms_uri), DockerBackend("local", DOCKER_URL, CgroupReader())])
+    app = ProbedApp([LibvirtBackend("local", vms_uri), DockerBackend("local", DOCKER_URL, CgroupReader())],
+                    interval=1.0)
     rng = random.Random(1)
     async with app.run_test(size=(160, 45)):
         table = app.inventory_screen.table

@@ -32,5 +32,7 @@ def fuzzy_matches(node: Node, query: str) -> bool:
 def filter_nodes(nodes: Iterable[Node], query: str) -> list[Node]:
     """Exact word matches; only when there are none, fuzzy matches on the name."""
     nodes = list(nodes)
+    if not query.strip():
+        return nodes
     exact = [n for n in nodes if matches(n, query)]
     return exact or [n for n in nodes if fuzzy_matches(n, query)]

@@ -157,13 +157,22 @@ class NodeTable(DataTable[Text]):
             else:
                 for column, before, after in zip(COLUMNS, self._shown_cells[key], new_cells, strict=True):
                     if before != after:
-                        self.update_cell(key, column, after, update_width=True)
+                        self.update_cell(key, column, after)
+                        self._widen(column, after)
                 reorder = reorder or sort_key(*old) != sort_key(*row) or old[0].name != row[0].name
             self._shown[key], self._shown_cells[key] = row, new_cells
         if reorder:
             self._reorder(selected)
         else:
             self._keep_cursor_on(selected)
+
+    def _widen(self, column: str, cell: Text) -> None:
+        """Columns grow to fit and never shrink: update_cell(update_width=True) re-measures
+        the whole column whenever a value gets narrower, every second, on every row."""
+        col = self.columns[column]  # type: ignore[index]
+        if cell.cell_len > col.content_width:
+            col.content_width = cell.cell_len
+            self._require_update_dimensions = True  # recompute the virtual width on idle
 
     def sort_by(self, column: str, reverse: bool = False) -> None:
         self.sort_column, self.sort_reverse = column, reverse
