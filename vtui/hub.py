@@ -23,6 +23,7 @@ Listener = Callable[[Inventory], None]
 RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
 COALESCE = 0.02  # seconds: a burst of events becomes one snapshot
+STATS_COALESCE = 0.25  # seconds: every engine's figures of one tick become one snapshot
 HISTORY_SECONDS = 300  # sparklines show the last 5 minutes
 SAMPLED_STATES = (State.RUNNING, State.PAUSED)
 
@@ -90,17 +91,17 @@ class Hub:
         """Poll counters; the next poll is armed only when this one has finished."""
         loop = asyncio.get_running_loop()
         while True:
-            started = loop.time()
             nodes = self._nodes[backend]
             try:
                 samples = await backend.sample([n for n in nodes.values() if n.state in SAMPLED_STATES])
             except EngineUnavailable:
                 return  # the event stream reports the loss and reconnects
-            self.stats.record(samples, owned=nodes.keys())
+            if self.stats.record(samples, owned=nodes.keys()):
+                self._schedule_publish(STATS_COALESCE)
             if backend.stats_note != self._status[backend].note:
                 self._set_status(backend, EngineState.UP)
-            self._schedule_publish()
-            await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+            # every sampler ticks on the same clock, so one repaint carries all engines' figures
+            await asyncio.sleep(self.interval - loop.time() % self.interval)
 
     def _lost(self, backend: Backend, reason: str) -> None:
         log.warning("%s on %s unavailable: %s", backend.engine, backend.host, reason)
@@ -112,9 +113,14 @@ class Hub:
         self._status[backend] = EngineStatus(backend.host, backend.engine, backend.target, state, reason, note)
         self._schedule_publish()
 
-    def _schedule_publish(self) -> None:
-        if self._publish_handle is None:
-            self._publish_handle = asyncio.get_running_loop().call_later(COALESCE, self._publish)
+    def _schedule_publish(self, within: float = COALESCE) -> None:
+        """Publish soon; changes arriving meanwhile go into the same snapshot."""
+        loop = asyncio.get_running_loop()
+        if self._publish_handle is not None:
+            if self._publish_handle.when() <= loop.time() + within:
+                return
+            self._publish_handle.cancel()  # an event must not wait for the stats' window
+        self._publish_handle = loop.call_later(within, self._publish)
 
     def _publish(self) -> None:
         self._publish_handle = None

@@ -124,17 +124,20 @@ class StatsBook:
         self.current: dict[str, NodeStats] = {}
         self.history = History(history_length)
 
-    def record(self, samples: Mapping[str, Sample], owned: Iterable[str] = ()) -> None:
+    def record(self, samples: Mapping[str, Sample], owned: Iterable[str] = ()) -> bool:
         """Take one poll's samples; `owned` are the keys this poll was responsible for
-        (those without a sample now, e.g. stopped nodes, lose their figures)."""
-        for key in set(owned) - samples.keys():
-            self._last.pop(key, None)
+        (those without a sample now, e.g. stopped nodes, lose their figures).
+        Returns whether anything a user sees changed."""
+        gone = [key for key in set(owned) - samples.keys() if key in self._last]
+        for key in gone:
+            del self._last[key]
             self.current.pop(key, None)
         for key, sample in samples.items():
             stats = rates(self._last.get(key), sample)
             self._last[key] = sample
             self.current[key] = stats
             self.history.add(key, stats)
+        return bool(samples or gone)
 
     def forget_all_but(self, keys: Iterable[str]) -> None:
         """Drop everything about nodes that no longer exist (history stays for stopped ones)."""

@@ -18,6 +18,7 @@ from vtui.hub import HISTORY_SECONDS
 from vtui.messages import InventoryChanged
 from vtui.model import EngineState, Inventory, State
 from vtui.stats import History, total
+from vtui.widgets import set_content
 from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
 
@@ -117,8 +118,8 @@ class InventoryScreen(Screen[None]):
         inventory = self.inventory
         banner = self.query_one("#demo-banner", Static)
         banner.display = inventory.demo
-        banner.update("DEMO: libvirt's test driver with made-up VMs; nothing here touches a real machine.")
-        self.query_one("#engines", Static).update(hosts_lines(inventory))
+        set_content(banner, "DEMO: libvirt's test driver with made-up VMs; nothing here touches a real machine.")
+        set_content(self.query_one("#engines", Static), hosts_lines(inventory))
         shown = filter_nodes(inventory.nodes, self.query_text)
         self.table.show(shown, inventory.stats)
         self._set_title(len(shown))
@@ -131,7 +132,8 @@ class InventoryScreen(Screen[None]):
         title = f"nodes ({count})  sort: {COLUMNS[self.table.sort_column][0].lower()} {arrow}"
         if self.query_text:
             title += f"  filter: {self.query_text}"
-        self.table.border_title = title
+        if self.table.border_title != title:
+            self.table.border_title = title
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # in the filter box, "/" is just a character of the filter

@@ -12,6 +12,7 @@ from textual.widgets import Static
 from vtui.format import detail, human_bytes, human_rate, percent, sparkline
 from vtui.model import Node
 from vtui.stats import History, NodeStats
+from vtui.widgets import set_content
 
 # series name in History -> (label, how to show the current value)
 CEILINGS = {"cpu_percent": 100.0}  # one core; a busier node raises the scale to its peak
@@ -45,7 +46,9 @@ class NodeDetail(Vertical):
                 yield Static(id=f"value-{name}", classes="value")
 
     def show(self, node: Node | None, stats: NodeStats | None, history: History, seconds: int) -> None:
-        self.border_title = f"{node.name}  (last {seconds // 60} min)" if node else "no node selected"
+        title = f"{node.name}  (last {seconds // 60} min)" if node else "no node selected"
+        if self.border_title != title:
+            self.border_title = title
         identity = Text()
         if node:
             identity.append(f"{node.kind} on {node.host}  ", style="bold")
@@ -55,10 +58,10 @@ class NodeDetail(Vertical):
                 identity.append(f"  image {node.image}")
             if stats is None:
                 identity.append("  · no figures: not running", style="dim")
-        self.query_one("#identity", Static).update(identity)
+        set_content(self.query_one("#identity", Static), identity, layout=False)
         for name, (_, render) in FIGURES.items():
             spark = self.query_one(f"#spark-{name}", Static)
             values = history.series(node.key, name) if node else []
             ceiling = max(CEILINGS[name], *values) if name in CEILINGS and values else None
-            spark.update(sparkline(values, spark.content_size.width, history.length, ceiling))
-            self.query_one(f"#value-{name}", Static).update(render(stats) if stats else "")
+            set_content(spark, sparkline(values, spark.content_size.width, history.length, ceiling), layout=False)
+            set_content(self.query_one(f"#value-{name}", Static), render(stats) if stats else "", layout=False)
