@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vtui.backends.cgroups import CgroupReader, memory_limit, parse_blkio_v1, parse_io_stat_v2, parse_net_dev
+from vtui.backends.cgroups import CgroupReader, _field, memory_limit, parse_blkio_v1, parse_io_stat_v2, parse_net_dev
 from vtui.backends.docker import api_sample
 from vtui.backends.libvirt import domain_sample
 from vtui.format import sparkline
@@ -76,6 +76,15 @@ NET_DEV = """Inter-|   Receive                                                | 
   eth0:  1500     10    0    0    0     0          0         0      700      5    0    0    0     0       0          0
   eth1:   500      1    0    0    0     0          0         0       50      1    0    0    0     0       0          0
 """
+
+
+def test_field_lookup_in_stat_files() -> None:
+    stat = "cache 5\ninactive_file 7\ntotal_inactive_file 9\nlast 12"
+    assert _field(stat, "total_inactive_file") == 9
+    assert _field(stat, "inactive_file") == 7  # not the one inside total_inactive_file
+    assert _field(stat, "last") == 12  # no newline at the end
+    assert _field(stat, "absent") == 0
+    assert _field("total_inactive_file 3\n", "inactive_file") == 0
 
 
 def test_parsers() -> None:

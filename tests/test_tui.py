@@ -29,14 +29,11 @@ def table(app: VtuiApp) -> NodeTable:
 
 
 def names(app: VtuiApp) -> list[str]:
-    t = table(app)
-    return [t.get_row_at(i)[0].plain for i in range(t.row_count)]
+    return [n.name for n in table(app).ordered_nodes()]
 
 
 def cell(app: VtuiApp, name: str, column: str) -> str:
-    t = table(app)
-    row = names(app).index(name)
-    return str(t.get_cell_at((row, list(t.columns).index(column))).plain)  # type: ignore[arg-type]
+    return table(app).cell_text(names(app).index(name), column)
 
 
 async def test_demo_filter_sort_and_move_by_keys() -> None:

@@ -53,10 +53,10 @@ class Node:
     image: str = ""
     vcpus: int | None = None
     memory_bytes: int | None = None
+    key: str = field(init=False, compare=False, repr=False)  # computed once: it is looked up constantly
 
-    @property
-    def key(self) -> str:
-        return node_key(self.host, self.kind, self.id)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", node_key(self.host, self.kind, self.id))
 
     def to_json(self) -> dict[str, object]:
         return {

@@ -99,7 +99,7 @@ class InventoryScreen(Screen[None]):
         self.inventory, self.history = message.inventory, message.history
         self._render_inventory()
 
-    def on_data_table_row_highlighted(self) -> None:
+    def on_node_table_highlighted(self) -> None:
         self._render_detail()
 
     def _render_detail(self) -> None:
@@ -178,8 +178,10 @@ class InventoryScreen(Screen[None]):
         self.table.sort_by(column, reverse)
         self._set_title(self.table.row_count)
 
-    def on_data_table_header_selected(self, event: NodeTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
+    def on_node_table_header_clicked(self, event: NodeTable.HeaderClicked) -> None:
+        column = event.column
+        if column not in SORTABLE:
+            return
         same = column == self.table.sort_column
         reverse = not self.table.sort_reverse if same else column in LARGEST_FIRST
         self.sort_by(column, reverse)

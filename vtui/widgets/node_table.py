@@ -1,18 +1,28 @@
-"""The inventory table: rows keyed by node key, reconciled in place from snapshots."""
+"""The inventory table: rows keyed by node key, each rendered once per change.
+
+A Textual DataTable re-renders every visible cell whenever any cell changes
+(its render caches share one generation counter), which at a 1 s refresh of
+hundreds of nodes costs more CPU than the sampling itself. This table keeps
+one rendered Strip per row and rebuilds only rows whose cells, cursor or
+stripe changed; a stats tick or a cursor move costs the rows it touched.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, ClassVar
 
-from rich.console import Console, ConsoleOptions
-from rich.measure import Measurement
-from rich.text import Text
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from textual import events
-from textual._two_way_dict import TwoWayDict
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from vtui.format import detail, human_bytes, human_rate, percent
 from vtui.model import Node, State
@@ -32,28 +42,27 @@ STATE_STYLE: dict[State, str] = {
     State.UNKNOWN: "red",
 }
 STATE_ORDER = {state: i for i, state in enumerate(State)}
-
-
-class Cell(Text):
-    """A one-line cell whose width is its length. Rich's general Text measure splits
-    words and dominates DataTable's layout pass when a thousand rows arrive at once."""
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(self.cell_len, self.cell_len)
 NO_STATS = NodeStats()
-BULK_REMOVE = 32  # removing more rows than this at once rebuilds the table
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    text: str
+    style: str = ""
+    right: bool = False  # numbers align right
+
 
 Row = tuple[Node, NodeStats]
-# column key -> (header, cell text, sort key)
-Column = tuple[str, Callable[[Node, NodeStats], Text], Callable[[Node, NodeStats], Any]]
+# column key -> (header, cell, sort key)
+Column = tuple[str, Callable[[Node, NodeStats], Cell], Callable[[Node, NodeStats], Any]]
 
 
-def _text(get: Callable[[Node], str]) -> Callable[[Node, NodeStats], Text]:
+def _text(get: Callable[[Node], str]) -> Callable[[Node, NodeStats], Cell]:
     return lambda n, _s: Cell(get(n))
 
 
-def _figure(render: Callable[[NodeStats], str]) -> Callable[[Node, NodeStats], Text]:
-    return lambda _n, s: Cell(render(s), justify="right")
+def _figure(render: Callable[[NodeStats], str]) -> Callable[[Node, NodeStats], Cell]:
+    return lambda _n, s: Cell(render(s), right=True)
 
 
 def _big_first(get: Callable[[Node, NodeStats], float | int | None]) -> Callable[[Node, NodeStats], Any]:
@@ -68,129 +77,251 @@ COLUMNS: dict[str, Column] = {
     "name": ("NAME", _text(lambda n: n.name), lambda n, _s: n.name.lower()),
     "kind": ("KIND", _text(lambda n: n.kind), lambda n, _s: n.kind),
     "host": ("HOST", _text(lambda n: n.host), lambda n, _s: n.host),
-    "state": ("STATE", lambda n, _s: Cell(n.state, style=STATE_STYLE[n.state]), lambda n, _s: STATE_ORDER[n.state]),
+    "state": ("STATE", lambda n, _s: Cell(n.state, STATE_STYLE[n.state]), lambda n, _s: STATE_ORDER[n.state]),
     "detail": ("DETAIL", _text(detail), lambda n, _s: detail(n)),
-    "vcpus": ("VCPU", lambda n, _s: Cell("" if n.vcpus is None else str(n.vcpus), justify="right"),
+    "vcpus": ("VCPU", lambda n, _s: Cell("" if n.vcpus is None else str(n.vcpus), right=True),
               _big_first(lambda n, _s: n.vcpus)),
     "cpu": ("CPU%", _figure(lambda s: percent(s.cpu_percent)), _big_first(lambda _n, s: s.cpu_percent)),
     "mem": ("MEM", _figure(lambda s: human_bytes(s.mem_bytes)), _big_first(lambda _n, s: s.mem_bytes)),
-    "limit": ("LIMIT", lambda n, s: Cell(human_bytes(_limit(n, s)), justify="right"), _big_first(_limit)),
+    "limit": ("LIMIT", lambda n, s: Cell(human_bytes(_limit(n, s)), right=True), _big_first(_limit)),
     "disk_read": ("DISK R/s", _figure(lambda s: human_rate(s.disk_read_bps)),
                   _big_first(lambda _n, s: s.disk_read_bps)),
     "disk_write": ("DISK W/s", _figure(lambda s: human_rate(s.disk_write_bps)),
                    _big_first(lambda _n, s: s.disk_write_bps)),
     "net_rx": ("NET RX/s", _figure(lambda s: human_rate(s.net_rx_bps)), _big_first(lambda _n, s: s.net_rx_bps)),
     "net_tx": ("NET TX/s", _figure(lambda s: human_rate(s.net_tx_bps)), _big_first(lambda _n, s: s.net_tx_bps)),
+    "image": ("IMAGE", _text(lambda n: n.image), lambda n, _s: n.image),
 }
 SORTABLE = ("name", "host", "kind", "state", "cpu", "mem", "limit", "disk_read", "disk_write", "net_rx",
             "net_tx", "vcpus")
 LARGEST_FIRST = frozenset(SORTABLE[4:])  # like top: figures sort big to small
 
 
-def cells(node: Node, stats: NodeStats) -> list[Text]:
-    return [render(node, stats) for _, render, _ in COLUMNS.values()]
+def cells(node: Node, stats: NodeStats) -> tuple[Cell, ...]:
+    return tuple(render(node, stats) for _, render, _ in COLUMNS.values())
 
 
-class NodeTable(DataTable[Text]):
-    """Shows nodes; `show()` adds, removes and updates only what changed."""
+@lru_cache(maxsize=64)
+def _style(spec: str) -> Style:
+    return Style.parse(spec)
+
+
+class NodeTable(ScrollView, can_focus=True):
+    """Shows nodes; `show()` adds, removes and updates rows; only changed rows are re-rendered."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("j", "cursor_down", "Down", show=False, id="cursor-down"),
-        Binding("k", "cursor_up", "Up", show=False, id="cursor-up"),
-        Binding("g", "scroll_top", "Top", show=False, id="top"),
-        Binding("G", "scroll_bottom", "Bottom", show=False, id="bottom"),
+        Binding("down,j", "cursor_down", "Down", show=False, id="cursor-down"),
+        Binding("up,k", "cursor_up", "Up", show=False, id="cursor-up"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="page-down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="page-up"),
+        Binding("home,g", "top", "Top", show=False, id="top"),
+        Binding("end,G", "bottom", "Bottom", show=False, id="bottom"),
     ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "node-table--header", "node-table--cursor", "node-table--even", "node-table--odd"}
+    DEFAULT_CSS = """
+    NodeTable { background: $surface; }
+    NodeTable > .node-table--header { text-style: bold; background: $panel; color: $foreground; }
+    NodeTable > .node-table--cursor { background: $block-cursor-blurred-background; }
+    NodeTable:focus > .node-table--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    NodeTable > .node-table--even { background: $surface; }
+    NodeTable > .node-table--odd { background: $surface-lighten-1; }
+    """
+
+    class Highlighted(Message):
+        """The cursor is on another node (or none)."""
+
+        def __init__(self, node: Node | None) -> None:
+            super().__init__()
+            self.node = node
+
+    class HeaderClicked(Message):
+        def __init__(self, column: str) -> None:
+            super().__init__()
+            self.column = column
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
-        self._shown: dict[str, Row] = {}
-        self._shown_cells: dict[str, list[Text]] = {}
+        super().__init__(**kwargs)
+        self._rows: dict[str, Row] = {}
+        self._cells: dict[str, tuple[Cell, ...]] = {}
+        self._order: list[str] = []
+        self._index: dict[str, int] = {}
+        self._strips: dict[str, tuple[tuple[bool, bool], Strip]] = {}  # key -> ((cursor?, odd?), strip)
+        self._widths = [cell_len(header) for header, _, _ in COLUMNS.values()]
+        self._cursor = 0
+        self._highlighted: str | None = None
         self.sort_column = "name"
         self.sort_reverse = False
 
-    def on_mount(self) -> None:
-        for key, (header, _, _) in COLUMNS.items():
-            self.add_column(header, key=key)
+    # --- what the rest of the UI uses -------------------------------------------
 
-    async def _on_idle(self, event: events.Idle) -> None:
-        # DataTable widens columns here, but its cell render cache is keyed by
-        # _update_count, not by width: a paint between add_row() and this idle
-        # pass leaves cells clipped to the header's width. Invalidate on change.
-        before = [c.content_width for c in self.ordered_columns]
-        await super()._on_idle(event)
-        if [c.content_width for c in self.ordered_columns] != before:
-            self._update_count += 1
-            self.refresh()
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor
 
     @property
     def selected(self) -> Node | None:
-        if not self.row_count:
-            return None
-        row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        row = self._shown.get(str(row_key.value))
-        return row[0] if row else None
+        return self._rows[self._order[self._cursor]][0] if self._order else None
+
+    def ordered_nodes(self) -> list[Node]:
+        return [self._rows[key][0] for key in self._order]
+
+    def cell_text(self, index: int, column: str) -> str:
+        return self._cells[self._order[index]][list(COLUMNS).index(column)].text
 
     def show(self, nodes: Iterable[Node], stats: Mapping[str, NodeStats]) -> None:
-        """Make the rows exactly `nodes`, touching only the cells that changed."""
+        """Make the rows exactly `nodes` with their figures."""
         wanted = {n.key: (n, stats.get(n.key, NO_STATS)) for n in nodes}
-        selected = self.selected
-        reorder = False
-        gone = [k for k in self._shown if k not in wanted]
-        if len(gone) > BULK_REMOVE:
-            # remove_row() re-indexes every row it leaves: rebuilding is linear instead
-            self.clear()
-            self._shown.clear()
-            self._shown_cells.clear()
-            gone = []
-        for key in gone:
-            self.remove_row(key)
-            del self._shown[key], self._shown_cells[key]
+        keep = self.selected
+        reorder = len(wanted) != len(self._rows) or any(k not in wanted for k in self._rows)
         sort_key = COLUMNS[self.sort_column][2]
+        widened = False
+        for key in [k for k in self._rows if k not in wanted]:
+            del self._rows[key], self._cells[key]
+            self._strips.pop(key, None)
         for key, row in wanted.items():
-            old = self._shown.get(key)
-            if old == row:
-                continue
+            old = self._rows.get(key)
+            if old is not None and ((old[0] is row[0] and old[1] is row[1]) or old == row):
+                continue  # the hub reuses unchanged objects: identity settles most rows
             new_cells = cells(*row)
-            if old is None:
-                self.add_row(*new_cells, key=key)
+            if old is None or sort_key(*old) != sort_key(*row) or old[0].name != row[0].name:
                 reorder = True
-            else:
-                for column, before, after in zip(COLUMNS, self._shown_cells[key], new_cells, strict=True):
-                    if before != after:
-                        self.update_cell(key, column, after)
-                        self._widen(column, after)
-                reorder = reorder or sort_key(*old) != sort_key(*row) or old[0].name != row[0].name
-            self._shown[key], self._shown_cells[key] = row, new_cells
+            if self._cells.get(key) != new_cells:
+                self._strips.pop(key, None)
+                widened = self._fit(new_cells) or widened
+            self._rows[key], self._cells[key] = row, new_cells
+        if widened:
+            self._strips.clear()
         if reorder:
-            self._reorder(selected)
-        else:
-            self._keep_cursor_on(selected)
-
-    def _widen(self, column: str, cell: Text) -> None:
-        """Columns grow to fit and never shrink: update_cell(update_width=True) re-measures
-        the whole column whenever a value gets narrower, every second, on every row."""
-        col = self.columns[column]  # type: ignore[index]
-        if cell.cell_len > col.content_width:
-            col.content_width = cell.cell_len
-            self._require_update_dimensions = True  # recompute the virtual width on idle
+            self._reorder(keep)
+        self._resize()
+        self.refresh()
 
     def sort_by(self, column: str, reverse: bool = False) -> None:
         self.sort_column, self.sort_reverse = column, reverse
         self._reorder(self.selected)
+        self.refresh()
+
+    # --- layout and ordering ----------------------------------------------------
+
+    def _fit(self, row_cells: tuple[Cell, ...]) -> bool:
+        """Grow columns to fit; they never shrink, so figures do not make the table jitter."""
+        grew = False
+        for i, cell in enumerate(row_cells):
+            if (width := cell_len(cell.text)) > self._widths[i]:
+                self._widths[i] = width
+                grew = True
+        return grew
+
+    def _resize(self) -> None:
+        width = sum(w + 2 for w in self._widths)
+        if self.virtual_size != Size(width, len(self._order) + 1):
+            self.virtual_size = Size(width, len(self._order) + 1)  # + the header line
 
     def _reorder(self, keep: Node | None) -> None:
         sort_key = COLUMNS[self.sort_column][2]
-        ordered = sorted(self._shown.values(), key=lambda r: (r[0].name.lower(), r[0].host))
-        ordered.sort(key=lambda r: sort_key(*r), reverse=self.sort_reverse)  # stable: ties stay by name
-        # DataTable.sort() only sees cell values; we order by node, through the
-        # same mapping it updates.
-        self._row_locations = TwoWayDict({RowKey(r[0].key): i for i, r in enumerate(ordered)})
-        self._update_count += 1
-        self.refresh()
-        self._keep_cursor_on(keep)
+        rows = sorted(self._rows.items(), key=lambda kv: (kv[1][0].name.lower(), kv[1][0].host))
+        rows.sort(key=lambda kv: sort_key(*kv[1]), reverse=self.sort_reverse)  # stable: ties by name
+        self._order = [key for key, _ in rows]
+        self._index = {key: i for i, key in enumerate(self._order)}
+        if keep is not None and keep.key in self._index:
+            self._move_to(self._index[keep.key])
+        else:
+            self._move_to(min(self._cursor, max(0, len(self._order) - 1)))
 
-    def _keep_cursor_on(self, node: Node | None) -> None:
-        """Rows moved or vanished: keep the cursor on the node the user was on."""
-        current = self.selected
-        if node is not None and node.key in self._shown and (current is None or current.key != node.key):
-            self.move_cursor(row=self.get_row_index(node.key), animate=False)
+    # --- cursor -----------------------------------------------------------------
+
+    def _move_to(self, index: int) -> None:
+        self._cursor = max(0, min(index, len(self._order) - 1)) if self._order else 0
+        visible = max(1, self.scrollable_content_region.height - 1)
+        top = round(self.scroll_y)
+        if self._cursor < top:
+            self.scroll_to(y=self._cursor, animate=False)
+        elif self._cursor >= top + visible:
+            self.scroll_to(y=self._cursor - visible + 1, animate=False)
+        self.refresh()
+        key = self._order[self._cursor] if self._order else None
+        if key != self._highlighted:
+            self._highlighted = key
+            self.post_message(self.Highlighted(self.selected))
+
+    def action_cursor_down(self) -> None:
+        self._move_to(self._cursor + 1)
+
+    def action_cursor_up(self) -> None:
+        self._move_to(self._cursor - 1)
+
+    def action_page_down(self) -> None:
+        self._move_to(self._cursor + max(1, self.scrollable_content_region.height - 2))
+
+    def action_page_up(self) -> None:
+        self._move_to(self._cursor - max(1, self.scrollable_content_region.height - 2))
+
+    def action_top(self) -> None:
+        self._move_to(0)
+
+    def action_bottom(self) -> None:
+        self._move_to(len(self._order) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        x = event.x + round(self.scroll_x)
+        if event.y == 0:
+            edge = 0
+            for column, width in zip(COLUMNS, self._widths, strict=True):
+                edge += width + 2
+                if x < edge:
+                    self.post_message(self.HeaderClicked(column))
+                    return
+        elif (index := round(self.scroll_y) + event.y - 1) < len(self._order):
+            self._move_to(index)
+
+    def on_focus(self) -> None:
+        self._restyle()
+
+    def on_blur(self) -> None:
+        self._restyle()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._restyle()
+
+    def _restyle(self) -> None:
+        self._strips.clear()
+        self.refresh()
+
+    # --- rendering --------------------------------------------------------------
+
+    def _line(self, row_cells: Iterable[Cell], base: Style) -> Strip:
+        segments = []
+        for cell, width in zip(row_cells, self._widths, strict=True):
+            pad = " " * (width - cell_len(cell.text))
+            text = f" {pad}{cell.text} " if cell.right else f" {cell.text}{pad} "
+            segments.append(Segment(text, base + _style(cell.style) if cell.style else base))
+        return Strip(segments)
+
+    def _row_strip(self, index: int) -> Strip:
+        key = self._order[index]
+        look = (index == self._cursor, index % 2 == 1)
+        cached = self._strips.get(key)
+        if cached and cached[0] == look:
+            return cached[1]
+        part = "node-table--cursor" if look[0] else ("node-table--odd" if look[1] else "node-table--even")
+        strip = self._line(self._cells[key], self.get_component_rich_style(part))
+        self._strips[key] = (look, strip)
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        if y == 0:
+            header = [Cell(h, right=c in LARGEST_FIRST) for c, (h, _, _) in COLUMNS.items()]
+            strip = self._line(header, self.get_component_rich_style("node-table--header"))
+        elif (index := scroll_y + y - 1) < len(self._order):
+            strip = self._row_strip(index)
+        else:
+            return Strip.blank(width, self.rich_style)
+        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
