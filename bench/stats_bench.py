@@ -409,7 +409,7 @@ class ProbedApp(VtuiApp):
 
 def row_visible(table: NodeTable, row: int) -> bool:
     top = round(table.scroll_y)
-    return top <= row < top + table.scrollable_content_region.height - table.header_height
+    return top <= row < top + table.scrollable_content_region.height - 1  # one line of header
 
 
 async def press(app: ProbedApp, key: str, shows_effect: Callable[[], bool], timeout: float = 10) -> float:
@@ -451,7 +451,7 @@ def sorted_by(table: NodeTable, column: str) -> Callable[[], bool]:
 
 
 def row_below(table: NodeTable) -> str:
-    return str(table.ordered_rows[min(table.cursor_row + 1, table.row_count - 1)].key.value)
+    return table.ordered_nodes()[min(table.cursor_row + 1, table.row_count - 1)].key
 
 
 async def key_run(app: ProbedApp, plan: Plan, gap: Callable[[], float]) -> tuple[list[float], list[float]]:
