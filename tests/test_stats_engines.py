@@ -129,6 +129,9 @@ async def test_restart_gives_no_negative_rate(containers: Containers) -> None:
         book.record(await backend.sample([node]), owned=[node.key])
         after = book.current[node.key]
         assert after.cpu_percent is None or after.cpu_percent >= 0
+        await asyncio.sleep(1)  # the restarted loop is read from its new cgroup, not stale files
+        book.record(await backend.sample([node]), owned=[node.key])
+        assert book.current[node.key].cpu_percent == pytest.approx(100, abs=15)
     finally:
         await backend.close()
 

@@ -145,6 +145,8 @@ class DockerBackend(Backend):
         api, self._api = self._api, None
         if api is not None:
             await self._call(api.close)
+        if self._counters is not None:
+            await self._call(self._counters.close)
 
     async def list_nodes(self) -> list[Node]:
         return await self._call(self._list)

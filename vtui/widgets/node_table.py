@@ -146,7 +146,8 @@ class NodeTable(ScrollView, can_focus=True):
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._order: list[str] = []
         self._index: dict[str, int] = {}
-        self._strips: dict[str, tuple[tuple[bool, bool], Strip]] = {}  # key -> ((cursor?, odd?), strip)
+        self._strips: dict[str, tuple[tuple[bool, bool, int, int], Strip]] = {}  # key -> (look, strip)
+        self._header: tuple[tuple[int, int], Strip] | None = None
         self._widths = [cell_len(header) for header, _, _ in COLUMNS.values()]
         self._cursor = 0
         self._highlighted: str | None = None
@@ -196,6 +197,7 @@ class NodeTable(ScrollView, can_focus=True):
             self._rows[key], self._cells[key] = row, new_cells
         if widened:
             self._strips.clear()
+            self._header = None
         if reorder:
             self._reorder(keep)
         self._resize()
@@ -291,6 +293,7 @@ class NodeTable(ScrollView, can_focus=True):
 
     def _restyle(self) -> None:
         self._strips.clear()
+        self._header = None
         self.refresh()
 
     # --- rendering --------------------------------------------------------------
@@ -303,14 +306,16 @@ class NodeTable(ScrollView, can_focus=True):
             segments.append(Segment(text, base + _style(cell.style) if cell.style else base))
         return Strip(segments)
 
-    def _row_strip(self, index: int) -> Strip:
+    def _row_strip(self, index: int, scroll_x: int, width: int) -> Strip:
+        """The row as shown: built when its cells, cursor, stripe or the view changed."""
         key = self._order[index]
-        look = (index == self._cursor, index % 2 == 1)
+        look = (index == self._cursor, index % 2 == 1, scroll_x, width)
         cached = self._strips.get(key)
         if cached and cached[0] == look:
             return cached[1]
         part = "node-table--cursor" if look[0] else ("node-table--odd" if look[1] else "node-table--even")
         strip = self._line(self._cells[key], self.get_component_rich_style(part))
+        strip = strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
         self._strips[key] = (look, strip)
         return strip
 
@@ -318,10 +323,11 @@ class NodeTable(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         width = self.scrollable_content_region.width
         if y == 0:
-            header = [Cell(h, right=c in LARGEST_FIRST) for c, (h, _, _) in COLUMNS.items()]
-            strip = self._line(header, self.get_component_rich_style("node-table--header"))
-        elif (index := scroll_y + y - 1) < len(self._order):
-            strip = self._row_strip(index)
-        else:
-            return Strip.blank(width, self.rich_style)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
+            if self._header is None or self._header[0] != (scroll_x, width):
+                header = [Cell(h, right=c in LARGEST_FIRST) for c, (h, _, _) in COLUMNS.items()]
+                strip = self._line(header, self.get_component_rich_style("node-table--header"))
+                self._header = ((scroll_x, width), strip.crop_extend(scroll_x, scroll_x + width, self.rich_style))
+            return self._header[1]
+        if (index := scroll_y + y - 1) < len(self._order):
+            return self._row_strip(index, scroll_x, width)
+        return Strip.blank(width, self.rich_style)
