@@ -22,8 +22,9 @@ def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
 
 
 def test_good_file(tmp_path: Path) -> None:
-    path = write(tmp_path, '[local]\nlibvirt = "test:///default"\ndocker = false\n[keymap]\nfilter = "f"\n')
-    config = load_config(path)
+    text = 'read_only = true\n[local]\nlibvirt = "test:///default"\ndocker = false\n[keymap]\nfilter = "f"\n'
+    config = load_config(write(tmp_path, text))
+    assert config.read_only is True
     assert config.libvirt_uri == "test:///default"
     assert config.docker_enabled is False
     assert config.keymap == {"filter": "f"}
@@ -38,6 +39,7 @@ def test_good_file(tmp_path: Path) -> None:
         ('[local]\nlibvrt = "x"\n', "line 2: local.libvrt: unknown key"),
         ('[keymap]\nquit = ""\n', "line 2: keymap.quit: must be a string of keys"),
         ('[hosts]\na = 1\n', "line 1: hosts: unknown section"),
+        ('read_only = "yes"\n', "line 1: read_only: must be true or false"),
     ],
 )
 def test_bad_file_names_file_line_and_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import platformdirs
 
+from vtui.acting import act
+from vtui.actions import ACTIONS
 from vtui.backends import Backend
 from vtui.config import MAX_INTERVAL, MIN_INTERVAL, Config, ConfigError, load_config
 from vtui.engines import demo_backends, local_backends
@@ -34,6 +36,8 @@ def _common_options() -> argparse.ArgumentParser:
     opt("--no-docker", action="store_true", default=argparse.SUPPRESS, help="leave docker out")
     opt("--interval", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
         help="seconds between stats samples (default: the config's, or 1)")
+    opt("--read-only", action="store_true", default=argparse.SUPPRESS,
+        help="refuse every action that changes a VM or container")
     return common
 
 
@@ -47,14 +51,28 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="print a JSON array of nodes")
     ls.add_argument("--stats", action="store_true",
                     help="add CPU, memory, disk and network figures, sampled over --interval")
+    for action in ACTIONS.values():
+        verb = sub.add_parser(action.name, parents=[common], help=action.description,
+                              description=f"{action.title}: {action.description}.")
+        verb.add_argument("nodes", nargs="+", metavar="NODE", help="NAME, HOST/NAME or HOST/KIND/NAME")
+        verb.add_argument("--json", action="store_true", help="print a JSON array of results")
+        if action.destructive:
+            verb.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+        if action.name in ("shutdown", "stop", "restart"):
+            verb.add_argument("--timeout", type=float, metavar="SECONDS",
+                              help="seconds to wait (shutdown: 60, then suggest force-off; stop: 10, then SIGKILL)")
+        if action.name == "remove":
+            verb.add_argument("--volumes", action="store_true", help="also remove the container's anonymous volumes")
     return top
 
 
 def _backends(args: argparse.Namespace, config: Config) -> list[Backend]:
+    read_only = getattr(args, "read_only", False) or config.read_only
     if getattr(args, "demo", False):
-        return demo_backends()
+        return demo_backends(read_only=read_only)
     return local_backends(
         config,
+        read_only=read_only,
         libvirt_uri=getattr(args, "libvirt", None),
         docker_url=getattr(args, "docker", None),
         libvirt=not getattr(args, "no_libvirt", False),
@@ -83,6 +101,38 @@ def cmd_ls(args: argparse.Namespace, backends: list[Backend], interval: float) -
     return 1 if listing.failures else 0
 
 
+def _confirmed(args: argparse.Namespace) -> bool:
+    """Destructive actions ask first; without a terminal to ask, only --yes will do."""
+    action = ACTIONS[args.command]
+    if not action.destructive or args.yes:
+        return True
+    if not sys.stdin.isatty():
+        print(f"vtui: {action.name} is destructive and there is no terminal to ask: pass --yes", file=sys.stderr)
+        return False
+    names = ", ".join(repr(n) for n in args.nodes)
+    answer = input(f"{action.title} {names}? {action.description}. [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_act(args: argparse.Namespace, backends: list[Backend]) -> int:
+    if not _confirmed(args):
+        return 2
+    options = {"timeout": getattr(args, "timeout", None), "volumes": getattr(args, "volumes", False)}
+    outcome = asyncio.run(act(backends, args.command, args.nodes, options))
+    for problem in outcome.problems:
+        print(f"vtui: {problem}", file=sys.stderr)
+    if args.json:
+        json.dump([r.to_json() for r in outcome.results], sys.stdout, indent=2)
+        print()
+    else:
+        for result in outcome.results:
+            print(result.message if result.ok else f"failed: {result.message}",
+                  file=sys.stdout if result.ok else sys.stderr)
+    if outcome.problems and not outcome.results:
+        return 2  # nothing was done: a name did not resolve
+    return 0 if all(r.ok for r in outcome.results) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _log_to_file()
@@ -98,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "ls":
         return cmd_ls(args, backends, interval)
+    if args.command in ACTIONS:
+        return cmd_act(args, backends)
     from vtui.app import VtuiApp  # the TUI (and textual) only when needed
 
     demo = getattr(args, "demo", False)

@@ -1,5 +1,7 @@
 """The config file: TOML, validated into typed objects, errors naming file, line and key.
 
+    read_only = true             # refuse every state-changing action (also --read-only)
+
     [local]
     libvirt = "qemu:///system"   # a libvirt URI, or false to leave libvirt out
     docker = "unix:///var/run/docker.sock"   # a docker base URL, or false
@@ -38,6 +40,7 @@ class Config:
     docker_enabled: bool = True
     keymap: dict[str, str] = field(default_factory=dict)
     interval: float = 1.0
+    read_only: bool = False
 
 
 def default_path() -> Path:
@@ -69,6 +72,9 @@ def _validate(path: Path, text: str, data: dict[str, object]) -> Config:
         return ConfigError(f"{where}: {table + '.' if table else ''}{key}: {what}")
 
     tables: dict[str, dict[str, object]] = {"local": {}, "stats": {}, "keymap": {}}
+    read_only = data.pop("read_only", False)
+    if not isinstance(read_only, bool):
+        raise problem("", "read_only", "must be true or false")
     for name, value in data.items():
         if name not in tables:
             raise problem("", name, "unknown section (known: [local], [stats], [keymap])")
@@ -100,6 +106,7 @@ def _validate(path: Path, text: str, data: dict[str, object]) -> Config:
     libvirt, docker = engines.get("libvirt"), engines.get("docker")
     return Config(
         interval=interval,
+        read_only=read_only,
         path=path,
         libvirt_uri=libvirt if isinstance(libvirt, str) else None,
         docker_url=docker if isinstance(docker, str) else None,

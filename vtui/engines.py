@@ -21,8 +21,8 @@ def demo_uri() -> str:
     return "test://" + str(files("vtui").joinpath("demo.xml"))
 
 
-def demo_backends() -> list[Backend]:
-    return [LibvirtBackend(DEMO_HOST, demo_uri())]
+def demo_backends(*, read_only: bool = False) -> list[Backend]:
+    return [LibvirtBackend(DEMO_HOST, demo_uri(), read_only=read_only)]
 
 
 def local_backends(
@@ -32,14 +32,16 @@ def local_backends(
     docker_url: str | None = None,
     libvirt: bool = True,
     docker: bool = True,
+    read_only: bool = False,
 ) -> list[Backend]:
     """The local host's engines; arguments override the config, which overrides the environment."""
     backends: list[Backend] = []
     if libvirt and config.libvirt_enabled:
         uri = libvirt_uri or config.libvirt_uri or os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_LIBVIRT_URI
-        backends.append(LibvirtBackend(LOCAL_HOST, uri))
+        backends.append(LibvirtBackend(LOCAL_HOST, uri, read_only=read_only))
     if docker and config.docker_enabled:
         url = docker_url or config.docker_url or default_base_url()
         # the local daemon's containers have their cgroup files on this machine
-        backends.append(DockerBackend(LOCAL_HOST, url, CgroupReader() if url.startswith("unix://") else None))
+        counters = CgroupReader() if url.startswith("unix://") else None
+        backends.append(DockerBackend(LOCAL_HOST, url, counters, read_only=read_only))
     return backends

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from vtui.backends import Backend, EngineUnavailable
@@ -23,41 +24,55 @@ class Listing:
     notes: list[str] = field(default_factory=list)
 
 
+@asynccontextmanager
+async def connected(
+    backends: Sequence[Backend], connect_timeout: float = CONNECT_TIMEOUT
+) -> AsyncIterator[tuple[dict[Backend, list[Node]], list[EngineUnavailable]]]:
+    """Connect to every backend at once and list its nodes; yields what answered and what did not.
+    Every backend is closed on leaving."""
+
+    async def one(backend: Backend) -> list[Node] | EngineUnavailable:
+        try:
+            async with asyncio.timeout(connect_timeout):
+                await backend.connect()
+                return await backend.list_nodes()
+        except EngineUnavailable as err:
+            return err
+        except TimeoutError:
+            return backend.unavailable(f"no answer from {backend.target} within {connect_timeout:g} s")
+
+    try:
+        results = await asyncio.gather(*(one(b) for b in backends))
+        yield ({b: r for b, r in zip(backends, results, strict=True) if isinstance(r, list)},
+               [r for r in results if isinstance(r, EngineUnavailable)])
+    finally:
+        await asyncio.gather(*(b.close() for b in backends))
+
+
 async def list_all(
     backends: Sequence[Backend], connect_timeout: float = CONNECT_TIMEOUT, stats_over: float | None = None
 ) -> Listing:
-    """Connect to every backend at once and list what answers; failures are collected, not raised.
+    """Every node of every backend that answers; failures are collected, not raised.
 
     With `stats_over` (seconds), counters are sampled twice that far apart and turned into rates.
     """
     stats: dict[str, NodeStats] = {}
     notes: list[str] = []
 
-    async def one(backend: Backend) -> list[Node] | EngineUnavailable:
-        try:
-            async with asyncio.timeout(connect_timeout):
-                await backend.connect()
-                nodes = await backend.list_nodes()
-            if stats_over is not None:
-                running = [n for n in nodes if n.state in SAMPLED_STATES]
-                first = await backend.sample(running)
-                await asyncio.sleep(stats_over)
-                second = await backend.sample(running)
-                stats.update({key: rates(first.get(key), sample) for key, sample in second.items()})
-                if backend.stats_note:
-                    notes.append(f"{backend.engine} on {backend.host}: {backend.stats_note}")
-            return nodes
-        except EngineUnavailable as err:
-            return err
-        except TimeoutError:
-            return backend.unavailable(f"no answer from {backend.target} within {connect_timeout:g} s")
-        finally:
-            await backend.close()
+    async def figures(backend: Backend, nodes: list[Node]) -> None:
+        running = [n for n in nodes if n.state in SAMPLED_STATES]
+        first = await backend.sample(running)
+        await asyncio.sleep(stats_over or 0)
+        second = await backend.sample(running)
+        stats.update({key: rates(first.get(key), sample) for key, sample in second.items()})
+        if backend.stats_note:
+            notes.append(f"{backend.engine} on {backend.host}: {backend.stats_note}")
 
-    results = await asyncio.gather(*(one(b) for b in backends))
-    nodes = [n for r in results if isinstance(r, list) for n in r]
-    nodes.sort(key=lambda n: (n.host, n.kind, n.name.lower()))
-    return Listing(nodes, [r for r in results if isinstance(r, EngineUnavailable)], stats, notes)
+    async with connected(backends, connect_timeout) as (listed, failures):
+        if stats_over is not None:
+            await asyncio.gather(*(figures(b, nodes) for b, nodes in listed.items()))
+    nodes = sorted((n for ns in listed.values() for n in ns), key=lambda n: (n.host, n.kind, n.name.lower()))
+    return Listing(nodes, failures, stats, notes)
 
 
 HEADERS = ("HOST", "KIND", "NAME", "STATE", "DETAIL", "IMAGE", "VCPUS", "MEMORY")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+from vtui.actions import ACTIONS, ActionRefused
 from vtui.model import Kind, Node, node_key
 from vtui.stats import Sample
 
@@ -56,9 +57,10 @@ class Backend(ABC):
     engine: ClassVar[str]
     kind: ClassVar[Kind]
 
-    def __init__(self, host: str, target: str) -> None:
+    def __init__(self, host: str, target: str, *, read_only: bool = False) -> None:
         self.host = host
         self.target = target
+        self.read_only = read_only
         self.stats_note = ""  # how stats are read, when the user should know (e.g. a slow fallback)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"vtui-{self.engine}")
 
@@ -83,6 +85,27 @@ class Backend(ABC):
     @abstractmethod
     async def list_nodes(self) -> list[Node]:
         """Every node of this engine, in one round of calls."""
+
+    async def perform(self, node: Node, action: str, options: Mapping[str, Any] | None = None) -> str:
+        """Carry out a registered action on one node; returns what was done, in words.
+
+        Read-only mode is enforced here, where actions are executed, not only in
+        the UI. Raises ActionRefused (with the engine's reason) or EngineUnavailable.
+        """
+        known = ACTIONS.get(action)
+        if known is None or node.kind not in known.kinds:
+            raise ActionRefused(f"{action} is not an action for a {node.kind}")
+        if self.read_only:
+            raise ActionRefused(f"read-only mode: refused to {action} {node.name!r} on {node.host}")
+        if not known.applies_to(node):
+            states = ", ".join(sorted(known.states))
+            raise ActionRefused(f"cannot {action} {node.name!r}: it is {node.state} ({action} applies when {states})")
+        detail = await self._call(self._perform, node, action, dict(options or {}))
+        return f"{known.done} {node.name!r} ({node.kind} on {node.host})" + (f": {detail}" if detail else "")
+
+    @abstractmethod
+    def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
+        """The engine calls of one action (in a backend thread); returns a detail worth telling, if any."""
 
     @abstractmethod
     async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:

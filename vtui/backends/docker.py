@@ -16,12 +16,14 @@ import docker
 import docker.errors
 import requests
 
+from vtui.actions import ActionRefused
 from vtui.backends.base import Backend, Change, EngineUnavailable, Removed, Reset, Upsert
 from vtui.backends.cgroups import CgroupReader
 from vtui.model import Kind, Node, State
 from vtui.stats import Sample
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as docker stop
 
 # State.Status from the engine API -> normalised state
 STATES: dict[str, State] = {
@@ -115,9 +117,11 @@ class DockerBackend(Backend):
     engine = "docker"
     kind = Kind.CONTAINER
 
-    def __init__(self, host: str, base_url: str, counters: CgroupReader | None = None) -> None:
+    def __init__(
+        self, host: str, base_url: str, counters: CgroupReader | None = None, *, read_only: bool = False
+    ) -> None:
         """`counters` reads cgroup files where the containers run; without it, the stats API."""
-        super().__init__(host, base_url)
+        super().__init__(host, base_url, read_only=read_only)
         self._api: docker.APIClient | None = None
         self._counters = counters
         # the stats API costs ~1 s per container: its own threads, so it never delays events
@@ -161,6 +165,28 @@ class DockerBackend(Backend):
     def _read(self, container_id: str) -> Node | None:
         found = self._list({"id": container_id})
         return next((n for n in found if n.id == container_id), None)
+
+    def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
+        api, cid = self.api, node.id
+        timeout = int(options.get("timeout") or STOP_TIMEOUT)
+        calls = {
+            "start": lambda: api.start(cid),
+            "stop": lambda: api.stop(cid, timeout=timeout),
+            "restart": lambda: api.restart(cid, timeout=timeout),
+            "kill": lambda: api.kill(cid),
+            "pause": lambda: api.pause(cid),
+            "resume": lambda: api.unpause(cid),
+            "remove": lambda: api.remove_container(cid, v=bool(options.get("volumes"))),
+        }
+        if action not in calls:
+            raise ActionRefused(f"{action} is not implemented for containers")
+        try:
+            calls[action]()
+        except docker.errors.APIError as err:
+            raise ActionRefused(f"{action} {node.name!r}: {err.explanation or err}") from err
+        except requests.RequestException as err:
+            raise self.unavailable(explain(self.target, err)) from err
+        return None
 
     async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:
         ids = [n.id for n in nodes]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import shlex
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import libvirt
 
+from vtui.actions import ActionRefused
 from vtui.backends.base import Backend, Change, EngineUnavailable, Removed, Reset, Upsert
 from vtui.backends.libvirt_events import ensure_event_loop
 from vtui.backends.libvirt_states import describe
@@ -27,6 +29,11 @@ _COUNTERS = (
 
 
 IDLE_DRIVER_EVERY = 10
+SHUTDOWN_TIMEOUT = 60.0  # seconds a guest gets to power off before vtui offers force-off
+
+
+class ShutdownTimedOut(ActionRefused):
+    """The guest did not power off in time; force-off is the way out."""
 
 
 def _summed(record: dict[str, Any], prefix: str, field: str) -> int | None:
@@ -70,8 +77,8 @@ class LibvirtBackend(Backend):
     engine = "libvirt"
     kind = Kind.VM
 
-    def __init__(self, host: str, uri: str) -> None:
-        super().__init__(host, uri)
+    def __init__(self, host: str, uri: str, *, read_only: bool = False) -> None:
+        super().__init__(host, uri, read_only=read_only)
         self._conn: libvirt.virConnect | None = None
         self._polls = 0
         self._barren = False  # the last poll's domains reported no counters
@@ -149,6 +156,33 @@ class LibvirtBackend(Backend):
             vcpus=int(vcpus),
             memory_bytes=int(max_kib) * 1024,
         )
+
+    def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
+        try:
+            dom = self.conn.lookupByUUIDString(node.id)
+            simple = {"start": dom.create, "force-off": dom.destroy, "pause": dom.suspend, "resume": dom.resume,
+                      "reboot": lambda: dom.reboot(0), "reset": lambda: dom.reset(0)}
+            if action in simple:
+                simple[action]()
+                return None
+            if action == "shutdown":
+                dom.shutdown()
+                return self._await_power_off(dom, node, float(options.get("timeout") or SHUTDOWN_TIMEOUT))
+        except libvirt.libvirtError as err:
+            raise ActionRefused(f"{action} {node.name!r}: {err.get_error_message() or err}") from err
+        raise ActionRefused(f"{action} is not implemented for VMs yet")
+
+    @staticmethod
+    def _await_power_off(dom: libvirt.virDomain, node: Node, timeout: float) -> str:
+        """Wait for the guest to power off; a guest that ignores ACPI gets a way out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if dom.state()[0] == libvirt.VIR_DOMAIN_SHUTOFF:
+                return f"powered off after {timeout - (deadline - time.monotonic()):.1f} s"
+            time.sleep(0.25)
+        raise ShutdownTimedOut(
+            f"shutdown {node.name!r}: still running after {timeout:g} s (the guest may ignore ACPI); "
+            f"to cut its power: vtui force-off {shlex.quote(node.name)}")
 
     async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:
         return await self._call(self._sample)

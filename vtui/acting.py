@@ -1,0 +1,59 @@
+"""Carrying out one action on named nodes, for the CLI (no UI)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vtui.actions import ActionRefused
+from vtui.backends import Backend, EngineUnavailable
+from vtui.listing import connected
+from vtui.model import Node
+from vtui.targets import TargetError, resolve
+
+
+@dataclass(frozen=True)
+class Result:
+    node: Node
+    action: str
+    ok: bool
+    message: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"host": self.node.host, "kind": str(self.node.kind), "name": self.node.name, "id": self.node.id,
+                "action": self.action, "ok": self.ok, "message": self.message}
+
+
+@dataclass
+class Outcome:
+    results: list[Result] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # engines that did not answer, names that did not resolve
+
+
+async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], options: Mapping[str, Any]) -> Outcome:
+    """Resolve every name first (one bad name: nothing is done), then act on each node at once."""
+    outcome = Outcome()
+    async with connected(backends) as (listed, failures):
+        outcome.problems += [str(f) for f in failures]
+        owner = {n.key: b for b, nodes in listed.items() for n in nodes}
+        nodes = [n for ns in listed.values() for n in ns]
+        targets: dict[str, Node] = {}
+        for spec in specs:
+            try:
+                node = resolve(spec, nodes)
+                targets[node.key] = node
+            except TargetError as err:
+                outcome.problems.append(str(err))
+        if len(outcome.problems) > len(failures):
+            return outcome
+
+        async def one(node: Node) -> Result:
+            try:
+                return Result(node, action, True, await owner[node.key].perform(node, action, options))
+            except (ActionRefused, EngineUnavailable) as err:
+                return Result(node, action, False, str(err))
+
+        outcome.results = list(await asyncio.gather(*(one(n) for n in targets.values())))
+    return outcome

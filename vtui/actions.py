@@ -1,0 +1,59 @@
+"""The one registry of actions: what exists, what it applies to, whether it destroys.
+
+The CLI verbs, and later the TUI's menus, keys and palette, all read this table;
+the backends carry the actions out (and refuse them in read-only mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vtui.model import Kind, Node, State
+
+VM, CT = frozenset({Kind.VM}), frozenset({Kind.CONTAINER})
+BOTH = VM | CT
+S = State
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str  # the CLI verb and the binding id
+    title: str
+    kinds: frozenset[Kind]
+    states: frozenset[State]  # the states it applies in
+    description: str
+    done: str  # past tense, for results: "paused"
+    destructive: bool = False  # asks first; --yes without a terminal
+    key: str | None = None
+
+    def applies_to(self, node: Node) -> bool:
+        return node.kind in self.kinds and node.state in self.states
+
+
+_STOPPED = frozenset({S.STOPPED, S.CRASHED, S.CREATED, S.DEAD})
+_RUNNING_VM = frozenset({S.RUNNING})
+ACTIONS: dict[str, Action] = {a.name: a for a in (
+    Action("start", "Start", BOTH, _STOPPED, "boot the VM (restoring a managed save) or start the container",
+           "started"),
+    Action("shutdown", "Shut down", VM, _RUNNING_VM, "ask the guest to power off (ACPI); force off after a timeout",
+           "shut down"),
+    Action("force-off", "Force off", VM, frozenset({S.RUNNING, S.PAUSED, S.SHUTTING_DOWN, S.CRASHED,
+                                                      S.SUSPENDED}),
+           "cut the VM's power at once (virsh destroy)", "forced off", destructive=True),
+    Action("reboot", "Reboot", VM, _RUNNING_VM, "ask the guest to reboot", "rebooted"),
+    Action("reset", "Reset", VM, _RUNNING_VM, "press the VM's reset button", "reset", destructive=True),
+    Action("pause", "Pause", BOTH, frozenset({S.RUNNING}), "freeze the VM's CPUs or the container's processes",
+           "paused"),
+    Action("resume", "Resume", BOTH, frozenset({S.PAUSED}), "unfreeze a paused VM or container", "resumed"),
+    Action("stop", "Stop", CT, frozenset({S.RUNNING, S.PAUSED, S.RESTARTING}),
+           "SIGTERM, then SIGKILL after the timeout", "stopped"),
+    Action("restart", "Restart", CT, frozenset({S.RUNNING, S.PAUSED, S.STOPPED, S.CREATED}),
+           "stop (with the timeout) and start the container", "restarted"),
+    Action("kill", "Kill", CT, frozenset({S.RUNNING}), "send SIGKILL to the container", "killed", destructive=True),
+    Action("remove", "Remove", CT, _STOPPED, "delete the container (and, asked for, its volumes)", "removed",
+           destructive=True),
+)}
+
+
+class ActionRefused(Exception):
+    """An action that does not fit the node, or is not allowed; the message says why."""
