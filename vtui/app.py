@@ -49,6 +49,7 @@ class VtuiApp(App[None]):
 
     def _start(self, hub: Hub) -> None:
         self.hub = hub
+        self.inventory_screen.hub = hub
         self.sub_title = "demo" if hub.demo else ", ".join(sorted({b.host for b in hub.backends}))
         hub.subscribe(self._published)
         hub.start()

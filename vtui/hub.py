@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert
 from vtui.model import EngineState, EngineStatus, Inventory, Node, State
@@ -102,6 +103,16 @@ class Hub:
                 self._set_status(backend, EngineState.UP)
             # every sampler ticks on the same clock, so one repaint carries all engines' figures
             await asyncio.sleep(self.interval - loop.time() % self.interval)
+
+    def backend_for(self, node: Node) -> Backend:
+        for backend in self.backends:
+            if backend.host == node.host and backend.engine == node.engine:
+                return backend
+        raise EngineUnavailable(node.host, node.engine, "no such engine in this session")
+
+    async def perform(self, node: Node, action: str, options: Mapping[str, Any] | None = None) -> str:
+        """Carry out an action; the engine's event then updates the inventory."""
+        return await self.backend_for(node).perform(node, action, options)
 
     def _lost(self, backend: Backend, reason: str) -> None:
         log.warning("%s on %s unavailable: %s", backend.engine, backend.host, reason)

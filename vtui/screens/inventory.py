@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import ClassVar
 
 from rich.text import Text
@@ -12,11 +14,16 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
+from vtui.actions import ACTIONS, Action, ActionRefused
+from vtui.backends import EngineUnavailable
+from vtui.backends.libvirt import SHUTDOWN_TIMEOUT, ShutdownTimedOut
 from vtui.filtering import filter_nodes
 from vtui.format import human_bytes, human_rate, percent
-from vtui.hub import HISTORY_SECONDS
+from vtui.hub import HISTORY_SECONDS, Hub
 from vtui.messages import InventoryChanged
-from vtui.model import EngineState, Inventory, State
+from vtui.model import EngineState, Inventory, Node, State
+from vtui.screens.action_menu import ActionMenu
+from vtui.screens.confirm import ConfirmScreen
 from vtui.stats import History, total
 from vtui.widgets import set_content
 from vtui.widgets.node_detail import NodeDetail
@@ -69,10 +76,15 @@ class InventoryScreen(Screen[None]):
         Binding("S", "sort_reverse", "Reverse", id="sort-reverse"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
         Binding("i", "toggle_detail", "Detail", id="toggle-detail"),
+        Binding("enter,a", "menu", "Actions", id="actions"),
+        Binding("space", "mark", "Mark", id="mark"),
     ]
+
+    shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds before force-off is offered
 
     def __init__(self) -> None:
         super().__init__()
+        self.hub: Hub | None = None  # set by the app; actions go through it
         self.inventory = Inventory()
         self.history = History(0)
         self.query_text = ""
@@ -132,6 +144,8 @@ class InventoryScreen(Screen[None]):
         title = f"nodes ({count})  sort: {COLUMNS[self.table.sort_column][0].lower()} {arrow}"
         if self.query_text:
             title += f"  filter: {self.query_text}"
+        if self.table.marked:
+            title += f"  {len(self.table.marked)} marked"
         if self.table.border_title != title:
             self.table.border_title = title
 
@@ -156,12 +170,75 @@ class InventoryScreen(Screen[None]):
             self.query_one("#filter", Input).display = False
 
     def action_clear_filter(self) -> None:
+        if not self.query_text and self.table.marked:
+            self.table.clear_marks()  # escape: first the filter, then the marks
+            self._set_title(self.table.row_count)
+            return
         box = self.query_one("#filter", Input)
         box.value = ""
         box.display = False
         self.query_text = ""
         self.table.focus()
         self._render_inventory()
+
+    # --- actions ------------------------------------------------------------------
+
+    def targets(self) -> list[Node]:
+        """The marked nodes, or else the selected one."""
+        marked = self.table.marked_nodes()
+        return marked or ([self.table.selected] if self.table.selected else [])
+
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+        self._set_title(self.table.row_count)
+
+    def action_menu(self) -> None:
+        nodes = self.targets()
+        if not nodes:
+            return
+        read_only = bool(self.hub and any(b.read_only for b in self.hub.backends))
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.start_action(name, nodes)
+
+        self.app.push_screen(ActionMenu(nodes, read_only), chosen)
+
+    def start_action(self, name: str, nodes: Sequence[Node] | None = None) -> None:
+        self.run_worker(self._act(ACTIONS[name], list(nodes or self.targets())), group="actions")
+
+    async def _act(self, action: Action, nodes: list[Node]) -> None:
+        fits = [n for n in nodes if action.applies_to(n)]
+        if not fits:
+            self.notify(f"{action.title} fits none of the chosen nodes", severity="warning")
+            return
+        if action.destructive:
+            names = ", ".join(repr(n.name) for n in fits[:5]) + (" …" if len(fits) > 5 else "")
+            if not await self.app.push_screen_wait(ConfirmScreen(f"{action.title} {names}?", action.description)):
+                return
+        results = await asyncio.gather(*(self._act_on(action, n) for n in fits))
+        if len(nodes) > 1:
+            failed, skipped = results.count(False), len(nodes) - len(fits)
+            summary = f"{action.title}: {results.count(True)} done, {failed} failed, {skipped} did not fit"
+            self.notify(summary, severity="error" if failed else "information")
+
+    async def _act_on(self, action: Action, node: Node) -> bool:
+        """One node: progress on its row, the result as a notification; True when it worked."""
+        assert self.hub is not None
+        self.table.set_busy(node.key, action.name)
+        try:
+            done = await self.hub.perform(node, action.name, {"timeout": self.shutdown_timeout})
+            self.notify(done)
+            return True
+        except ShutdownTimedOut as err:
+            self.table.set_busy(node.key, None)
+            force = ConfirmScreen(f"{node.name!r} is still running.", f"{err}\n\nForce it off now?")
+            return await self.app.push_screen_wait(force) and await self._act_on(ACTIONS["force-off"], node)
+        except (ActionRefused, EngineUnavailable) as err:
+            self.notify(str(err), severity="error", timeout=12)
+            return False
+        finally:
+            self.table.set_busy(node.key, None)
 
     def action_sort_next(self) -> None:
         current = SORTABLE.index(self.table.sort_column) if self.table.sort_column in SORTABLE else -1

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from rich.cells import cell_len
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -43,6 +43,7 @@ STATE_STYLE: dict[State, str] = {
 }
 STATE_ORDER = {state: i for i, state in enumerate(State)}
 NO_STATS = NodeStats()
+GUTTER = 2  # "● " marks a row for bulk actions
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +147,9 @@ class NodeTable(ScrollView, can_focus=True):
         self._cells: dict[str, tuple[Cell, ...]] = {}
         self._order: list[str] = []
         self._index: dict[str, int] = {}
-        self._strips: dict[str, tuple[tuple[bool, bool, int, int], Strip]] = {}  # key -> (look, strip)
+        self._strips: dict[str, tuple[tuple[object, ...], Strip]] = {}  # key -> (look, strip)
+        self.marked: set[str] = set()  # keys marked with space, for bulk actions
+        self.busy: dict[str, str] = {}  # key -> the action under way
         self._header: tuple[tuple[int, int], Strip] | None = None
         self._widths = [cell_len(header) for header, _, _ in COLUMNS.values()]
         self._cursor = 0
@@ -168,6 +171,27 @@ class NodeTable(ScrollView, can_focus=True):
     def selected(self) -> Node | None:
         return self._rows[self._order[self._cursor]][0] if self._order else None
 
+    def marked_nodes(self) -> list[Node]:
+        return [self._rows[key][0] for key in self._order if key in self.marked]
+
+    def toggle_mark(self) -> None:
+        """Mark or unmark the selected node and move on, as in a file manager."""
+        if node := self.selected:
+            self.marked ^= {node.key}
+            self._move_to(self._cursor + 1)
+            self.refresh()
+
+    def clear_marks(self) -> None:
+        self.marked.clear()
+        self.refresh()
+
+    def set_busy(self, key: str, action: str | None) -> None:
+        if action is None:
+            self.busy.pop(key, None)
+        else:
+            self.busy[key] = action
+        self.refresh()
+
     def ordered_nodes(self) -> list[Node]:
         return [self._rows[key][0] for key in self._order]
 
@@ -184,6 +208,7 @@ class NodeTable(ScrollView, can_focus=True):
         for key in [k for k in self._rows if k not in wanted]:
             del self._rows[key], self._cells[key]
             self._strips.pop(key, None)
+            self.marked.discard(key)
         for key, row in wanted.items():
             old = self._rows.get(key)
             if old is not None and ((old[0] is row[0] and old[1] is row[1]) or old == row):
@@ -220,7 +245,7 @@ class NodeTable(ScrollView, can_focus=True):
         return grew
 
     def _resize(self) -> None:
-        width = sum(w + 2 for w in self._widths)
+        width = GUTTER + sum(w + 2 for w in self._widths)
         if self.virtual_size != Size(width, len(self._order) + 1):
             self.virtual_size = Size(width, len(self._order) + 1)  # + the header line
 
@@ -272,7 +297,7 @@ class NodeTable(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         x = event.x + round(self.scroll_x)
         if event.y == 0:
-            edge = 0
+            edge = GUTTER
             for column, width in zip(COLUMNS, self._widths, strict=True):
                 edge += width + 2
                 if x < edge:
@@ -298,23 +323,29 @@ class NodeTable(ScrollView, can_focus=True):
 
     # --- rendering --------------------------------------------------------------
 
-    def _line(self, row_cells: Iterable[Cell], base: Style) -> Strip:
-        segments = []
+    def _line(self, row_cells: Iterable[Cell], base: Style, mark: str = " ") -> Strip:
+        segments = [Segment(f"{mark} ", base + _style("bold magenta") if mark.strip() else base)]
         for cell, width in zip(row_cells, self._widths, strict=True):
-            pad = " " * (width - cell_len(cell.text))
-            text = f" {pad}{cell.text} " if cell.right else f" {cell.text}{pad} "
+            content = cell.text if cell_len(cell.text) <= width else set_cell_size(cell.text, width)  # an overlay
+            pad = " " * (width - cell_len(content))
+            text = f" {pad}{content} " if cell.right else f" {content}{pad} "
             segments.append(Segment(text, base + _style(cell.style) if cell.style else base))
         return Strip(segments)
 
     def _row_strip(self, index: int, scroll_x: int, width: int) -> Strip:
         """The row as shown: built when its cells, cursor, stripe or the view changed."""
         key = self._order[index]
-        look = (index == self._cursor, index % 2 == 1, scroll_x, width)
+        marked, busy = key in self.marked, self.busy.get(key)
+        look = (index == self._cursor, index % 2 == 1, marked, busy, scroll_x, width)
         cached = self._strips.get(key)
         if cached and cached[0] == look:
             return cached[1]
         part = "node-table--cursor" if look[0] else ("node-table--odd" if look[1] else "node-table--even")
-        strip = self._line(self._cells[key], self.get_component_rich_style(part))
+        row_cells = self._cells[key]
+        if busy:
+            row_cells = tuple(Cell(f"{busy}…", "italic") if c == "detail" else cell
+                              for c, cell in zip(COLUMNS, row_cells, strict=True))
+        strip = self._line(row_cells, self.get_component_rich_style(part), "●" if marked else " ")
         strip = strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
         self._strips[key] = (look, strip)
         return strip

@@ -1,0 +1,154 @@
+"""Actions from the keyboard: the menu, confirmations, bulk marks, read-only; engines are the referees."""
+
+from __future__ import annotations
+
+import uuid
+
+import docker
+import libvirt
+from textual.widgets import OptionList
+
+from tests.conftest import (
+    SYSTEM_URI,
+    TEST_IMAGE,
+    TEST_LABEL,
+    TEST_VM,
+    Containers,
+    docker_status,
+    make_app,
+    virsh_state,
+    wait_for,
+)
+from tests.test_actions import odd_vm  # noqa: F401  (fixture)
+from vtui.app import VtuiApp
+from vtui.backends.cgroups import CgroupReader
+from vtui.backends.docker import DockerBackend
+from vtui.backends.libvirt import LibvirtBackend
+from vtui.screens.action_menu import ActionMenu
+from vtui.screens.confirm import ConfirmScreen
+from vtui.screens.inventory import InventoryScreen
+
+SIZE = (160, 45)
+SOCKET = "unix:///var/run/docker.sock"
+
+
+def docker_app(read_only: bool = False) -> VtuiApp:
+    return make_app([DockerBackend("local", SOCKET, CgroupReader(), read_only=read_only)])
+
+
+def toasts(app: VtuiApp) -> str:
+    return " ".join(str(t.render()) for t in app.screen.query("Toast"))
+
+
+def shown(app: VtuiApp) -> list[str]:
+    return [n.name for n in app.inventory_screen.table.ordered_nodes()]
+
+
+async def select(pilot: object, app: VtuiApp, name: str) -> None:
+    """Put the cursor on `name`: the filter, then j down to it, as a user would."""
+    await pilot.press("slash", *name, "enter")  # type: ignore[attr-defined]
+    await wait_for(pilot, lambda: name in shown(app))  # type: ignore[arg-type]
+    await pilot.press("g", *["j"] * shown(app).index(name))  # type: ignore[attr-defined]
+    assert app.inventory_screen.table.selected is not None and app.inventory_screen.table.selected.name == name
+
+
+def state_of(app: VtuiApp, name: str) -> str:
+    return next(str(n.state) for n in app.inventory_screen.table.ordered_nodes() if n.name == name)
+
+
+async def choose(pilot: object, app: VtuiApp, action: str) -> None:
+    """Open the menu with enter and pick `action` with the arrow keys."""
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    await wait_for(pilot, lambda: isinstance(app.screen, ActionMenu))  # type: ignore[arg-type]
+    options = app.screen.query_one(OptionList)
+    await pilot.press("home", *["down"] * options.get_option_index(action), "enter")  # type: ignore[attr-defined]
+
+
+async def test_menu_offers_what_fits_and_pauses(containers: Containers) -> None:
+    web = containers.run()
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, web.name)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ActionMenu))
+        offered = [str(o.id) for o in app.screen.query_one(OptionList).options]
+        assert offered == ["pause", "stop", "restart", "kill"]  # running container: no start, resume, remove
+        await pilot.press("escape")
+        await choose(pilot, app, "pause")
+        await wait_for(pilot, lambda: docker_status(web.name) == "paused")
+        await wait_for(pilot, lambda: "paused" in toasts(app))
+
+
+async def test_destructive_action_asks_first(containers: Containers) -> None:
+    web = containers.run()
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, web.name)
+        await choose(pilot, app, "kill")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, InventoryScreen))
+        assert docker_status(web.name) == "running"
+        await choose(pilot, app, "kill")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: docker_status(web.name) == "exited")
+
+
+async def test_bulk_on_marked_nodes_with_one_failing_member(
+    containers: Containers, docker_client: docker.DockerClient
+) -> None:
+    a, b = containers.run(), containers.run()
+    a.handle.stop(timeout=0), b.handle.stop(timeout=0)
+    broken = docker_client.containers.create(TEST_IMAGE, ["no-such-program"], labels={TEST_LABEL: "1"},
+                                             name=f"vtui-t-{uuid.uuid4().hex[:8]}")
+    containers.made.append(broken)
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("slash", *"vtui-t-", "enter")
+        await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 3)
+        await pilot.press("g", "space", "space", "space")
+        assert len(app.inventory_screen.table.marked) == 3
+        assert "3 marked" in str(app.inventory_screen.table.border_title)
+        await choose(pilot, app, "start")
+        await wait_for(pilot, lambda: "Start: 2 done, 1 failed, 0 did not fit" in toasts(app), timeout=15)
+        assert [docker_status(c.name) for c in (a, b)] == ["running", "running"]
+        assert docker_status(str(broken.name)) == "created"
+        assert "no-such-program" in toasts(app)  # the engine's own reason, per node
+
+
+async def test_vm_shutdown_ignored_by_the_guest_ends_in_the_offered_force_off(test_vm: libvirt.virDomain) -> None:
+    test_vm.create()
+    app = make_app([LibvirtBackend("local", SYSTEM_URI)])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.inventory_screen.shutdown_timeout = 3
+        await select(pilot, app, TEST_VM)
+        await choose(pilot, app, "shutdown")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=10)
+        assert "still running after 3 s" in str(app.screen.query_one("#detail").render())
+        assert virsh_state(TEST_VM) == "running"
+        await pilot.press("y")
+        await wait_for(pilot, lambda: virsh_state(TEST_VM) == "shut off")
+
+
+async def test_odd_vm_name_from_the_tui(odd_vm: str) -> None:  # noqa: F811
+    app = make_app([LibvirtBackend("local", SYSTEM_URI)])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, odd_vm)
+        await choose(pilot, app, "start")
+        await wait_for(pilot, lambda: virsh_state(odd_vm) == "running")
+        await wait_for(pilot, lambda: state_of(app, odd_vm) == "running")  # the event reached the table
+        await choose(pilot, app, "force-off")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: virsh_state(odd_vm) == "shut off")
+
+
+async def test_read_only_refuses_from_the_tui(containers: Containers) -> None:
+    web = containers.run()
+    app = docker_app(read_only=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, web.name)
+        await choose(pilot, app, "pause")
+        await wait_for(pilot, lambda: "read-only mode: refused to pause" in toasts(app))
+        assert docker_status(web.name) == "running"
