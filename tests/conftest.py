@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import json
 import os
@@ -73,8 +74,12 @@ def docker_client() -> docker.DockerClient:
         client.images.get(TEST_IMAGE)
     except (docker.errors.DockerException, OSError) as err:
         pytest.fail(f"the test bed's dockerd or image is missing ({err}); {BED_HINT}")
+    # leftovers of runs that died; not the containers of a run going on beside this one
+    stale = time.time() - 30 * 60
     for leftover in client.containers.list(all=True, filters={"label": TEST_LABEL}):
-        leftover.remove(force=True)
+        created = calendar.timegm(time.strptime(leftover.attrs["Created"][:19], "%Y-%m-%dT%H:%M:%S"))
+        if created < stale:
+            leftover.remove(force=True)
     return client
 
 

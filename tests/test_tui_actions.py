@@ -20,6 +20,7 @@ from tests.conftest import (
     wait_for,
 )
 from tests.test_actions import odd_vm  # noqa: F401  (fixture)
+from tests.test_vm_actions import Vms, conn, defined, file_disk, snapshot_names, vms  # noqa: F401
 from vtui.app import VtuiApp
 from vtui.backends.cgroups import CgroupReader
 from vtui.backends.docker import DockerBackend
@@ -27,6 +28,7 @@ from vtui.backends.libvirt import LibvirtBackend
 from vtui.screens.action_menu import ActionMenu
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.inventory import InventoryScreen
+from vtui.screens.prompt import PickScreen, PromptScreen
 
 SIZE = (160, 45)
 SOCKET = "unix:///var/run/docker.sock"
@@ -99,7 +101,8 @@ async def test_bulk_on_marked_nodes_with_one_failing_member(
     containers: Containers, docker_client: docker.DockerClient
 ) -> None:
     a, b = containers.run(), containers.run()
-    a.handle.stop(timeout=0), b.handle.stop(timeout=0)
+    for stopped in (a, b):
+        stopped.handle.stop(timeout=0)
     broken = docker_client.containers.create(TEST_IMAGE, ["no-such-program"], labels={TEST_LABEL: "1"},
                                              name=f"vtui-t-{uuid.uuid4().hex[:8]}")
     containers.made.append(broken)
@@ -131,7 +134,7 @@ async def test_vm_shutdown_ignored_by_the_guest_ends_in_the_offered_force_off(te
         await wait_for(pilot, lambda: virsh_state(TEST_VM) == "shut off")
 
 
-async def test_odd_vm_name_from_the_tui(odd_vm: str) -> None:  # noqa: F811
+async def test_odd_vm_name_from_the_tui(odd_vm: str) -> None:
     app = make_app([LibvirtBackend("local", SYSTEM_URI)])
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await select(pilot, app, odd_vm)
@@ -152,3 +155,65 @@ async def test_read_only_refuses_from_the_tui(containers: Containers) -> None:
         await choose(pilot, app, "pause")
         await wait_for(pilot, lambda: "read-only mode: refused to pause" in toasts(app))
         assert docker_status(web.name) == "running"
+
+
+async def test_palette_offers_the_actions_of_the_selection(containers: Containers) -> None:
+    web = containers.run()
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, web.name)
+        await pilot.press("ctrl+p", *f"pause {web.name}")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: docker_status(web.name) == "paused")
+
+
+async def test_l_opens_the_selected_nodes_log(containers: Containers) -> None:
+    talker = containers.run("echo 'hello [bold]from[/bold] the log'; sleep 3600")
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, talker.name)
+        await pilot.press("l")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LogsScreen")
+        log = app.screen.query_one("Log")
+        await wait_for(pilot, lambda: "hello [bold]from[/bold] the log" in "\n".join(log.lines))  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, InventoryScreen))
+
+
+async def test_snapshot_create_and_revert_from_the_tui(vms: Vms) -> None:
+    dom = vms.define(disks=(file_disk(vms.qcow2(), "vda"),))
+    name = dom.name()
+    app = make_app([LibvirtBackend("local", SYSTEM_URI)])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, name)
+        await choose(pilot, app, "snapshot-create")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"before-change", "enter")
+        await wait_for(pilot, lambda: snapshot_names(name) == ["before-change"], timeout=15)
+
+        await choose(pilot, app, "snapshot-revert")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
+        await pilot.press("enter")  # the one snapshot
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "reverted" in toasts(app), timeout=15)
+
+
+async def test_deleting_a_vm_takes_its_name_typed_out(vms: Vms) -> None:
+    name = vms.define().name()
+    app = make_app([LibvirtBackend("local", SYSTEM_URI)])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, name)
+        await choose(pilot, app, "delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"wrong-name", "enter")
+        assert "nothing was done" in str(app.screen.query_one("#problem").render())
+        await pilot.press("escape")
+        assert name in defined()
+        await choose(pilot, app, "delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*name, "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # and the disks?
+        await pilot.press("n")
+        await wait_for(pilot, lambda: name not in defined(), timeout=10)

@@ -9,8 +9,9 @@ from typing import Any
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, EngineUnavailable
+from vtui.backends.libvirt import LibvirtBackend
 from vtui.listing import connected
-from vtui.model import Node
+from vtui.model import Node, SnapshotInfo
 from vtui.targets import TargetError, resolve
 
 
@@ -57,3 +58,33 @@ async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], op
 
         outcome.results = list(await asyncio.gather(*(one(n) for n in targets.values())))
     return outcome
+
+
+@dataclass
+class SnapshotListing:
+    node: Node | None = None  # None: the name did not resolve
+    snapshots: list[SnapshotInfo] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # engines that did not answer, the name that did not resolve
+    error: str = ""  # why the VM's snapshots could not be listed
+
+
+async def snapshot_list(backends: Sequence[Backend], spec: str) -> SnapshotListing:
+    """The snapshots of the one VM `spec` names (a query: read-only mode allows it)."""
+    listing = SnapshotListing()
+    async with connected(backends) as (listed, failures):
+        listing.problems += [str(f) for f in failures]
+        owner = {n.key: b for b, nodes in listed.items() for n in nodes}
+        try:
+            listing.node = node = resolve(spec, [n for ns in listed.values() for n in ns])
+        except TargetError as err:
+            listing.problems.append(str(err))
+            return listing
+        backend = owner[node.key]
+        if not isinstance(backend, LibvirtBackend):
+            listing.error = f"snapshot list {node.name!r}: it is a {node.kind}, and only VMs have snapshots"
+            return listing
+        try:
+            listing.snapshots = await backend.snapshots(node)
+        except (ActionRefused, EngineUnavailable) as err:
+            listing.error = str(err)
+    return listing

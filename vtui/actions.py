@@ -32,6 +32,9 @@ class Action:
 
 _STOPPED = frozenset({S.STOPPED, S.CRASHED, S.CREATED, S.DEAD})
 _RUNNING_VM = frozenset({S.RUNNING})
+_LIVE_VM = frozenset({S.RUNNING, S.PAUSED})
+_SNAPSHOTTABLE = frozenset({S.RUNNING, S.PAUSED, S.STOPPED})
+_ANY_VM = frozenset({S.RUNNING, S.PAUSED, S.SHUTTING_DOWN, S.STOPPED, S.CRASHED, S.SUSPENDED})
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("start", "Start", BOTH, _STOPPED, "boot the VM (restoring a managed save) or start the container",
            "started"),
@@ -52,6 +55,23 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("kill", "Kill", CT, frozenset({S.RUNNING}), "send SIGKILL to the container", "killed", destructive=True),
     Action("remove", "Remove", CT, _STOPPED, "delete the container (and, asked for, its volumes)", "removed",
            destructive=True),
+    # VMs beyond power: managed save, snapshots, autostart, undefine. The CLI groups
+    # snapshot-* as `vtui snapshot create|revert|delete` and autostart-* as `vtui autostart on|off`.
+    Action("save", "Save", VM, _LIVE_VM, "write the VM's memory to disk and stop it (managed save); start resumes it",
+           "saved"),
+    Action("restore", "Restore", VM, frozenset({S.STOPPED}), "resume a VM from its managed save image", "restored"),
+    Action("snapshot-create", "Snapshot", VM, _SNAPSHOTTABLE,
+           "take a named snapshot of the VM's disks (and memory, when it runs)", "snapshotted"),
+    Action("snapshot-revert", "Revert", VM, _SNAPSHOTTABLE | {S.CRASHED},
+           "roll the VM back to a snapshot, discarding its current state", "reverted", destructive=True),
+    Action("snapshot-delete", "Del snapshot", VM, _SNAPSHOTTABLE | {S.CRASHED}, "delete one of the VM's snapshots",
+           "deleted a snapshot of", destructive=True),
+    Action("autostart-on", "Autostart on", VM, _ANY_VM, "start the VM when the host boots", "enabled autostart of"),
+    Action("autostart-off", "Autostart off", VM, _ANY_VM, "do not start the VM when the host boots",
+           "disabled autostart of"),
+    Action("delete", "Delete", VM, frozenset({S.STOPPED}),
+           "undefine the VM with its managed save, snapshot metadata and NVRAM (asked for, its disk volumes too)",
+           "deleted", destructive=True),
 )}
 
 

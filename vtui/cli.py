@@ -7,18 +7,25 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import platformdirs
 
-from vtui.acting import act
+from vtui.acting import act, snapshot_list
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
 from vtui.config import MAX_INTERVAL, MIN_INTERVAL, Config, ConfigError, load_config
 from vtui.engines import demo_backends, local_backends
 from vtui.listing import list_all, table
+from vtui.logs import DEFAULT_TAIL, print_logs, tail_arg
+from vtui.model import SnapshotInfo
 from vtui.stats import NodeStats
+
+# Actions the CLI spells as `GROUP SUB`: ACTIONS["snapshot-create"] is `vtui snapshot create`.
+GROUPS = {"snapshot": ("create", "revert", "delete"), "autostart": ("on", "off")}
+NODES_HELP = "NAME, HOST/NAME or HOST/KIND/NAME"
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -51,19 +58,65 @@ def parser() -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true", help="print a JSON array of nodes")
     ls.add_argument("--stats", action="store_true",
                     help="add CPU, memory, disk and network figures, sampled over --interval")
+    grouped = {f"{group}-{sub}" for group, subs in GROUPS.items() for sub in subs}
+    logs = sub.add_parser("logs", parents=[common], help="print a VM's or container's log")
+    logs.add_argument("node", metavar="NODE", help="NAME, HOST/NAME or HOST/KIND/NAME")
+    logs.add_argument("--tail", type=tail_arg, default=DEFAULT_TAIL, metavar="N",
+                      help="last N lines, or 'all' (default 200)")
+    logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
     for action in ACTIONS.values():
-        verb = sub.add_parser(action.name, parents=[common], help=action.description,
-                              description=f"{action.title}: {action.description}.")
-        verb.add_argument("nodes", nargs="+", metavar="NODE", help="NAME, HOST/NAME or HOST/KIND/NAME")
-        verb.add_argument("--json", action="store_true", help="print a JSON array of results")
-        if action.destructive:
-            verb.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
-        if action.name in ("shutdown", "stop", "restart"):
-            verb.add_argument("--timeout", type=float, metavar="SECONDS",
-                              help="seconds to wait (shutdown: 60, then suggest force-off; stop: 10, then SIGKILL)")
-        if action.name == "remove":
-            verb.add_argument("--volumes", action="store_true", help="also remove the container's anonymous volumes")
+        if action.name not in grouped:
+            _verb_parser(sub, action.name, action.name, common)
+    _snapshot_parser(sub, common)
+    autostart = sub.add_parser("autostart", parents=[common], help="start VMs when the host boots, or not",
+                               description="Autostart: whether libvirt starts the VMs when the host boots.")
+    switch = autostart.add_subparsers(dest="switch", metavar="on|off", required=True)
+    for state in GROUPS["autostart"]:
+        _verb_parser(switch, state, f"autostart-{state}", common)
     return top
+
+
+def _verb_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], verb: str, name: str, common: argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    """The subcommand of one registered action: `VERB NODE…`, or `NODE NAME` for snapshot actions."""
+    action = ACTIONS[name]
+    parser = sub.add_parser(verb, parents=[common], help=action.description,
+                            description=f"{action.title}: {action.description}.")
+    parser.set_defaults(action=name)
+    if name.startswith("snapshot-"):
+        parser.add_argument("nodes", nargs=1, metavar="NODE", help=NODES_HELP)
+        parser.add_argument("snapshot", metavar="NAME", help="the snapshot's name")
+    else:
+        parser.add_argument("nodes", nargs="+", metavar="NODE", help=NODES_HELP)
+    parser.add_argument("--json", action="store_true", help="print a JSON array of results")
+    if action.destructive:
+        parser.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    if name in ("shutdown", "stop", "restart"):
+        parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                            help="seconds to wait (shutdown: 60, then suggest force-off; stop: 10, then SIGKILL)")
+    if name == "remove":
+        parser.add_argument("--volumes", action="store_true", help="also remove the container's anonymous volumes")
+    if name == "delete":
+        parser.add_argument("--storage", action="store_true",
+                            help="also delete the VM's disk volumes (those in a libvirt storage pool, used by no "
+                                 "other VM)")
+    if name == "snapshot-create":
+        parser.add_argument("--description", metavar="TEXT", help="a note kept with the snapshot")
+    return parser
+
+
+def _snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    snapshot = sub.add_parser("snapshot", parents=[common], help="create, list, revert to or delete a VM's snapshots",
+                              description="Snapshots of a VM: its disks (qcow2), and its memory when it runs.")
+    verbs = snapshot.add_subparsers(dest="snapshot_command", metavar="SUBCOMMAND", required=True)
+    listing = verbs.add_parser("list", parents=[common], help="list a VM's snapshots",
+                               description="List a VM's snapshots, oldest first.")
+    listing.set_defaults(query="snapshot-list")
+    listing.add_argument("node", metavar="NODE", help=NODES_HELP)
+    listing.add_argument("--json", action="store_true", help="print a JSON array of snapshots")
+    for verb in GROUPS["snapshot"]:
+        _verb_parser(verbs, verb, f"snapshot-{verb}", common)
 
 
 def _backends(args: argparse.Namespace, config: Config) -> list[Backend]:
@@ -103,22 +156,39 @@ def cmd_ls(args: argparse.Namespace, backends: list[Backend], interval: float) -
 
 def _confirmed(args: argparse.Namespace) -> bool:
     """Destructive actions ask first; without a terminal to ask, only --yes will do."""
-    action = ACTIONS[args.command]
+    action = ACTIONS[args.action]
     if not action.destructive or args.yes:
         return True
     if not sys.stdin.isatty():
-        print(f"vtui: {action.name} is destructive and there is no terminal to ask: pass --yes", file=sys.stderr)
+        verb = " ".join(args.action.split("-", 1)) if args.action.startswith("snapshot-") else action.name
+        print(f"vtui: {verb} is destructive and there is no terminal to ask: pass --yes", file=sys.stderr)
         return False
+    if action.name == "delete":
+        return all(_name_typed(spec, args.storage) for spec in args.nodes)
     names = ", ".join(repr(n) for n in args.nodes)
+    if snapshot := getattr(args, "snapshot", None):
+        names += f", snapshot {snapshot!r}"
     answer = input(f"{action.title} {names}? {action.description}. [y/N] ")
     return answer.strip().lower() in ("y", "yes")
+
+
+def _name_typed(spec: str, storage: bool) -> bool:
+    """Deleting a VM cannot be undone: the user types its name, not just y."""
+    name = spec.rsplit("/", 1)[-1]  # HOST/KIND/NAME: VM names cannot contain '/'
+    print(f"Delete the VM {name!r}{' and its disk volumes' if storage else ''}? This cannot be undone.")
+    if input("Type the VM's name to confirm: ").strip() == name.strip():
+        return True
+    print(f"vtui: that is not {name!r}; nothing was deleted", file=sys.stderr)
+    return False
 
 
 def cmd_act(args: argparse.Namespace, backends: list[Backend]) -> int:
     if not _confirmed(args):
         return 2
     options = {"timeout": getattr(args, "timeout", None), "volumes": getattr(args, "volumes", False)}
-    outcome = asyncio.run(act(backends, args.command, args.nodes, options))
+    options |= {"storage": getattr(args, "storage", False), "snapshot": getattr(args, "snapshot", None),
+                "description": getattr(args, "description", None)}
+    outcome = asyncio.run(act(backends, args.action, args.nodes, options))
     for problem in outcome.problems:
         print(f"vtui: {problem}", file=sys.stderr)
     if args.json:
@@ -131,6 +201,33 @@ def cmd_act(args: argparse.Namespace, backends: list[Backend]) -> int:
     if outcome.problems and not outcome.results:
         return 2  # nothing was done: a name did not resolve
     return 0 if all(r.ok for r in outcome.results) else 1
+
+
+def cmd_snapshot_list(args: argparse.Namespace, backends: list[Backend]) -> int:
+    listing = asyncio.run(snapshot_list(backends, args.node))
+    for problem in listing.problems:
+        print(f"vtui: {problem}", file=sys.stderr)
+    if listing.node is None:
+        return 2
+    if listing.error:
+        print(f"failed: {listing.error}", file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump([s.to_json() for s in listing.snapshots], sys.stdout, indent=2)
+        print()
+    elif listing.snapshots:
+        print(snapshot_table(listing.snapshots))
+    else:
+        print(f"{listing.node.name!r} has no snapshots")
+    return 0
+
+
+def snapshot_table(snapshots: Sequence[SnapshotInfo]) -> str:
+    rows = [("NAME", "CREATED", "STATE", "CURRENT", "DESCRIPTION")] + [
+        (s.name, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created)), s.state, "*" if s.current else "",
+         " ".join(s.description.split())) for s in snapshots]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -148,7 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "ls":
         return cmd_ls(args, backends, interval)
-    if args.command in ACTIONS:
+    if args.command == "logs":
+        return asyncio.run(print_logs(backends, args.node, args.tail, args.follow, sys.stdout))
+    if getattr(args, "query", None) == "snapshot-list":
+        return cmd_snapshot_list(args, backends)
+    if getattr(args, "action", None):
         return cmd_act(args, backends)
     from vtui.app import VtuiApp  # the TUI (and textual) only when needed
 

@@ -62,9 +62,10 @@ class Hub:
         delay = RETRY_FIRST
         while True:
             sampler: asyncio.Task[None] | None = None
+            changes = backend.watch()
             try:
                 await backend.connect()
-                async for change in backend.watch():
+                async for change in changes:
                     if isinstance(change, Reset):
                         self._nodes[backend] = {n.key: n for n in change.nodes}
                         self._set_status(backend, EngineState.UP)
@@ -84,6 +85,7 @@ class Hub:
                 if sampler:
                     sampler.cancel()
                     await asyncio.gather(sampler, return_exceptions=True)
+                await changes.aclose()  # unsubscribe from the engine's events before closing the connection
                 await asyncio.shield(backend.close())
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)

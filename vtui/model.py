@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from vtui.stats import NodeStats
@@ -72,6 +73,22 @@ class Node:
             "vcpus": self.vcpus,
             "memory_bytes": self.memory_bytes,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotInfo:
+    """One snapshot of a VM, as its engine describes it."""
+
+    name: str
+    created: int  # seconds since the epoch
+    state: str  # the VM's state when it was taken, in the engine's words ("running", "shutoff")
+    description: str = ""
+    current: bool = False  # the one the VM was last snapshotted at or reverted to
+
+    def to_json(self) -> dict[str, object]:
+        created = datetime.fromtimestamp(self.created, UTC).isoformat()
+        return {"name": self.name, "created": created, "state": self.state,
+                "description": self.description, "current": self.current}
 
 
 class EngineState(StrEnum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -112,9 +112,54 @@ class Backend(ABC):
         """Counters of the given (running or paused) nodes, by node key, in one pass."""
 
     @abstractmethod
-    def watch(self) -> AsyncIterator[Change]:
+    def watch(self) -> AsyncGenerator[Change, None]:
         """Yield a Reset first, then changes as the engine reports them.
 
         Subscribes to engine events before listing so nothing falls between.
         Raises EngineUnavailable when the connection is lost.
         """
+
+    async def logs(self, node: Node, *, tail: int | None = 200, follow: bool = False) -> AsyncGenerator[str, None]:
+        """The node's log as text lines (no line ends): the last `tail` lines (None: all), then with
+        `follow` new lines as they are written, until the log ends or the generator is closed.
+
+        Closing the generator stops whatever it started. Raises LogsUnavailable when this node's
+        log cannot be read (with the reason), EngineUnavailable when the engine is lost.
+        """
+        raise LogsUnavailable(f"{self.engine} on {self.host} keeps no log vtui can read for {node.name!r}")
+        yield  # an async generator, like the engines' own
+
+
+class LogsUnavailable(Exception):
+    """A node's log cannot be read; the message says why, in words a person can act on."""
+
+
+MAX_LINE_BYTES = 1 << 20  # a "line" without a line end is cut here, so a binary log cannot fill memory
+
+
+class LineSplitter:
+    """Bytes in chunks, whole text lines out: a line split across chunks is joined, its line end
+    (LF or CRLF) dropped, bytes that are not UTF-8 replaced."""
+
+    def __init__(self) -> None:
+        self._partial = bytearray()
+
+    def feed(self, chunk: bytes) -> list[str]:
+        self._partial += chunk
+        if b"\n" not in chunk:  # the common case of a TTY stream, which comes byte by byte
+            return self.flush() if len(self._partial) >= MAX_LINE_BYTES else []
+        *complete, rest = self._partial.split(b"\n")
+        self._partial = bytearray(rest)
+        lines = [_decode(line) for line in complete]
+        return lines + self.flush() if len(self._partial) >= MAX_LINE_BYTES else lines
+
+    def flush(self) -> list[str]:
+        """The unfinished last line, if any (at the end of a stream)."""
+        if not self._partial:
+            return []
+        line, self._partial = _decode(self._partial), bytearray()
+        return [line]
+
+
+def _decode(line: bytes | bytearray) -> str:
+    return (line[:-1] if line.endswith(b"\r") else line).decode("utf-8", errors="replace")

@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,7 +17,7 @@ import docker.errors
 import requests
 
 from vtui.actions import ActionRefused
-from vtui.backends.base import Backend, Change, EngineUnavailable, Removed, Reset, Upsert
+from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
 from vtui.backends.cgroups import CgroupReader
 from vtui.model import Kind, Node, State
 from vtui.stats import Sample
@@ -214,7 +214,7 @@ class DockerBackend(Backend):
             raise self.unavailable(explain(self.target, err)) from err
         return api_sample(raw, time.monotonic())
 
-    async def watch(self) -> AsyncIterator[Change]:
+    async def watch(self) -> AsyncGenerator[Change, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[dict[str, Any] | EngineUnavailable] = asyncio.Queue()
         try:
@@ -250,3 +250,122 @@ class DockerBackend(Backend):
                 yield Upsert(node) if node else Removed(self.node_key(container_id))
         finally:
             await self._call(stream.close)
+
+    async def logs(self, node: Node, *, tail: int | None = 200, follow: bool = False) -> AsyncGenerator[str, None]:
+        """stdout and stderr of the container, in the engine's order, as `docker logs` shows them.
+
+        docker-py reads the stream in its own thread: without a TTY it strips the 8-byte frame
+        headers (stream type, length) and hands over the payloads; with a TTY the stream is raw and
+        comes byte by byte. Either way lines may be split across chunks: LineSplitter joins them.
+        """
+        api, pipe = self.api, _LinePipe(asyncio.get_running_loop())
+
+        def pump() -> None:
+            error: Exception | None = None
+            try:
+                stream = api.logs(node.id, stdout=True, stderr=True, stream=True, follow=follow,
+                                  tail="all" if tail is None else tail, timestamps=False)
+                if pipe.attach(stream):  # else closed meanwhile
+                    lines = LineSplitter()
+                    for chunk in stream:  # ends when the container stops, or on close()
+                        pipe.put(lines.feed(chunk.encode() if isinstance(chunk, str) else chunk))
+                    pipe.put(lines.flush())
+            except docker.errors.NotFound:
+                error = LogsUnavailable(f"no container {node.name!r} on {self.host} (removed?)")
+            except docker.errors.APIError as err:  # e.g. a logging driver that cannot be read back
+                error = LogsUnavailable(f"logs of {node.name!r}: {err.explanation or err}")
+            except Exception as err:  # noqa: BLE001 - any other failure is the connection's, and ends the stream
+                error = self.unavailable(explain(self.target, err))
+            pipe.end(error)
+
+        thread = threading.Thread(target=pump, name=LOGS_THREAD, daemon=True)
+        thread.start()
+        try:
+            while (batch := await pipe.get()) is not None:
+                for line in batch:
+                    yield line
+        finally:
+            pipe.close()
+            if thread.is_alive():
+                await self._call(thread.join, LOGS_JOIN_TIMEOUT)
+
+
+LOGS_THREAD = "vtui-docker-logs"
+LOGS_JOIN_TIMEOUT = 20.0  # seconds: longer than the API's own timeout, which can hold the thread at start
+LOGS_BACKLOG = 10_000  # lines read but not yet taken, before the reading thread waits
+
+
+class _LinePipe:
+    """Lines from a reading thread to the event loop, in batches, with backpressure.
+
+    The thread wakes the loop once per batch, not once per line: a burst of a log's tail costs a
+    few wake-ups. close() (from the loop) shuts the stream, which ends the thread's blocking read.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._ready = asyncio.Event()
+        self._cond = threading.Condition()
+        self._lines: list[str] = []
+        self._woken = False
+        self._ended = False
+        self._error: Exception | None = None
+        self._closed = False
+        self._stream: Any = None
+
+    def _wake(self) -> None:  # under the lock
+        if not self._woken:
+            self._woken = True
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
+                self._loop.call_soon_threadsafe(self._ready.set)
+
+    def attach(self, stream: Any) -> bool:
+        """The thread's stream, for close(); False (and the stream closed) when closed already."""
+        with self._cond:
+            if not self._closed:
+                self._stream = stream
+                return True
+        stream.close()
+        return False
+
+    def put(self, lines: list[str]) -> None:
+        """From the thread: waits while the loop has LOGS_BACKLOG lines to take."""
+        if not lines:
+            return
+        with self._cond:
+            while len(self._lines) >= LOGS_BACKLOG and not self._closed:
+                self._cond.wait()
+            if not self._closed:
+                self._lines += lines
+                self._wake()
+
+    def end(self, error: Exception | None) -> None:
+        with self._cond:
+            self._ended, self._error = True, error
+            self._wake()
+
+    async def get(self) -> list[str] | None:
+        """On the loop: the lines read since the last call, or None at the end (raising its error)."""
+        while True:
+            with self._cond:
+                lines, self._lines = self._lines, []
+                ended, error = self._ended, self._error
+                self._woken = False
+                self._ready.clear()
+                self._cond.notify_all()
+            if lines:
+                return lines
+            if error is not None:
+                raise error
+            if ended:
+                return None
+            await self._ready.wait()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            stream, self._stream = self._stream, None
+            self._cond.notify_all()
+        if stream is not None:
+            with contextlib.suppress(Exception):  # already closed by the daemon's end of stream
+                stream.close()

@@ -27,7 +27,8 @@ class ActionMenu(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "dismiss(None)", "Close", id="menu-close")]
     DEFAULT_CSS = """
     ActionMenu { align: center middle; }
-    ActionMenu > Vertical { width: 76; height: auto; max-height: 80%; border: thick $accent; background: $surface; }
+    ActionMenu > Vertical { width: 100; max-width: 95%; height: auto; max-height: 85%; border: thick $accent;
+                            background: $surface; }
     ActionMenu OptionList { height: auto; max-height: 20; border: none; }
     ActionMenu #target { padding: 0 1; color: $text-muted; }
     """
@@ -41,11 +42,13 @@ class ActionMenu(ModalScreen[str | None]):
         target = self.nodes[0].name if len(self.nodes) == 1 else f"{len(self.nodes)} marked nodes"
         note = "  (read-only: actions will be refused)" if self.read_only else ""
         options = []
-        for action, count in fitting(self.nodes):
-            label = Text(f"{action.title:<12}", style="bold red" if action.destructive else "bold")
-            label.append(action.description, style="")
+        actions = fitting(self.nodes)
+        width = max((len(a.title) for a, _ in actions), default=0) + 2
+        for action, count in actions:
+            label = Text(f"{action.title:<{width}}", style="bold red" if action.destructive else "bold")
             if len(self.nodes) > 1:
-                label.append(f"  [{count} of {len(self.nodes)}]", style="dim")
+                label.append(f"{count}/{len(self.nodes)}  ", style="dim")
+            label.append(action.description, style="")
             options.append(Option(label, id=action.name))
         with Vertical():
             yield Static(Text(f"Act on {target}{note}"), id="target")

@@ -7,6 +7,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from vtui.screens.action_menu import fitting
 from vtui.screens.inventory import InventoryScreen
 from vtui.widgets.node_table import COLUMNS, SORTABLE
 
@@ -20,6 +21,10 @@ class InventoryCommands(Provider):
             ("Filter nodes", "Type words to narrow the table (/)", screen.action_filter),
             ("Clear filter", "Show every node again (escape)", screen.action_clear_filter),
         ]
+        targets = screen.targets()
+        who = targets[0].name if len(targets) == 1 else f"{len(targets)} marked nodes"
+        for action, _count in fitting(targets):
+            commands.append((f"{action.title} {who}", action.description, partial(screen.start_action, action.name)))
         for column in SORTABLE:
             label = COLUMNS[column][0].lower()
             commands.append((f"Sort by {label}", f"Order rows by {label}", partial(screen.sort_by, column)))

@@ -16,7 +16,7 @@ from textual.widgets import Footer, Header, Input, Static
 
 from vtui.actions import ACTIONS, Action, ActionRefused
 from vtui.backends import EngineUnavailable
-from vtui.backends.libvirt import SHUTDOWN_TIMEOUT, ShutdownTimedOut
+from vtui.backends.libvirt import SHUTDOWN_TIMEOUT, LibvirtBackend, ShutdownTimedOut
 from vtui.filtering import filter_nodes
 from vtui.format import human_bytes, human_rate, percent
 from vtui.hub import HISTORY_SECONDS, Hub
@@ -24,6 +24,8 @@ from vtui.messages import InventoryChanged
 from vtui.model import EngineState, Inventory, Node, State
 from vtui.screens.action_menu import ActionMenu
 from vtui.screens.confirm import ConfirmScreen
+from vtui.screens.logs import LogsScreen
+from vtui.screens.prompt import PickScreen, PromptScreen
 from vtui.stats import History, total
 from vtui.widgets import set_content
 from vtui.widgets.node_detail import NodeDetail
@@ -78,6 +80,7 @@ class InventoryScreen(Screen[None]):
         Binding("i", "toggle_detail", "Detail", id="toggle-detail"),
         Binding("enter,a", "menu", "Actions", id="actions"),
         Binding("space", "mark", "Mark", id="mark"),
+        Binding("l", "logs", "Logs", id="logs"),
     ]
 
     shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds before force-off is offered
@@ -188,6 +191,10 @@ class InventoryScreen(Screen[None]):
         marked = self.table.marked_nodes()
         return marked or ([self.table.selected] if self.table.selected else [])
 
+    def action_logs(self) -> None:
+        if (node := self.table.selected) and self.hub:
+            self.app.push_screen(LogsScreen(self.hub.backend_for(node), node))
+
     def action_mark(self) -> None:
         self.table.toggle_mark()
         self._set_title(self.table.row_count)
@@ -212,28 +219,66 @@ class InventoryScreen(Screen[None]):
         if not fits:
             self.notify(f"{action.title} fits none of the chosen nodes", severity="warning")
             return
-        if action.destructive:
-            names = ", ".join(repr(n.name) for n in fits[:5]) + (" …" if len(fits) > 5 else "")
-            if not await self.app.push_screen_wait(ConfirmScreen(f"{action.title} {names}?", action.description)):
-                return
-        results = await asyncio.gather(*(self._act_on(action, n) for n in fits))
+        options = await self._ask(action, fits)
+        if options is None:
+            return  # cancelled: nothing was done
+        results = await asyncio.gather(*(self._act_on(action, n, options) for n in fits))
         if len(nodes) > 1:
             failed, skipped = results.count(False), len(nodes) - len(fits)
             summary = f"{action.title}: {results.count(True)} done, {failed} failed, {skipped} did not fit"
             self.notify(summary, severity="error" if failed else "information")
 
-    async def _act_on(self, action: Action, node: Node) -> bool:
+    async def _ask(self, action: Action, nodes: list[Node]) -> dict[str, object] | None:
+        """What the action needs from the user first, or None when they cancel.
+
+        Destructive actions are confirmed; deleting a VM takes its name typed out.
+        """
+        options: dict[str, object] = {"timeout": self.shutdown_timeout}
+        names = ", ".join(repr(n.name) for n in nodes[:5]) + (" …" if len(nodes) > 5 else "")
+        if action.name == "snapshot-create":
+            name = await self.app.push_screen_wait(PromptScreen(f"Name the snapshot of {names}", "e.g. pre-upgrade"))
+            return {**options, "snapshot": name} if name else None
+        if action.name in ("snapshot-revert", "snapshot-delete"):
+            if len(nodes) != 1 or self.hub is None:
+                self.notify(f"{action.title} works on one VM at a time", severity="warning")
+                return None
+            backend = self.hub.backend_for(nodes[0])
+            snaps = await backend.snapshots(nodes[0]) if isinstance(backend, LibvirtBackend) else []
+            if not snaps:
+                self.notify(f"{nodes[0].name!r} has no snapshots", severity="warning")
+                return None
+            choices = [(s.name, f"{s.name}  ({s.state}){'  current' if s.current else ''}  {s.description}")
+                       for s in snaps]
+            picked = await self.app.push_screen_wait(PickScreen(f"{action.title}: which snapshot of {names}?", choices))
+            if not picked:
+                return None
+            options["snapshot"] = picked
+        if action.name == "delete":
+            for node in nodes:
+                question = f"Delete VM {node.name!r}? Type its name to confirm."
+                typed = await self.app.push_screen_wait(PromptScreen(question, node.name, must_equal=node.name))
+                if typed is None:
+                    return None
+            storage = await self.app.push_screen_wait(ConfirmScreen(
+                "Also delete their disk volumes?", "Only volumes in libvirt storage pools; y deletes them."))
+            return {**options, "storage": storage}
+        confirm = ConfirmScreen(f"{action.title} {names}?", action.description)
+        if action.destructive and not await self.app.push_screen_wait(confirm):
+            return None
+        return options
+
+    async def _act_on(self, action: Action, node: Node, options: dict[str, object]) -> bool:
         """One node: progress on its row, the result as a notification; True when it worked."""
         assert self.hub is not None
         self.table.set_busy(node.key, action.name)
         try:
-            done = await self.hub.perform(node, action.name, {"timeout": self.shutdown_timeout})
+            done = await self.hub.perform(node, action.name, options)
             self.notify(done)
             return True
         except ShutdownTimedOut as err:
             self.table.set_busy(node.key, None)
             force = ConfirmScreen(f"{node.name!r} is still running.", f"{err}\n\nForce it off now?")
-            return await self.app.push_screen_wait(force) and await self._act_on(ACTIONS["force-off"], node)
+            return await self.app.push_screen_wait(force) and await self._act_on(ACTIONS["force-off"], node, options)
         except (ActionRefused, EngineUnavailable) as err:
             self.notify(str(err), severity="error", timeout=12)
             return False

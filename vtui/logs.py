@@ -1,0 +1,120 @@
+"""A node's log on standard output, for `vtui logs` (no UI)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import aclosing
+from typing import TextIO
+
+from vtui.backends import Backend, EngineUnavailable
+from vtui.backends.base import LogsUnavailable
+from vtui.listing import connected
+from vtui.model import Node
+from vtui.targets import TargetError, resolve
+
+DEFAULT_TAIL = 200
+
+
+def tail_arg(text: str) -> int | None:
+    """argparse type of --tail: a count of lines, or `all` (None)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        count = int(text)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of lines or 'all', not {text!r}")
+    return count
+
+
+def backend_of(backends: Sequence[Backend], node: Node) -> Backend:
+    """The backend a node belongs to (its host and engine)."""
+    for backend in backends:
+        if backend.host == node.host and backend.engine == node.engine:
+            return backend
+    raise EngineUnavailable(node.host, node.engine, "no such engine in this session")
+
+
+async def print_logs(
+    backends: Sequence[Backend], spec: str, tail: int | None, follow: bool, out: TextIO,
+    err: TextIO | None = None,
+) -> int:
+    """Write the log of the node `spec` names to `out`, a line at a time; returns the exit status.
+
+    0: the log was printed: all of it, or with `follow` until the log ends or Ctrl-C;
+    1: the log cannot be read (no file, removed container, engine lost); 2: the name did not resolve;
+    130: Ctrl-C before the log began.
+    """
+    err = err or sys.stderr
+    began = False
+    with _interruptible() as interrupted:
+        try:
+            async with connected(backends) as (listed, failures):
+                for failure in failures:
+                    print(f"vtui: {failure}", file=err)
+                try:
+                    node = resolve(spec, [n for nodes in listed.values() for n in nodes])
+                except TargetError as problem:
+                    print(f"vtui: {problem}", file=err)
+                    return 2
+                began = True
+                async with aclosing(backend_of(list(listed), node).logs(node, tail=tail, follow=follow)) as lines:
+                    async for line in lines:
+                        out.write(line + "\n")
+                        if follow:
+                            out.flush()
+                out.flush()
+        except asyncio.CancelledError:
+            if not interrupted():
+                raise
+            return 0 if began else 130
+        except (LogsUnavailable, EngineUnavailable) as problem:
+            print(f"vtui: {problem}", file=err)
+            return 1
+        except BrokenPipeError:  # `vtui logs … | head`: the reader has all it wanted
+            _silence(out)
+    return 0
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C cancels the current task instead of raising KeyboardInterrupt; yields "was it?"."""
+    loop, current = asyncio.get_running_loop(), asyncio.current_task()
+    if current is None:
+        raise RuntimeError("not in a task")
+    task = current
+    seen: list[bool] = []
+
+    def interrupt() -> None:
+        seen.append(True)
+        task.cancel()
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    except (ValueError, RuntimeError, NotImplementedError):  # not the main thread: asyncio.run's own handling
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(seen)
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        if previous is not None:  # asyncio.run's own, which turns a later Ctrl-C into KeyboardInterrupt
+            signal.signal(signal.SIGINT, previous)
+        for _ in seen:
+            task.uncancel()
+
+
+def _silence(out: TextIO) -> None:
+    """After a broken pipe: point the stream at /dev/null, so flushing it at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+        os.close(devnull)
