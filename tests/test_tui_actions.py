@@ -217,3 +217,19 @@ async def test_deleting_a_vm_takes_its_name_typed_out(vms: Vms) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # and the disks?
         await pilot.press("n")
         await wait_for(pilot, lambda: name not in defined(), timeout=10)
+
+
+async def test_direct_keys_pause_and_resume(containers: Containers) -> None:
+    web = containers.run()
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, web.name)
+        await pilot.press("P")
+        await wait_for(pilot, lambda: docker_status(web.name) == "paused")
+        await wait_for(pilot, lambda: state_of(app, web.name) == "paused")
+        await pilot.press("P")  # the same key resumes what is paused
+        await wait_for(pilot, lambda: docker_status(web.name) == "running")
+        await pilot.press("K")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # destructive: asks first
+        await pilot.press("n")
+        assert docker_status(web.name) == "running"

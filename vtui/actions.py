@@ -37,28 +37,29 @@ _SNAPSHOTTABLE = frozenset({S.RUNNING, S.PAUSED, S.STOPPED})
 _ANY_VM = frozenset({S.RUNNING, S.PAUSED, S.SHUTTING_DOWN, S.STOPPED, S.CRASHED, S.SUSPENDED})
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("start", "Start", BOTH, _STOPPED, "boot the VM (restoring a managed save) or start the container",
-           "started"),
+           "started", key="U"),
     Action("shutdown", "Shut down", VM, _RUNNING_VM, "ask the guest to power off (ACPI); force off after a timeout",
-           "shut down"),
+           "shut down", key="D"),
     Action("force-off", "Force off", VM, frozenset({S.RUNNING, S.PAUSED, S.SHUTTING_DOWN, S.CRASHED,
                                                       S.SUSPENDED}),
-           "cut the VM's power at once (virsh destroy)", "forced off", destructive=True),
-    Action("reboot", "Reboot", VM, _RUNNING_VM, "ask the guest to reboot", "rebooted"),
+           "cut the VM's power at once (virsh destroy)", "forced off", destructive=True, key="F"),
+    Action("reboot", "Reboot", VM, _RUNNING_VM, "ask the guest to reboot", "rebooted", key="R"),
     Action("reset", "Reset", VM, _RUNNING_VM, "press the VM's reset button", "reset", destructive=True),
     Action("pause", "Pause", BOTH, frozenset({S.RUNNING}), "freeze the VM's CPUs or the container's processes",
-           "paused"),
-    Action("resume", "Resume", BOTH, frozenset({S.PAUSED}), "unfreeze a paused VM or container", "resumed"),
+           "paused", key="P"),
+    Action("resume", "Resume", BOTH, frozenset({S.PAUSED}), "unfreeze a paused VM or container", "resumed", key="P"),
     Action("stop", "Stop", CT, frozenset({S.RUNNING, S.PAUSED, S.RESTARTING}),
-           "SIGTERM, then SIGKILL after the timeout", "stopped"),
+           "SIGTERM, then SIGKILL after the timeout", "stopped", key="D"),
     Action("restart", "Restart", CT, frozenset({S.RUNNING, S.PAUSED, S.STOPPED, S.CREATED}),
-           "stop (with the timeout) and start the container", "restarted"),
-    Action("kill", "Kill", CT, frozenset({S.RUNNING}), "send SIGKILL to the container", "killed", destructive=True),
+           "stop (with the timeout) and start the container", "restarted", key="R"),
+    Action("kill", "Kill", CT, frozenset({S.RUNNING}), "send SIGKILL to the container", "killed", destructive=True,
+           key="K"),
     Action("remove", "Remove", CT, _STOPPED, "delete the container (and, asked for, its volumes)", "removed",
-           destructive=True),
+           destructive=True, key="X"),
     # VMs beyond power: managed save, snapshots, autostart, undefine. The CLI groups
     # snapshot-* as `vtui snapshot create|revert|delete` and autostart-* as `vtui autostart on|off`.
     Action("save", "Save", VM, _LIVE_VM, "write the VM's memory to disk and stop it (managed save); start resumes it",
-           "saved"),
+           "saved", key="W"),
     Action("restore", "Restore", VM, frozenset({S.STOPPED}), "resume a VM from its managed save image", "restored"),
     Action("snapshot-create", "Snapshot", VM, _SNAPSHOTTABLE,
            "take a named snapshot of the VM's disks (and memory, when it runs)", "snapshotted"),
@@ -71,8 +72,17 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "disabled autostart of"),
     Action("delete", "Delete", VM, frozenset({S.STOPPED}),
            "undefine the VM with its managed save, snapshot metadata and NVRAM (asked for, its disk volumes too)",
-           "deleted", destructive=True),
+           "deleted", destructive=True, key="X"),
 )}
+
+
+def keyed() -> dict[str, list[Action]]:
+    """Each direct key and the actions it stands for (a VM's and a container's may share one)."""
+    by_key: dict[str, list[Action]] = {}
+    for action in ACTIONS.values():
+        if action.key:
+            by_key.setdefault(action.key, []).append(action)
+    return by_key
 
 
 class ActionRefused(Exception):

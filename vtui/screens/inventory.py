@@ -14,7 +14,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from vtui.actions import ACTIONS, Action, ActionRefused
+from vtui.actions import ACTIONS, Action, ActionRefused, keyed
 from vtui.backends import EngineUnavailable
 from vtui.backends.libvirt import SHUTDOWN_TIMEOUT, LibvirtBackend, ShutdownTimedOut
 from vtui.filtering import filter_nodes
@@ -81,6 +81,10 @@ class InventoryScreen(Screen[None]):
         Binding("enter,a", "menu", "Actions", id="actions"),
         Binding("space", "mark", "Mark", id="mark"),
         Binding("l", "logs", "Logs", id="logs"),
+        # the registry's direct keys; the action that fits the selection runs
+        *(Binding(key, f"act_key('{key}')", " / ".join(dict.fromkeys(a.title for a in actions)),
+                  id=f"act-{'-'.join(a.name for a in actions)}", show=False)
+          for key, actions in keyed().items()),
     ]
 
     shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds before force-off is offered
@@ -190,6 +194,15 @@ class InventoryScreen(Screen[None]):
         """The marked nodes, or else the selected one."""
         marked = self.table.marked_nodes()
         return marked or ([self.table.selected] if self.table.selected else [])
+
+    def action_act_key(self, key: str) -> None:
+        """A direct key: the first of its actions that fits one of the targets."""
+        targets = self.targets()
+        for action in keyed().get(key, []):
+            if any(action.applies_to(n) for n in targets):
+                self.start_action(action.name, targets)
+                return
+        self.notify(f"{key}: nothing it does fits the selection", severity="warning")
 
     def action_logs(self) -> None:
         if (node := self.table.selected) and self.hub:
