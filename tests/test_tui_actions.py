@@ -229,7 +229,43 @@ async def test_direct_keys_pause_and_resume(containers: Containers) -> None:
         await wait_for(pilot, lambda: state_of(app, web.name) == "paused")
         await pilot.press("P")  # the same key resumes what is paused
         await wait_for(pilot, lambda: docker_status(web.name) == "running")
+        await wait_for(pilot, lambda: state_of(app, web.name) == "running")  # what the user sees before K
         await pilot.press("K")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))  # destructive: asks first
         await pilot.press("n")
         assert docker_status(web.name) == "running"
+
+
+async def test_triage_says_why_each_node_stopped(
+    containers: Containers, docker_client: docker.DockerClient, test_vm: libvirt.virDomain
+) -> None:
+    quitter = containers.run("echo 'goodbye [red]world'; exit 3")
+    hog = docker_client.containers.run(TEST_IMAGE, ["sh", "-c", "head -c 200000000 /dev/zero | tail"], detach=True,
+                                       mem_limit="16m", memswap_limit="16m", labels={TEST_LABEL: "1"},
+                                       name=f"vtui-t-{uuid.uuid4().hex[:8]}")
+    containers.made.append(hog)
+    running = containers.run()
+    quitter.handle.wait(), hog.wait()
+    test_vm.create()
+    test_vm.destroy()
+    app = make_app([LibvirtBackend("local", SYSTEM_URI), DockerBackend("local", SOCKET, CgroupReader())])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: {quitter.name, str(hog.name), running.name, TEST_VM} <= set(shown(app)))
+        await pilot.press("t")
+        await wait_for(pilot, lambda: running.name not in shown(app))  # only what stopped
+        report = app.screen.query_one("#stop-report")
+
+        def says(*parts: str) -> bool:
+            text = str(report.render())
+            return all(p in text for p in parts)
+
+        await select(pilot, app, quitter.name)
+        await wait_for(pilot, lambda: says("exited: exit code 3", "goodbye [red]world", " at 20"))
+        await pilot.press("escape")
+        await select(pilot, app, str(hog.name))
+        await wait_for(pilot, lambda: says("exit code 137", "OOM killer"))
+        await pilot.press("escape")
+        await select(pilot, app, TEST_VM)
+        await wait_for(pilot, lambda: says("shutoff: destroyed", "QEMU stopped: reason=destroyed", " at 20"))
+        await pilot.press("U")  # start it from triage
+        await wait_for(pilot, lambda: virsh_state(TEST_VM) == "running")

@@ -188,6 +188,19 @@ class DockerBackend(Backend):
             raise self.unavailable(explain(self.target, err)) from err
         return None
 
+    async def container_state(self, node: Node) -> dict[str, Any]:
+        """State from inspect: ExitCode, OOMKilled, FinishedAt, Error (for triage)."""
+
+        def inspect() -> dict[str, Any]:
+            try:
+                return dict(self.api.inspect_container(node.id).get("State") or {})
+            except docker.errors.NotFound:
+                return {}
+            except (docker.errors.DockerException, requests.RequestException) as err:
+                raise self.unavailable(explain(self.target, err)) from err
+
+        return await self._call(inspect)
+
     async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:
         ids = [n.id for n in nodes]
         if self._counters is not None:

@@ -27,9 +27,11 @@ from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.logs import LogsScreen
 from vtui.screens.prompt import PickScreen, PromptScreen
 from vtui.stats import History, total
+from vtui.triage import STOPPED_STATES, stop_report
 from vtui.widgets import set_content
 from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
+from vtui.widgets.stop_report import StopReportPane
 
 ENGINE_MARK = {
     EngineState.UP: ("●", "green"),
@@ -81,6 +83,7 @@ class InventoryScreen(Screen[None]):
         Binding("enter,a", "menu", "Actions", id="actions"),
         Binding("space", "mark", "Mark", id="mark"),
         Binding("l", "logs", "Logs", id="logs"),
+        Binding("t", "triage", "Triage", id="triage"),
         # the registry's direct keys; the action that fits the selection runs
         *(Binding(key, f"act_key('{key}')", " / ".join(dict.fromkeys(a.title for a in actions)),
                   id=f"act-{'-'.join(a.name for a in actions)}", show=False)
@@ -92,6 +95,8 @@ class InventoryScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.hub: Hub | None = None  # set by the app; actions go through it
+        self.triage = False  # only stopped nodes, and why they stopped
+        self._report_for: tuple[str, State, str] | None = None
         self.inventory = Inventory()
         self.history = History(0)
         self.query_text = ""
@@ -103,6 +108,7 @@ class InventoryScreen(Screen[None]):
         with Vertical(id="body"):
             yield NodeTable(id="nodes")
             yield NodeDetail(id="detail")
+            yield StopReportPane(id="stop-report")
             yield Input(placeholder="filter: words in name, host, kind, state, image", id="filter")
         yield Footer()
 
@@ -112,6 +118,7 @@ class InventoryScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
+        self.query_one(StopReportPane).display = False
         self._render_inventory()
 
     def on_inventory_changed(self, message: InventoryChanged) -> None:
@@ -122,11 +129,39 @@ class InventoryScreen(Screen[None]):
         self._render_detail()
 
     def _render_detail(self) -> None:
+        if self.triage:
+            self._render_report()
+            return
         pane = self.query_one(NodeDetail)
         if pane.display:
             node = self.table.selected
             stats = self.inventory.stats.get(node.key) if node else None
             pane.show(node, stats, self.history, HISTORY_SECONDS)
+
+    def _render_report(self) -> None:
+        """Fetch the selected node's stop report (once per node and state) off the UI's path."""
+        node = self.table.selected
+        wanted = (node.key, node.state, node.reason) if node else None
+        if wanted == self._report_for:
+            return
+        self._report_for = wanted
+        if node is None or self.hub is None:
+            self.query_one(StopReportPane).show(None)
+            return
+        backend = self.hub.backend_for(node)
+
+        async def fetch() -> None:
+            self.query_one(StopReportPane).show(await stop_report(backend, node))
+
+        self.run_worker(fetch(), group="stop-report", exclusive=True)
+
+    def action_triage(self) -> None:
+        """t: only stopped, crashed and exited nodes, each with why it stopped."""
+        self.triage = not self.triage
+        self._report_for = None
+        self.query_one(StopReportPane).display = self.triage
+        self.query_one(NodeDetail).display = not self.triage
+        self._render_inventory()
 
     def action_toggle_detail(self) -> None:
         pane = self.query_one(NodeDetail)
@@ -140,6 +175,8 @@ class InventoryScreen(Screen[None]):
         set_content(banner, "DEMO: libvirt's test driver with made-up VMs; nothing here touches a real machine.")
         set_content(self.query_one("#engines", Static), hosts_lines(inventory))
         shown = filter_nodes(inventory.nodes, self.query_text)
+        if self.triage:
+            shown = [n for n in shown if n.state in STOPPED_STATES]
         self.table.show(shown, inventory.stats)
         self._set_title(len(shown))
         self._render_detail()
@@ -149,6 +186,8 @@ class InventoryScreen(Screen[None]):
         count = f"{shown} of {total}" if self.query_text else str(total)
         arrow = "▼" if self.table.sort_reverse else "▲"
         title = f"nodes ({count})  sort: {COLUMNS[self.table.sort_column][0].lower()} {arrow}"
+        if self.triage:
+            title += "  triage: stopped, crashed, exited"
         if self.query_text:
             title += f"  filter: {self.query_text}"
         if self.table.marked:
