@@ -136,3 +136,22 @@ async def test_a_slow_poll_delays_the_next_and_never_overlaps(
     assert SlowSampler.most == 1
     gaps = [b - a for a, b in zip(SlowSampler.starts, SlowSampler.starts[1:], strict=False)]
     assert all(gap >= 0.29 for gap in gaps), gaps  # each waited for the previous one
+
+
+async def test_rapid_state_changes_are_all_seen(containers: Containers) -> None:
+    """Each pause/unpause shows up: a refresh after an event must not read dockerd's lagging list."""
+    web = containers.run()
+    hub = Hub([DockerBackend("local", "unix:///var/run/docker.sock")])
+    hub.start()
+
+    def state() -> str | None:
+        return next((str(n.state) for n in hub.inventory.nodes if n.id == web.id), None)
+
+    try:
+        await until(hub, lambda _inv: state() == "running")
+        for _ in range(6):
+            for change, wanted in ((web.handle.pause, "paused"), (web.handle.unpause, "running")):
+                await asyncio.to_thread(change)
+                await until(hub, lambda _inv, w=wanted: state() == w, timeout=3)
+    finally:
+        await hub.stop()

@@ -92,25 +92,33 @@ def api_sample(raw: dict[str, Any], now: float) -> Sample:
     )
 
 
-def container_node(host: str, summary: dict[str, Any]) -> Node:
-    """A Node from one entry of the engine's container list."""
-    native = str(summary.get("State", ""))
-    status = str(summary.get("Status", ""))
-    reason = ""
-    if m := _EXIT_CODE.match(status):
-        reason = f"exit code {m.group(1)}"
-    names = summary.get("Names") or [summary["Id"][:12]]
+def _container(host: str, cid: str, name: str, native: str, exit_code: object, image: str) -> Node:
     return Node(
         host=host,
         kind=Kind.CONTAINER,
         engine="docker",
-        id=summary["Id"],
-        name=names[0].lstrip("/"),
+        id=cid,
+        name=name.lstrip("/"),
         state=STATES.get(native, State.UNKNOWN),
         native_state=native,
-        reason=reason,
-        image=str(summary.get("Image", "")),
+        reason=f"exit code {exit_code}" if native in ("exited", "dead") and exit_code is not None else "",
+        image=image,
     )
+
+
+def container_node(host: str, summary: dict[str, Any]) -> Node:
+    """A Node from one entry of the engine's container list."""
+    m = _EXIT_CODE.match(str(summary.get("Status", "")))
+    names = summary.get("Names") or [summary["Id"][:12]]
+    return _container(host, summary["Id"], names[0], str(summary.get("State", "")), m and m.group(1),
+                      str(summary.get("Image", "")))
+
+
+def inspected_node(host: str, info: dict[str, Any]) -> Node:
+    """A Node from inspect, which reads the live container (the list can lag the events)."""
+    state = info.get("State") or {}
+    return _container(host, info["Id"], str(info.get("Name", "")), str(state.get("Status", "")),
+                      state.get("ExitCode"), str((info.get("Config") or {}).get("Image", "")))
 
 
 class DockerBackend(Backend):
@@ -163,8 +171,14 @@ class DockerBackend(Backend):
         return [container_node(self.host, s) for s in summaries]
 
     def _read(self, container_id: str) -> Node | None:
-        found = self._list({"id": container_id})
-        return next((n for n in found if n.id == container_id), None)
+        """One container after an event: from inspect, since dockerd's list is a replica
+        that can still show the state from before the event."""
+        try:
+            return inspected_node(self.host, self.api.inspect_container(container_id))
+        except docker.errors.NotFound:
+            return None
+        except (docker.errors.DockerException, requests.RequestException) as err:
+            raise self.unavailable(explain(self.target, err)) from err
 
     def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
         api, cid = self.api, node.id
