@@ -20,7 +20,8 @@ from tests.conftest import (
     wait_for,
 )
 from tests.test_actions import odd_vm  # noqa: F401  (fixture)
-from tests.test_vm_actions import Vms, conn, defined, file_disk, snapshot_names, vms  # noqa: F401
+from tests.test_vm_actions import Vms, conn, defined, dominfo, file_disk, snapshot_names, vms  # noqa: F401
+from vtui.actions import ACTIONS
 from vtui.app import VtuiApp
 from vtui.backends.cgroups import CgroupReader
 from vtui.backends.docker import DockerBackend
@@ -269,3 +270,63 @@ async def test_triage_says_why_each_node_stopped(
         await wait_for(pilot, lambda: says("shutoff: destroyed", "QEMU stopped: reason=destroyed", " at 20"))
         await pilot.press("U")  # start it from triage
         await wait_for(pilot, lambda: virsh_state(TEST_VM) == "running")
+
+
+async def test_every_container_action_by_keyboard(containers: Containers) -> None:
+    web = containers.run()
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, web.name)
+        # (action, answers to its questions, docker's state after, vtui's state after)
+        steps = [("pause", [], "paused", "paused"), ("resume", [], "running", "running"),
+                 ("restart", [], "running", "running"), ("stop", [], "exited", "stopped"),
+                 ("start", [], "running", "running"), ("kill", ["y"], "exited", "stopped")]
+        for action, answers, docker_state, shown_state in steps:
+            app.inventory_screen.shutdown_timeout = 1  # stop/restart: SIGKILL after 1 s
+            done = f"{ACTIONS[action].done} '{web.name}'"
+            seen = toasts(app).count(done)  # its result toast, counted before and after
+            await choose(pilot, app, action)
+            for answer in answers:
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                await pilot.press(answer)
+            await wait_for(pilot, lambda d=done, n=seen: toasts(app).count(d) > n, timeout=15)  # type: ignore[misc]
+            assert docker_status(web.name) == docker_state, action
+            await wait_for(pilot, lambda s=shown_state: state_of(app, web.name) == s)  # type: ignore[misc]
+        await choose(pilot, app, "remove")
+        for answer in ("y", "y"):  # remove it? its volumes too?
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+            await pilot.press(answer)
+        await wait_for(pilot, lambda: web.name not in shown(app))
+        assert web.name not in {c.name for c in docker.from_env().containers.list(all=True)}
+
+
+async def test_every_vm_action_by_keyboard(vms: Vms) -> None:
+    dom = vms.define(disks=(file_disk(vms.qcow2(), "vda"),))
+    name = dom.name()
+    app = make_app([LibvirtBackend("local", SYSTEM_URI)])
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await select(pilot, app, name)
+        steps = [("start", [], "running"), ("reboot", [], "running"), ("reset", ["y"], "running"),
+                 ("pause", [], "paused"), ("resume", [], "running"), ("save", [], "stopped"),
+                 ("restore", [], "running"), ("force-off", ["y"], "stopped")]
+        for action, answers, shown_state in steps:
+            await choose(pilot, app, action)
+            for answer in answers:
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+                await pilot.press(answer)
+            await wait_for(pilot, lambda s=shown_state: state_of(app, name) == s, timeout=20)  # type: ignore[misc]
+            await wait_for(pilot, lambda a=action: f"{ACTIONS[a].done} '{name}'" in toasts(app), timeout=20)  # type: ignore[misc]
+        assert virsh_state(name) == "shut off"
+        for action, expected in (("autostart-on", "enable"), ("autostart-off", "disable")):
+            await choose(pilot, app, action)
+            await wait_for(pilot, lambda e=expected: dominfo(name, "Autostart") == e)  # type: ignore[misc]
+        await choose(pilot, app, "snapshot-create")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"short-lived", "enter")
+        await wait_for(pilot, lambda: snapshot_names(name) == ["short-lived"], timeout=15)
+        await choose(pilot, app, "snapshot-delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: snapshot_names(name) == [], timeout=15)

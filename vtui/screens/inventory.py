@@ -317,6 +317,10 @@ class InventoryScreen(Screen[None]):
         confirm = ConfirmScreen(f"{action.title} {names}?", action.description)
         if action.destructive and not await self.app.push_screen_wait(confirm):
             return None
+        if action.name == "remove":
+            volumes = await self.app.push_screen_wait(ConfirmScreen(
+                "Also remove their anonymous volumes?", "Named volumes stay; y removes the anonymous ones."))
+            return {**options, "volumes": volumes}
         return options
 
     async def _act_on(self, action: Action, node: Node, options: dict[str, object]) -> bool:
