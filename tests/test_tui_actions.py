@@ -113,7 +113,7 @@ async def test_bulk_on_marked_nodes_with_one_failing_member(
         await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 3)
         await pilot.press("g", "space", "space", "space")
         assert len(app.inventory_screen.table.marked) == 3
-        assert "3 marked" in str(app.inventory_screen.table.border_title)
+        assert "3 marked" in str(app.inventory_screen.table.border_subtitle)
         await choose(pilot, app, "start")
         await wait_for(pilot, lambda: "Start: 2 done, 1 failed, 0 did not fit" in toasts(app), timeout=15)
         assert [docker_status(c.name) for c in (a, b)] == ["running", "running"]

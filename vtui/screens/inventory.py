@@ -190,8 +190,9 @@ class InventoryScreen(Screen[None]):
             title += "  triage: stopped, crashed, exited"
         if self.query_text:
             title += f"  filter: {self.query_text}"
-        if self.table.marked:
-            title += f"  {len(self.table.marked)} marked"
+        marked = f"{len(self.table.marked)} marked (space: mark, esc: clear)" if self.table.marked else ""
+        if self.table.border_subtitle != marked:
+            self.table.border_subtitle = marked  # on the bottom edge, by the keys
         if self.table.border_title != title:
             self.table.border_title = title
 
