@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +150,36 @@ def test_vm() -> Iterator[libvirt.virDomain]:
     yield dom
     if dom.isActive():
         dom.destroy()
+    conn.close()
+
+
+def define_copy(conn: libvirt.virConnect, xml: str, name: str, disks: Sequence[str] = ()) -> libvirt.virDomain:
+    """The domain described by `xml` defined again under `name` (no uuid), with extra disk elements."""
+    tree = ET.fromstring(xml)
+    tree.find("name").text = name  # type: ignore[union-attr]
+    for uuid_element in tree.findall("uuid"):
+        tree.remove(uuid_element)
+    for disk in disks:
+        tree.find("devices").append(ET.fromstring(disk))  # type: ignore[union-attr]
+    return conn.defineXML(ET.tostring(tree, encoding="unicode"))
+
+
+@pytest.fixture
+def copied_vm(test_vm: libvirt.virDomain) -> Iterator[Callable[[str], str]]:
+    """Copies of the test VM under names of the test's choosing, removed afterwards."""
+    conn = libvirt.open(SYSTEM_URI)
+    made: list[libvirt.virDomain] = []
+
+    def copy(name: str) -> str:
+        made.append(define_copy(conn, test_vm.XMLDesc(), name))
+        return name
+
+    yield copy
+    for dom in made:
+        with contextlib.suppress(libvirt.libvirtError):  # the test may have deleted it
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
     conn.close()
 
 

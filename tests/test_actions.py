@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import libvirt
@@ -59,20 +58,9 @@ def test_shutdown_of_a_guest_that_ignores_acpi_points_to_force_off(test_vm: libv
 
 
 @pytest.fixture(params=["evil;touch pwned", "it's a $(vm)", "with space & `tick`"])
-def odd_vm(request: pytest.FixtureRequest, test_vm: libvirt.virDomain) -> Iterator[str]:
+def odd_vm(request: pytest.FixtureRequest, copied_vm: Callable[[str], str]) -> str:
     """A copy of the test VM under a name full of shell metacharacters."""
-    name = str(request.param)
-    tree = ET.fromstring(test_vm.XMLDesc())
-    tree.find("name").text = name  # type: ignore[union-attr]
-    for uuid in tree.findall("uuid"):
-        tree.remove(uuid)
-    conn = libvirt.open(SYSTEM_URI)
-    dom = conn.defineXML(ET.tostring(tree, encoding="unicode"))
-    yield name
-    if dom.isActive():
-        dom.destroy()
-    dom.undefine()
-    conn.close()
+    return copied_vm(str(request.param))
 
 
 def test_names_with_shell_metacharacters_are_acted_on_and_nothing_else_runs(

@@ -67,6 +67,14 @@ async def choose(pilot: object, app: VtuiApp, action: str) -> None:
     await pilot.press("home", *["down"] * options.get_option_index(action), "enter")  # type: ignore[attr-defined]
 
 
+async def snapshot_by_keys(pilot: object, app: VtuiApp, vm: str, snapshot: str) -> None:
+    """Snapshot from the menu, typing its name; virsh must list it."""
+    await choose(pilot, app, "snapshot-create")
+    await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))  # type: ignore[arg-type]
+    await pilot.press(*snapshot, "enter")  # type: ignore[attr-defined]
+    await wait_for(pilot, lambda: snapshot in snapshot_names(vm), timeout=15)  # type: ignore[arg-type]
+
+
 async def test_menu_offers_what_fits_and_pauses(containers: Containers) -> None:
     web = containers.run()
     app = docker_app()
@@ -188,10 +196,7 @@ async def test_snapshot_create_and_revert_from_the_tui(vms: Vms) -> None:
     app = make_app([LibvirtBackend("local", SYSTEM_URI)])
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await select(pilot, app, name)
-        await choose(pilot, app, "snapshot-create")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
-        await pilot.press(*"before-change", "enter")
-        await wait_for(pilot, lambda: snapshot_names(name) == ["before-change"], timeout=15)
+        await snapshot_by_keys(pilot, app, name, "before-change")
 
         await choose(pilot, app, "snapshot-revert")
         await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
@@ -320,10 +325,7 @@ async def test_every_vm_action_by_keyboard(vms: Vms) -> None:
         for action, expected in (("autostart-on", "enable"), ("autostart-off", "disable")):
             await choose(pilot, app, action)
             await wait_for(pilot, lambda e=expected: dominfo(name, "Autostart") == e)  # type: ignore[misc]
-        await choose(pilot, app, "snapshot-create")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
-        await pilot.press(*"short-lived", "enter")
-        await wait_for(pilot, lambda: snapshot_names(name) == ["short-lived"], timeout=15)
+        await snapshot_by_keys(pilot, app, name, "short-lived")
         await choose(pilot, app, "snapshot-delete")
         await wait_for(pilot, lambda: isinstance(app.screen, PickScreen))
         await pilot.press("enter")

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from tests.conftest import BED_HINT, SYSTEM_URI, TEST_VM, sh, virsh_state, vtui
+from tests.conftest import BED_HINT, SYSTEM_URI, TEST_VM, define_copy, sh, virsh_state, vtui
 from vtui.actions import ACTIONS, ActionRefused
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
@@ -71,13 +70,7 @@ class Vms:
         self.files: list[Path] = []
 
     def define(self, name: str = "", disks: tuple[str, ...] = ()) -> libvirt.virDomain:
-        tree = ET.fromstring(self.base)
-        tree.find("name").text = name or f"vtui-t-{rand()}"  # type: ignore[union-attr]
-        for node in tree.findall("uuid"):
-            tree.remove(node)
-        for disk in disks:
-            tree.find("devices").append(ET.fromstring(disk))  # type: ignore[union-attr]
-        dom = self.conn.defineXML(ET.tostring(tree, encoding="unicode"))
+        dom = define_copy(self.conn, self.base, name or f"vtui-t-{rand()}", disks)
         self.uuids.append(dom.UUIDString())
         return dom
 
