@@ -85,5 +85,12 @@ def keyed() -> dict[str, list[Action]]:
     return by_key
 
 
+SHUTDOWN_TIMEOUT = 60.0  # seconds a guest gets to power off before force-off is offered
+
+
 class ActionRefused(Exception):
     """An action that does not fit the node, or is not allowed; the message says why."""
+
+
+class ShutdownTimedOut(ActionRefused):
+    """The guest did not power off in time; force-off is the way out."""

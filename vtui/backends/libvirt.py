@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import libvirt
 
-from vtui.actions import ActionRefused
+from vtui.actions import SHUTDOWN_TIMEOUT, ActionRefused, ShutdownTimedOut
 from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
 from vtui.backends.libvirt_events import ensure_event_loop
 from vtui.backends.libvirt_states import describe
@@ -42,11 +42,6 @@ _UNDEFINE_ALL = (
 )
 
 IDLE_DRIVER_EVERY = 10
-SHUTDOWN_TIMEOUT = 60.0  # seconds a guest gets to power off before vtui offers force-off
-
-
-class ShutdownTimedOut(ActionRefused):
-    """The guest did not power off in time; force-off is the way out."""
 
 
 def _summed(record: dict[str, Any], prefix: str, field: str) -> int | None:

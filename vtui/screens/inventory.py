@@ -14,9 +14,9 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from vtui.actions import ACTIONS, Action, ActionRefused, keyed
+from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, ActionRefused, ShutdownTimedOut, keyed
 from vtui.backends import EngineUnavailable
-from vtui.backends.libvirt import SHUTDOWN_TIMEOUT, LibvirtBackend, ShutdownTimedOut
+from vtui.backends.libvirt import LibvirtBackend
 from vtui.filtering import filter_nodes
 from vtui.format import human_bytes, human_rate, percent
 from vtui.hub import HISTORY_SECONDS, Hub
