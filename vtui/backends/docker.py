@@ -19,6 +19,8 @@ import requests
 from vtui.actions import ActionRefused
 from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
 from vtui.backends.cgroups import CgroupReader
+from vtui.console.docker_exec import DEFAULT_SHELL, DockerExecSession
+from vtui.console.session import ConsoleError, ConsoleSession
 from vtui.model import Kind, Node, State
 from vtui.stats import Sample
 
@@ -201,6 +203,12 @@ class DockerBackend(Backend):
         except requests.RequestException as err:
             raise self.unavailable(explain(self.target, err)) from err
         return None
+
+    async def open_shell(self, node: Node, command: Sequence[str] | None = None, user: str = "") -> ConsoleSession:
+        """A shell in the container (bash if it has one, else sh), on a TTY."""
+        if node.state is not State.RUNNING:
+            raise ConsoleError(f"{node.name!r} is {node.state}: a shell needs a running container")
+        return await DockerExecSession.open(self.api, self._call, node.id, node.name, command or DEFAULT_SHELL, user)
 
     async def container_state(self, node: Node) -> dict[str, Any]:
         """State from inspect: ExitCode, OOMKilled, FinishedAt, Error (for triage)."""
