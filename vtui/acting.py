@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vtui.actions import ActionRefused
-from vtui.backends import Backend, EngineUnavailable
+from vtui.backends import Backend, EngineUnavailable, backend_for
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.listing import connected
 from vtui.model import Node, SnapshotInfo
@@ -38,7 +38,6 @@ async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], op
     outcome = Outcome()
     async with connected(backends) as (listed, failures):
         outcome.problems += [str(f) for f in failures]
-        owner = {n.key: b for b, nodes in listed.items() for n in nodes}
         nodes = [n for ns in listed.values() for n in ns]
         targets: dict[str, Node] = {}
         for spec in specs:
@@ -52,7 +51,7 @@ async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], op
 
         async def one(node: Node) -> Result:
             try:
-                return Result(node, action, True, await owner[node.key].perform(node, action, options))
+                return Result(node, action, True, await backend_for(listed, node).perform(node, action, options))
             except (ActionRefused, EngineUnavailable) as err:
                 return Result(node, action, False, str(err))
 
@@ -73,13 +72,12 @@ async def snapshot_list(backends: Sequence[Backend], spec: str) -> SnapshotListi
     listing = SnapshotListing()
     async with connected(backends) as (listed, failures):
         listing.problems += [str(f) for f in failures]
-        owner = {n.key: b for b, nodes in listed.items() for n in nodes}
         try:
             listing.node = node = resolve(spec, [n for ns in listed.values() for n in ns])
         except TargetError as err:
             listing.problems.append(str(err))
             return listing
-        backend = owner[node.key]
+        backend = backend_for(listed, node)
         if not isinstance(backend, LibvirtBackend):
             listing.error = f"snapshot list {node.name!r}: it is a {node.kind}, and only VMs have snapshots"
             return listing

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert
+from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert, backend_for
 from vtui.model import EngineState, EngineStatus, Inventory, Node, State
 from vtui.stats import StatsBook
 
@@ -107,10 +107,7 @@ class Hub:
             await asyncio.sleep(self.interval - loop.time() % self.interval)
 
     def backend_for(self, node: Node) -> Backend:
-        for backend in self.backends:
-            if backend.host == node.host and backend.engine == node.engine:
-                return backend
-        raise EngineUnavailable(node.host, node.engine, "no such engine in this session")
+        return backend_for(self.backends, node)
 
     async def perform(self, node: Node, action: str, options: Mapping[str, Any] | None = None) -> str:
         """Carry out an action; the engine's event then updates the inventory."""

@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import aclosing
 from typing import TextIO
 
-from vtui.backends import Backend, EngineUnavailable
+from vtui.backends import Backend, EngineUnavailable, backend_for
 from vtui.backends.base import LogsUnavailable
 from vtui.listing import connected
-from vtui.model import Node
 from vtui.targets import TargetError, resolve
 
 DEFAULT_TAIL = 200
@@ -32,14 +31,6 @@ def tail_arg(text: str) -> int | None:
     if count < 0:
         raise argparse.ArgumentTypeError(f"expected a number of lines or 'all', not {text!r}")
     return count
-
-
-def backend_of(backends: Sequence[Backend], node: Node) -> Backend:
-    """The backend a node belongs to (its host and engine)."""
-    for backend in backends:
-        if backend.host == node.host and backend.engine == node.engine:
-            return backend
-    raise EngineUnavailable(node.host, node.engine, "no such engine in this session")
 
 
 async def print_logs(
@@ -65,7 +56,7 @@ async def print_logs(
                     print(f"vtui: {problem}", file=err)
                     return 2
                 began = True
-                async with aclosing(backend_of(list(listed), node).logs(node, tail=tail, follow=follow)) as lines:
+                async with aclosing(backend_for(listed, node).logs(node, tail=tail, follow=follow)) as lines:
                     async for line in lines:
                         out.write(line + "\n")
                         if follow:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -44,6 +44,14 @@ class Removed:
 
 
 Change = Reset | Upsert | Removed
+
+
+def backend_for(backends: Iterable[Backend], node: Node) -> Backend:
+    """The backend a node belongs to: the one of its host and engine."""
+    for backend in backends:
+        if backend.host == node.host and backend.engine == node.engine:
+            return backend
+    raise EngineUnavailable(node.host, node.engine, "no such engine in this session")
 
 
 class Backend(ABC):

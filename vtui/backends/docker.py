@@ -165,9 +165,9 @@ class DockerBackend(Backend):
     async def list_nodes(self) -> list[Node]:
         return await self._call(self._list)
 
-    def _list(self, filters: dict[str, Any] | None = None) -> list[Node]:
+    def _list(self) -> list[Node]:
         try:
-            summaries = self.api.containers(all=True, filters=filters)
+            summaries = self.api.containers(all=True)
         except (docker.errors.DockerException, requests.RequestException) as err:
             raise self.unavailable(explain(self.target, err)) from err
         return [container_node(self.host, s) for s in summaries]
