@@ -109,10 +109,11 @@ class Containers:
         self.client = client
         self.made: list[Container] = []
 
-    def run(self, command: str = "sleep 3600", name: str | None = None) -> TestContainer:
+    def run(self, command: str = "sleep 3600", name: str | None = None, **options: Any) -> TestContainer:
+        """A container running `sh -c command`; `options` as docker-py's (tty=True, stdin_open=True…)."""
         name = name or f"vtui-t-{uuid.uuid4().hex[:8]}"
         container = self.client.containers.run(
-            TEST_IMAGE, ["sh", "-c", command], name=name, detach=True, labels={TEST_LABEL: "1"},
+            TEST_IMAGE, ["sh", "-c", command], name=name, detach=True, labels={TEST_LABEL: "1"}, **options,
         )
         self.made.append(container)
         return TestContainer(name, str(container.id), container)

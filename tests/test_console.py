@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
-from tests.conftest import Containers
+from tests.conftest import TEST_IMAGE, TEST_LABEL, Containers, TestContainer
 from vtui.backends.docker import DockerBackend
-from vtui.console.session import ConsoleError, ConsoleSession
+from vtui.console.session import ConsoleRequest, ConsoleSession, NotRunning
 
 SOCKET = "unix:///var/run/docker.sock"
 
@@ -32,7 +33,7 @@ async def test_container_shell_computes_and_sees_a_resize(containers: Containers
     await backend.connect()
     try:
         node = next(n for n in await backend.list_nodes() if n.id == box.id)
-        session = await backend.open_shell(node)
+        session = await backend.open_console(node)
         try:
             await answer(session, b"echo $((6*7))\r", b"42")
             await session.resize(31, 101)
@@ -42,7 +43,45 @@ async def test_container_shell_computes_and_sees_a_resize(containers: Containers
         stopped = containers.run("exit 0")
         stopped.handle.wait()
         node = next(n for n in await backend.list_nodes() if n.id == stopped.id)
-        with pytest.raises(ConsoleError, match="a shell needs a running container"):
-            await backend.open_shell(node)
+        with pytest.raises(NotRunning, match="a shell needs a running container"):
+            await backend.open_console(node)
+    finally:
+        await backend.close()
+
+
+def interactive(containers: Containers) -> TestContainer:
+    """A container made as `docker run -it IMAGE sh` makes it (StdinOnce)."""
+    api = containers.client.api
+    made = api.create_container(TEST_IMAGE, ["sh"], tty=True, stdin_open=True,  # detach=False: StdinOnce
+                                labels={TEST_LABEL: "1"}, name=f"vtui-t-{uuid.uuid4().hex[:8]}")
+    container = containers.client.containers.get(made["Id"])
+    containers.made.append(container)
+    container.start()
+    return TestContainer(str(container.name), str(container.id), container)
+
+
+async def test_attach_to_a_containers_terminal_and_detach_leaves_it_running(containers: Containers) -> None:
+    box = interactive(containers)
+    ticker = containers.run("while true; do echo tick; sleep 0.2; done")  # no TTY, no stdin
+    backend = DockerBackend("local", SOCKET)
+    await backend.connect()
+    try:
+        nodes = {n.id: n for n in await backend.list_nodes()}
+        session = await backend.open_console(nodes[box.id], ConsoleRequest(attach=True))
+        await answer(session, b"echo $((6*7))\r", b"42")
+        await session.resize(27, 99)
+        await answer(session, b"stty size\r", b"27 99")
+        await session.close()
+        await session.close()  # twice is harmless
+        box.handle.reload()
+        assert box.handle.status == "running", "detaching must not end the container's shell"
+        again = await backend.open_console(nodes[box.id], ConsoleRequest(attach=True))
+        await answer(again, b"echo still here\r", b"still here")
+        await again.close()
+
+        output = await backend.open_console(nodes[ticker.id], ConsoleRequest(attach=True))
+        seen = await answer(output, b"", b"tick\r\ntick")  # demultiplexed, line ends for a terminal
+        assert b"\x00" not in seen, "frame headers must not leak into the output"
+        await output.close()
     finally:
         await backend.close()

@@ -11,14 +11,20 @@
 
     [keymap]                     # binding id = keys, as Textual spells them
     filter = "slash,f"
+
+    [console]
+    shell = "/bin/ash -l"        # a container shell's command (default: bash if present, else sh)
+    user = "root"                # the user it runs as (default: the container's user)
+    log_dir = "~/console-logs"   # where console logs go (default: the state dir's consoles/)
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import platformdirs
@@ -32,6 +38,13 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    shell: tuple[str, ...] = ()  # empty: bash if the container has it, else sh
+    user: str = ""
+    log_dir: Path = field(default_factory=lambda: Path(platformdirs.user_state_dir("vtui")) / "consoles")
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path | None = None
     libvirt_uri: str | None = None  # None: the default URI
@@ -41,6 +54,8 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)
     interval: float = 1.0
     read_only: bool = False
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
+
 
 
 def default_path() -> Path:
@@ -71,13 +86,13 @@ def _validate(path: Path, text: str, data: dict[str, object]) -> Config:
         where = f"{path}, line {line}" if line else str(path)
         return ConfigError(f"{where}: {table + '.' if table else ''}{key}: {what}")
 
-    tables: dict[str, dict[str, object]] = {"local": {}, "stats": {}, "keymap": {}}
+    tables: dict[str, dict[str, object]] = {"local": {}, "stats": {}, "keymap": {}, "console": {}}
     read_only = data.pop("read_only", False)
     if not isinstance(read_only, bool):
         raise problem("", "read_only", "must be true or false")
     for name, value in data.items():
         if name not in tables:
-            raise problem("", name, "unknown section (known: [local], [stats], [keymap])")
+            raise problem("", name, "unknown section (known: [local], [stats], [keymap], [console])")
         if not isinstance(value, dict):
             raise problem("", name, f"must be a table, written [{name}]")
         tables[name] = value
@@ -103,8 +118,25 @@ def _validate(path: Path, text: str, data: dict[str, object]) -> Config:
             raise problem("stats", key, f"must be a number of seconds from {MIN_INTERVAL} to {MAX_INTERVAL}")
         interval = float(value)
 
+    console = ConsoleConfig()
+    for key, value in tables["console"].items():
+        if key not in ("shell", "user", "log_dir"):
+            raise problem("console", key, "unknown key (known: shell, user, log_dir)")
+        if not isinstance(value, str) or not value.strip():
+            raise problem("console", key, "must be a non-empty string")
+        if key == "shell":
+            try:
+                console = replace(console, shell=tuple(shlex.split(value)))
+            except ValueError as err:
+                raise problem("console", key, f"cannot split into words: {err}") from err
+        elif key == "user":
+            console = replace(console, user=value)
+        else:
+            console = replace(console, log_dir=Path(value).expanduser())
+
     libvirt, docker = engines.get("libvirt"), engines.get("docker")
     return Config(
+        console=console,
         interval=interval,
         read_only=read_only,
         path=path,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from vtui.actions import ACTIONS, ActionRefused
+from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession
 from vtui.model import Kind, Node, node_key
 from vtui.stats import Sample
 
@@ -136,6 +137,14 @@ class Backend(ABC):
         """
         raise LogsUnavailable(f"{self.engine} on {self.host} keeps no log vtui can read for {node.name!r}")
         yield  # an async generator, like the engines' own
+
+
+    async def open_console(self, node: Node, request: ConsoleRequest = SHELL) -> ConsoleSession:
+        """A console of the node (a VM's serial port, a container's shell or terminal).
+
+        Raises NotRunning for a node that has none now, ConsoleBusy when another client holds it,
+        ConsoleError otherwise; each with a sentence that names the node."""
+        raise ConsoleError(f"{self.engine} on {self.host} has no console for {node.name!r}")
 
 
 class LogsUnavailable(Exception):

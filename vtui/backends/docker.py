@@ -19,8 +19,8 @@ import requests
 from vtui.actions import ActionRefused
 from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
 from vtui.backends.cgroups import CgroupReader
-from vtui.console.docker_exec import DEFAULT_SHELL, DockerExecSession
-from vtui.console.session import ConsoleError, ConsoleSession
+from vtui.console.docker_exec import DEFAULT_SHELL, open_attach, open_exec
+from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, NotRunning
 from vtui.model import Kind, Node, State
 from vtui.stats import Sample
 
@@ -204,11 +204,16 @@ class DockerBackend(Backend):
             raise self.unavailable(explain(self.target, err)) from err
         return None
 
-    async def open_shell(self, node: Node, command: Sequence[str] | None = None, user: str = "") -> ConsoleSession:
-        """A shell in the container (bash if it has one, else sh), on a TTY."""
+    async def open_console(self, node: Node, request: ConsoleRequest = SHELL) -> ConsoleSession:
+        """A shell in the container (bash if it has one, else sh) on a TTY, or with `request.attach`
+        the container's own terminal, as `docker attach`."""
         if node.state is not State.RUNNING:
-            raise ConsoleError(f"{node.name!r} is {node.state}: a shell needs a running container")
-        return await DockerExecSession.open(self.api, self._call, node.id, node.name, command or DEFAULT_SHELL, user)
+            what = "attaching" if request.attach else "a shell"
+            raise NotRunning(f"{node.name!r} is {node.state}: {what} needs a running container")
+        if request.attach:
+            return await open_attach(self.api, self._call, node.id, node.name)
+        return await open_exec(self.api, self._call, node.id, node.name, request.command or DEFAULT_SHELL,
+                               request.user)
 
     async def container_state(self, node: Node) -> dict[str, Any]:
         """State from inspect: ExitCode, OOMKilled, FinishedAt, Error (for triage)."""
@@ -404,3 +409,4 @@ class _LinePipe:
         if stream is not None:
             with contextlib.suppress(Exception):  # already closed by the daemon's end of stream
                 stream.close()
+

@@ -4,10 +4,32 @@ where it runs (a local socket now; a channel of a host's SSH connection later)."
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 
 class ConsoleError(Exception):
     """A console that cannot be opened or was lost; the message says why."""
+
+
+@dataclass(frozen=True)
+class ConsoleRequest:
+    """Which console of a node to open."""
+
+    attach: bool = False  # a container's own terminal (docker attach) instead of a shell
+    command: tuple[str, ...] = ()  # a container shell's command; empty: bash if present, else sh
+    user: str = ""  # the user a container shell runs as; empty: the container's
+    force: bool = False  # take a VM's serial console over from another client
+
+
+SHELL = ConsoleRequest()  # the default: a VM's serial console, a container's shell
+
+
+class ConsoleBusy(ConsoleError):
+    """Another client holds the console; opening it again with `force` takes it over."""
+
+
+class NotRunning(ConsoleError):
+    """The node is not running, so it has no console to open; the UI may offer to start it."""
 
 
 class ConsoleSession(ABC):
