@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -17,6 +18,8 @@ from vtui.acting import act, snapshot_list
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
 from vtui.config import MAX_INTERVAL, MIN_INTERVAL, Config, ConfigError, load_config
+from vtui.console.session import ConsoleRequest
+from vtui.console_command import run_console
 from vtui.engines import demo_backends, local_backends
 from vtui.listing import list_all, table
 from vtui.logs import DEFAULT_TAIL, print_logs, tail_arg
@@ -64,6 +67,7 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("--tail", type=tail_arg, default=DEFAULT_TAIL, metavar="N",
                       help="last N lines, or 'all' (default 200)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
+    _console_parser(sub, common)
     for action in ACTIONS.values():
         if action.name not in grouped:
             _verb_parser(sub, action.name, action.name, common)
@@ -74,6 +78,20 @@ def parser() -> argparse.ArgumentParser:
     for state in GROUPS["autostart"]:
         _verb_parser(switch, state, f"autostart-{state}", common)
     return top
+
+
+def _console_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    console = sub.add_parser(
+        "console", parents=[common], help="a VM's serial console or a container's shell, on this terminal",
+        description="Opens the node's console on this terminal; ctrl+] leaves it (the node keeps running).")
+    opt = console.add_argument
+    opt("node", metavar="NODE", help=NODES_HELP)
+    opt("--attach", action="store_true", help="a container's own terminal (docker attach) instead of a shell")
+    opt("--shell", metavar="COMMAND", help="a container shell's command (default: the config's, or bash, else sh)")
+    opt("--user", metavar="USER", help="the user a container shell runs as")
+    opt("--force", action="store_true", help="take a VM's console over from another client without asking")
+    opt("--start", action="store_true", help="start (or resume) a node that is not running without asking")
+    opt("--log", type=Path, metavar="FILE", help="also append everything the console prints to FILE")
 
 
 def _verb_parser(
@@ -230,6 +248,17 @@ def snapshot_table(snapshots: Sequence[SnapshotInfo]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
+def cmd_console(args: argparse.Namespace, backends: list[Backend], config: Config) -> int:
+    try:
+        command = tuple(shlex.split(args.shell)) if args.shell else config.console.shell
+    except ValueError as err:
+        print(f"vtui: --shell: cannot split into words: {err}", file=sys.stderr)
+        return 2
+    request = ConsoleRequest(attach=args.attach, command=command, user=args.user or config.console.user,
+                             force=args.force)
+    return asyncio.run(run_console(backends, args.node, request, log=args.log, start=args.start))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _log_to_file()
@@ -247,6 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_ls(args, backends, interval)
     if args.command == "logs":
         return asyncio.run(print_logs(backends, args.node, args.tail, args.follow, sys.stdout))
+    if args.command == "console":
+        return cmd_console(args, backends, config)
     if getattr(args, "query", None) == "snapshot-list":
         return cmd_snapshot_list(args, backends)
     if getattr(args, "action", None):

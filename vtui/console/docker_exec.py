@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ DEFAULT_SHELL = ("/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec
 # key). Docker's default, ctrl+p ctrl+q, would hold back every ctrl+p a user types in bash or
 # emacs; close() sends ctrl+] to detach the way docker's own client does.
 DETACH = b"\x1d"
+SETTLE = 2.0  # seconds after an exec starts during which a resize is sent twice
 
 Resize = Callable[[int, int], Awaitable[None]]
 
@@ -89,8 +91,16 @@ async def open_exec(api: Any, call: Any, container_id: str, title: str,
     except Exception as err:
         raise ConsoleError(f"cannot open a shell in {title!r}: {_reason(err)}") from err
 
+    started = time.monotonic()
+
     async def resize(rows: int, cols: int) -> None:
-        await call(api.exec_resize, exec_id, rows, cols)
+        try:
+            await call(api.exec_resize, exec_id, rows, cols)
+            if time.monotonic() - started < SETTLE:  # just after the start a resize can be lost (moby#31223)
+                await asyncio.sleep(0.25)
+                await call(api.exec_resize, exec_id, rows, cols)
+        except Exception as err:
+            raise ConsoleError(f"cannot resize the shell in {title!r}: {_reason(err)}") from err
 
     reader, writer = await _stream(sock)
     return DockerStreamSession(reader, writer, title, resize)
@@ -111,8 +121,12 @@ async def open_attach(api: Any, call: Any, container_id: str, title: str) -> Doc
     tty = bool(config.get("Tty"))
 
     async def resize(rows: int, cols: int) -> None:
-        if tty:  # a container without a terminal has no size
+        if not tty:  # a container without a terminal has no size
+            return
+        try:
             await call(lambda: api.resize(container_id, height=rows, width=cols))
+        except Exception as err:
+            raise ConsoleError(f"cannot resize the terminal of {title!r}: {_reason(err)}") from err
 
     reader, writer = await _stream(sock)
     return DockerStreamSession(reader, writer, title, resize, framed=not tty,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Literal
 
 from vtui.console.relay import Relay
+from vtui.console.session import ConsoleError
 
 ESCAPE = b"\x1d"  # ctrl+]
 ESCAPE_NAME = "ctrl+]"
@@ -66,7 +67,7 @@ async def hand_over(relay: Relay, *, fd_in: int = 0, fd_out: int = 1,
 
     async def send_sizes() -> None:
         while True:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ConsoleError):  # a size is a hint; the console goes on
                 size = os.get_terminal_size(fd_out)
                 await relay.session.resize(size.lines, size.columns)
             await resized.wait()

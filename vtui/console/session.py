@@ -45,7 +45,7 @@ class ConsoleSession(ABC):
 
     @abstractmethod
     async def resize(self, rows: int, cols: int) -> None:
-        """Tell the other end the terminal's size (a shell sees it in `stty size`)."""
+        """Tell the other end the terminal's size (a shell sees it in `stty size`); ConsoleError if it cannot."""
 
     @abstractmethod
     async def close(self) -> None:
