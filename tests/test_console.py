@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import TEST_IMAGE, TEST_LABEL, Containers, TestContainer
 from vtui.backends.docker import DockerBackend
-from vtui.console.session import ConsoleRequest, ConsoleSession, NotRunning
+from vtui.console.session import ConsoleError, ConsoleRequest, ConsoleSession, NotRunning
 
 SOCKET = "unix:///var/run/docker.sock"
 
@@ -83,5 +83,24 @@ async def test_attach_to_a_containers_terminal_and_detach_leaves_it_running(cont
         seen = await answer(output, b"", b"tick\r\ntick")  # demultiplexed, line ends for a terminal
         assert b"\x00" not in seen, "frame headers must not leak into the output"
         await output.close()
+    finally:
+        await backend.close()
+
+
+async def test_read_only_mode_shows_output_but_sends_no_keys(containers: Containers) -> None:
+    box = interactive(containers)
+    backend = DockerBackend("local", SOCKET, read_only=True)
+    await backend.connect()
+    try:
+        node = next(n for n in await backend.list_nodes() if n.id == box.id)
+        with pytest.raises(ConsoleError, match="read-only mode: refused to open a shell"):
+            await backend.open_console(node)
+        session = await backend.open_console(node, ConsoleRequest(attach=True))
+        try:
+            with pytest.raises(ConsoleError, match="keys are not sent"):
+                await session.write(b"touch /typed\r")
+        finally:
+            await session.close()
+        assert box.handle.exec_run("ls /typed").exit_code != 0, "no key may reach the container"
     finally:
         await backend.close()

@@ -20,7 +20,7 @@ from vtui.actions import ActionRefused
 from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
 from vtui.backends.cgroups import CgroupReader
 from vtui.console.docker_exec import DEFAULT_SHELL, open_attach, open_exec
-from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, NotRunning
+from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession, NotRunning, ViewOnly
 from vtui.model import Kind, Node, State
 from vtui.stats import Sample
 
@@ -211,7 +211,11 @@ class DockerBackend(Backend):
             what = "attaching" if request.attach else "a shell"
             raise NotRunning(f"{node.name!r} is {node.state}: {what} needs a running container")
         if request.attach:
-            return await open_attach(self.api, self._call, node.id, node.name)
+            session = await open_attach(self.api, self._call, node.id, node.name)
+            return ViewOnly(session) if self.read_only else session
+        if self.read_only:
+            raise ConsoleError(f"read-only mode: refused to open a shell in {node.name!r} (it starts a process "
+                               "there); attaching (A) shows its terminal without sending keys")
         return await open_exec(self.api, self._call, node.id, node.name, request.command or DEFAULT_SHELL,
                                request.user)
 

@@ -60,8 +60,15 @@ async def hand_over(relay: Relay, *, fd_in: int = 0, fd_out: int = 1,
             escaped.set()
 
     async def send_keys() -> None:
+        told = False
         while True:
-            await relay.session.write(await typed.get())
+            keys = await typed.get()
+            try:
+                await relay.session.write(keys)
+            except ConsoleError as refused:  # read-only mode: say so once, keep showing the output
+                if not told:
+                    told = True
+                    await show(f"\r\n[vtui: {refused}]\r\n".encode())
 
     resized = asyncio.Event()
 
@@ -85,8 +92,9 @@ async def hand_over(relay: Relay, *, fd_in: int = 0, fd_out: int = 1,
         try:
             await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
             helpers[0].cancel()
-            while not typed.empty() and not relay.ended.is_set():  # keys typed just before ctrl+]
-                await relay.session.write(typed.get_nowait())
+            with contextlib.suppress(ConsoleError):
+                while not typed.empty() and not relay.ended.is_set():  # keys typed just before ctrl+]
+                    await relay.session.write(typed.get_nowait())
         finally:
             for task in helpers + ends:
                 task.cancel()

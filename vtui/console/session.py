@@ -50,3 +50,23 @@ class ConsoleSession(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Leave the console; the node keeps running."""
+
+
+class ViewOnly(ConsoleSession):
+    """A console in read-only mode: its output, but no keys reach the node."""
+
+    def __init__(self, session: ConsoleSession) -> None:
+        self._session = session
+        self.title = session.title
+
+    async def read(self) -> bytes:
+        return await self._session.read()
+
+    async def write(self, data: bytes) -> None:
+        raise ConsoleError(f"read-only mode: the console of {self.title!r} shows its output only; keys are not sent")
+
+    async def resize(self, rows: int, cols: int) -> None:
+        await self._session.resize(rows, cols)
+
+    async def close(self) -> None:
+        await self._session.close()
