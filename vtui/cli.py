@@ -285,6 +285,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vtui.app import VtuiApp  # the TUI (and textual) only when needed
 
     demo = getattr(args, "demo", False)
-    app = VtuiApp(backends, demo=demo, keymap=config.keymap, interval=interval)
+    app = VtuiApp(backends, demo=demo, keymap=config.keymap, interval=interval, console=config.console)
     app.run()
     return app.return_code or 0

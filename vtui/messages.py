@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from vtui.model import Inventory
+from vtui.model import Inventory, Node
 from vtui.stats import History
 
 
@@ -16,3 +16,13 @@ class InventoryChanged(Message):
 
     inventory: Inventory
     history: History  # the hub's live record behind the sparklines
+
+
+@dataclass
+class ConsoleWanted(Message):
+    """Open (or show, when it is open) a node's console: a VM's serial console, a container's
+    shell, or with `attach` the container's own terminal."""
+
+    node: Node
+    attach: bool = False
+    start: bool = False  # start (or resume) a node that is not running without asking

@@ -20,8 +20,8 @@ from vtui.backends.libvirt import LibvirtBackend
 from vtui.filtering import filter_nodes
 from vtui.format import human_bytes, human_rate, percent
 from vtui.hub import HISTORY_SECONDS, Hub
-from vtui.messages import InventoryChanged
-from vtui.model import EngineState, Inventory, Node, State
+from vtui.messages import ConsoleWanted, InventoryChanged
+from vtui.model import EngineState, Inventory, Kind, Node, State
 from vtui.screens.action_menu import ActionMenu
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.logs import LogsScreen
@@ -84,6 +84,9 @@ class InventoryScreen(Screen[None]):
         Binding("space", "mark", "Mark", id="mark"),
         Binding("l", "logs", "Logs", id="logs"),
         Binding("t", "triage", "Triage", id="triage"),
+        Binding("c", "console", "Console", id="console"),
+        Binding("A", "console(True)", "Attach", id="attach", show=False),
+        Binding("C", "consoles", "Open consoles", id="consoles", show=False),
         # the registry's direct keys; the action that fits the selection runs
         *(Binding(key, f"act_key('{key}')", " / ".join(dict.fromkeys(a.title for a in actions)),
                   id=f"act-{'-'.join(a.name for a in actions)}", show=False)
@@ -238,6 +241,10 @@ class InventoryScreen(Screen[None]):
     def action_act_key(self, key: str) -> None:
         """A direct key: the first of its actions that fits one of the targets."""
         targets = self.targets()
+        starts = ACTIONS["start"] in keyed().get(key, [])
+        if self.triage and starts and len(targets) == 1 and targets[0].kind is Kind.VM:
+            self.post_message(ConsoleWanted(targets[0], start=True))  # start it and watch it boot
+            return
         for action in keyed().get(key, []):
             if any(action.applies_to(n) for n in targets):
                 self.start_action(action.name, targets)
@@ -247,6 +254,18 @@ class InventoryScreen(Screen[None]):
     def action_logs(self) -> None:
         if (node := self.table.selected) and self.hub:
             self.app.push_screen(LogsScreen(self.hub.backend_for(node), node))
+
+    def action_console(self, attach: bool = False) -> None:
+        """c: the selected node's console (a VM's serial port, a container's shell); A: attach."""
+        if node := self.table.selected:
+            self.post_message(ConsoleWanted(node, attach))
+
+    def action_consoles(self) -> None:
+        """C: back to the open consoles."""
+        if self.app.get_screen("consoles").query("ConsolePane"):
+            self.app.push_screen("consoles")
+        else:
+            self.notify("No console is open: c opens the selected node's", severity="warning")
 
     def action_mark(self) -> None:
         self.table.toggle_mark()
