@@ -34,13 +34,9 @@ from typing import Any
 
 import docker
 import docker.errors
-from rich.console import RenderableType
-from textual import events
-from textual._compositor import CompositorUpdate
-from textual.screen import Screen
+import probing
+from probing import ProbedApp, log, p95
 
-import vtui.app
-from vtui.app import VtuiApp
 from vtui.backends.cgroups import CgroupReader
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
@@ -82,17 +78,8 @@ class Row:
     ok: bool | None = None
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
-
-
-def p95(values: Sequence[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
 # --- test-driver VMs -----------------------------------------------------------
@@ -383,58 +370,18 @@ def docker_stats_stream() -> Iterator[int]:
 
 # --- 3. keypress -> repaint --------------------------------------------------------------
 
-class ProbedApp(VtuiApp):
-    """VtuiApp that reports each screen update to `on_paint`.
-
-    Textual paints in Screen._compositor_refresh: Compositor.render_update()
-    re-renders the dirty widgets' lines into a CompositorUpdate and hands it to
-    App._display(), which (with a terminal) serialises it to escape codes and
-    writes them. Headless, _display drops it; this override serialises it too
-    (render_segments, as the terminal path does), then reports. Only the write
-    to a real terminal is left out.
-    """
-
-    CSS_PATH = str(Path(vtui.app.__file__).with_name("vtui.tcss"))  # relative paths resolve beside the subclass
-    on_paint: Callable[[], None] | None = None
-
-    def _display(self, screen: Screen[Any], renderable: RenderableType | None) -> None:
-        super()._display(screen, renderable)
-        if renderable is None or self._batch_count:
-            return
-        if isinstance(renderable, CompositorUpdate):
-            renderable.render_segments(self.console)
-        if self.on_paint is not None:
-            self.on_paint()
-
-
 def row_visible(table: NodeTable, row: int) -> bool:
     top = round(table.scroll_y)
     return top <= row < top + table.scrollable_content_region.height - 1  # one line of header
 
 
 async def press(app: ProbedApp, key: str, shows_effect: Callable[[], bool], timeout: float = 10) -> float:
-    """Seconds from sending `key` (as the terminal driver does) to the first screen
-    update that shows its effect; a repaint for anything else (stats) does not count.
-    A key whose effect is not on screen within `timeout` counts as infinitely slow."""
-    done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-
-    def on_paint() -> None:
-        if not done.done() and shows_effect():
-            done.set_result(time.perf_counter())
-
-    assert app._driver is not None
-    app.on_paint = on_paint
-    t0 = time.perf_counter()
-    app._driver.send_message(events.Key(key, key))
-    try:
-        return await asyncio.wait_for(done, timeout) - t0
-    except TimeoutError:
+    latency = await probing.press(app, key, shows_effect, timeout)
+    if latency == math.inf:
         table = app.inventory_screen.table
         log(f"  {key!r}: no repaint showing its effect within {timeout:.0f} s (cursor row {table.cursor_row}, "
             f"scroll {table.scroll_y}, sort {table.sort_column})")
-        return math.inf
-    finally:
-        app.on_paint = None
+    return latency
 
 
 # Effects are checked on the selected node, not the row number: rows that come and
