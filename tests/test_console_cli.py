@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from tests.conftest import Containers
-from tests.tmux import vtui_in_tmux
+import time
+
+from tests.conftest import Containers, virsh_state
+from tests.test_vm_actions import Vms, conn, vms  # noqa: F401  (fixtures)
+from tests.tmux import Tmux, vtui_in_tmux
 
 
 def test_container_shell_answers_and_ctrl_bracket_leaves(containers: Containers) -> None:
@@ -43,3 +46,24 @@ def test_unknown_node_and_no_terminal_are_errors() -> None:
     with vtui_in_tmux("console", "no-such-node", "--no-libvirt") as term:
         assert term.exit_code() == 2
         assert "no VM or container is named 'no-such-node'" in term.screen()
+
+
+def test_vm_serial_console_started_with_start_answers_and_ctrl_bracket_leaves(vms: Vms) -> None:
+    name = vms.define().name()
+    with vtui_in_tmux("console", name, "--no-docker", "--start") as term:
+        term.wait_for("ctrl+] leaves")
+        prompt(term)
+        term.type("echo $((6*7))")
+        term.wait_for("\n42")
+        term.keys("C-]")
+        assert term.exit_code() == 0
+    assert virsh_state(name) == "running", "leaving the console must not stop the VM"
+
+
+def prompt(term: Tmux, timeout: float = 40) -> None:
+    """Wait for the VM's shell prompt, pressing enter now and then as one does on a serial line."""
+    deadline = time.monotonic() + timeout
+    while "/ #" not in term.screen():
+        assert time.monotonic() < deadline, f"no shell prompt within {timeout:g} s:\n{term.screen()}"
+        term.keys("Enter")
+        time.sleep(1)
