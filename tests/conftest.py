@@ -176,12 +176,17 @@ def copied_vm(test_vm: libvirt.virDomain) -> Iterator[Callable[[str], str]]:
         return name
 
     yield copy
-    for dom in made:
-        with contextlib.suppress(libvirt.libvirtError):  # the test may have deleted it
+    discard(made)
+    conn.close()
+
+
+def discard(domains: Sequence[libvirt.virDomain]) -> None:
+    """Destroy and undefine the domains a test made; one the test removed itself is skipped."""
+    for dom in domains:
+        with contextlib.suppress(libvirt.libvirtError):
             if dom.isActive():
                 dom.destroy()
             dom.undefine()
-    conn.close()
 
 
 def virsh_state(name: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import libvirt
 import pytest
 
-from tests.conftest import SYSTEM_URI, TEST_VM, define_copy
+from tests.conftest import SYSTEM_URI, TEST_VM, define_copy, discard
 from tests.test_console import answer
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
@@ -42,11 +42,7 @@ def vm_copy() -> Iterator[Copy]:
         return dom
 
     yield copy
-    for dom in made:
-        with contextlib.suppress(libvirt.libvirtError):  # the test may have undefined it
-            if dom.isActive():
-                dom.destroy()
-            dom.undefine()
+    discard(made)
     conn.close()
 
 
