@@ -172,3 +172,16 @@ async def test_read_only_refuses_a_shell_and_says_so(containers: Containers) -> 
         assert app.screen is app.inventory_screen and not app.consoles.panes
 
 
+
+
+async def test_read_only_attach_shows_output_and_says_keys_are_not_sent(containers: Containers) -> None:
+    box = containers.run("exec sh", tty=True, stdin_open=True)
+    app = docker_app(read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await select(pilot, app, box.name)
+        await pilot.press("A")
+        await wait_for(pilot, lambda: app.consoles.active is not None)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "keys are not sent" in screen_text(app))
+        assert app.is_running and app.consoles.active is not None
+    assert box.handle.exec_run("ls /x").exit_code != 0

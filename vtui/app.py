@@ -104,10 +104,10 @@ class VtuiApp(App[None]):
                 return
         if self.screen is not self.consoles:
             await self.push_screen(self.consoles)
-        if relay is not None:
-            await self.consoles.add(key, node.name, describe_console(node, attach), relay)
-        elif pane is not None:
+        if pane is not None:
             self.consoles.show(pane)
+        elif relay is not None:
+            await self.consoles.add(key, node.name, describe_console(node, attach), relay)
 
     def _terminal_lost(self) -> None:
         log.warning("the terminal went away; exiting")

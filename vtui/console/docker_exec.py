@@ -46,8 +46,11 @@ class DockerStreamSession(ConsoleSession):
         return data.replace(b"\n", b"\r\n")  # no TTY translates line ends for the terminal
 
     async def write(self, data: bytes) -> None:
-        self._writer.write(data)
-        await self._writer.drain()
+        try:
+            self._writer.write(data)
+            await self._writer.drain()
+        except (ConnectionError, OSError) as err:
+            raise ConsoleError(f"the console of {self.title!r} is closed; keys are not sent") from err
 
     async def resize(self, rows: int, cols: int) -> None:
         await self._resize(rows, cols)
@@ -56,8 +59,7 @@ class DockerStreamSession(ConsoleSession):
         if self._writer.is_closing():
             return
         with contextlib.suppress(ConnectionError, OSError):
-            if self._detach:
-                await self.write(self._detach)
+            self._writer.write(self._detach)
             self._writer.close()
             await self._writer.wait_closed()
 

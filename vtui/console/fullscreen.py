@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Literal
 
 from vtui.console.relay import Relay
-from vtui.console.session import ConsoleError
 
 ESCAPE = b"\x1d"  # ctrl+]
 ESCAPE_NAME = "ctrl+]"
@@ -43,7 +42,7 @@ async def hand_over(relay: Relay, *, fd_in: int = 0, fd_out: int = 1,
     The terminal's size is sent to the console now and on every SIGWINCH."""
     loop = asyncio.get_running_loop()
     escaped = asyncio.Event()
-    typed: asyncio.Queue[bytes] = asyncio.Queue()
+    resized = asyncio.Event()
 
     async def show(chunk: bytes) -> None:
         await loop.run_in_executor(None, _write_all, fd_out, chunk)
@@ -55,28 +54,15 @@ async def hand_over(relay: Relay, *, fd_in: int = 0, fd_out: int = 1,
             data = b""
         before, found, _ = data.partition(ESCAPE)
         if before:
-            typed.put_nowait(before)
+            relay.type(before)
         if found or not data:  # the escape key, or the terminal went away
             escaped.set()
 
-    async def send_keys() -> None:
-        told = False
-        while True:
-            keys = await typed.get()
-            try:
-                await relay.session.write(keys)
-            except ConsoleError as refused:  # read-only mode: say so once, keep showing the output
-                if not told:
-                    told = True
-                    await show(f"\r\n[vtui: {refused}]\r\n".encode())
-
-    resized = asyncio.Event()
-
     async def send_sizes() -> None:
         while True:
-            with contextlib.suppress(OSError, ConsoleError):  # a size is a hint; the console goes on
+            with contextlib.suppress(OSError):
                 size = os.get_terminal_size(fd_out)
-                await relay.session.resize(size.lines, size.columns)
+                await relay.resize(size.lines, size.columns)
             await resized.wait()
             resized.clear()
 
@@ -87,16 +73,15 @@ async def hand_over(relay: Relay, *, fd_in: int = 0, fd_out: int = 1,
         relay.add(show)
         loop.add_reader(fd_in, on_input)
         loop.add_signal_handler(signal.SIGWINCH, resized.set)
-        helpers = [loop.create_task(send_keys()), loop.create_task(send_sizes())]
+        sizes = loop.create_task(send_sizes())
         ends = [loop.create_task(escaped.wait()), loop.create_task(relay.ended.wait())]
         try:
             await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
-            helpers[0].cancel()
-            with contextlib.suppress(ConsoleError):
-                while not typed.empty() and not relay.ended.is_set():  # keys typed just before ctrl+]
-                    await relay.session.write(typed.get_nowait())
+            loop.remove_reader(fd_in)
+            if not relay.ended.is_set():  # keys typed just before ctrl+]
+                await relay.typed_sent()
         finally:
-            for task in helpers + ends:
+            for task in [sizes, *ends]:
                 task.cancel()
             loop.remove_reader(fd_in)
             loop.remove_signal_handler(signal.SIGWINCH)

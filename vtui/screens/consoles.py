@@ -40,7 +40,6 @@ class ConsolePane(TabPane):
     def __init__(self, key: str, name: str, what: str, relay: Relay, pane_id: str) -> None:
         super().__init__(name, id=pane_id)
         self.console_key, self.node_name, self.what, self.relay = key, name, what, relay
-        self._typed: asyncio.Queue[bytes] = asyncio.Queue()
 
     def compose(self) -> ComposeResult:
         yield Terminal()
@@ -53,8 +52,7 @@ class ConsolePane(TabPane):
     def on_mount(self) -> None:
         self.relay.add(self.terminal.feed)
         self.show_status()
-        self.run_worker(self._read(), name="console-read")
-        self.run_worker(self._send(), name="console-send")
+        self.run_worker(self._run(), name="console")
 
     def show_status(self) -> None:
         logged = f"   logging to {self.relay.log_path}" if self.relay.log_path else ""
@@ -62,19 +60,15 @@ class ConsolePane(TabPane):
             f"{self.what}   {ESCAPE_NAME} inventory · F2 full screen · F3 copy · F4 log · F5/F6 tabs · F8 close"
             + logged))
 
-    async def _read(self) -> None:
+    async def _run(self) -> None:
         await self.relay.run()
         self.post_message(self.Ended(self))
 
-    async def _send(self) -> None:
-        while True:
-            await self.relay.session.write(await self._typed.get())
-
     def on_terminal_keys(self, message: Terminal.Keys) -> None:
-        self._typed.put_nowait(message.data)
+        self.relay.type(message.data)
 
     def on_terminal_resized(self, message: Terminal.Resized) -> None:
-        self.run_worker(self.relay.session.resize(message.rows, message.cols), group="resize", exclusive=True)
+        self.run_worker(self.relay.resize(message.rows, message.cols), group="resize", exclusive=True)
 
 
 def console_key(node: Node, attach: bool) -> str:
@@ -199,7 +193,7 @@ class ConsoleScreen(Screen[None]):
         with self.app.suspend():
             outcome = await hand_over(pane.relay, preface=preface)
         if outcome == "escaped":
-            await pane.relay.session.resize(terminal.rows, terminal.cols)
+            await pane.relay.resize(terminal.rows, terminal.cols)
 
     async def on_unmount(self) -> None:
         await asyncio.gather(*(p.relay.session.close() for p in self.panes), return_exceptions=True)
