@@ -102,12 +102,22 @@ class VtuiApp(App[None]):
             except (ConsoleError, ActionRefused, EngineUnavailable) as problem:
                 self.notify(str(problem), severity="error", timeout=8)
                 return
-        if self.screen is not self.consoles:
-            await self.push_screen(self.consoles)
         if pane is not None:
+            await self._show_consoles()
             self.consoles.show(pane)
         elif relay is not None:
-            await self.consoles.add(key, node.name, describe_console(node, attach), relay)
+            try:
+                await self._show_consoles()
+                await self.consoles.add(key, node.name, describe_console(node, attach), relay)
+            except Exception:  # the app quit while the tab was added: its widgets are being taken down
+                if self.is_running:
+                    raise
+            if not self.is_running:  # quitting: a console opened meanwhile is not wanted
+                await relay.session.close()
+
+    async def _show_consoles(self) -> None:
+        if self.screen is not self.consoles and self.is_running:
+            await self.push_screen(self.consoles)
 
     def _terminal_lost(self) -> None:
         log.warning("the terminal went away; exiting")
