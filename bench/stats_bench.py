@@ -37,7 +37,7 @@ import docker.errors
 import probing
 from probing import ProbedApp, log, p95
 
-from vtui.backends.cgroups import CgroupReader
+from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.model import Node, State
@@ -154,7 +154,7 @@ async def snapshot_once(docker_b: DockerBackend, virt: LibvirtBackend, nodes: Se
 
 async def vtui_snapshots(vms_uri: str, reps: int) -> tuple[list[float], list[float], list[float], int]:
     """Seconds per snapshot, and per engine alone (docker, libvirt); the running containers' count."""
-    docker_b = DockerBackend("local", DOCKER_URL, CgroupReader())
+    docker_b = DockerBackend("local", DOCKER_URL, LocalCounters())
     virt = LibvirtBackend("local", vms_uri)
     try:
         await asyncio.gather(docker_b.connect(), virt.connect())
@@ -416,7 +416,7 @@ async def key_run(app: ProbedApp, plan: Plan, gap: Callable[[], float]) -> tuple
 
 
 async def latency_runs(vms_uri: str, rows: int, plan: Plan) -> tuple[int, dict[str, tuple[list[float], list[float]]]]:
-    app = ProbedApp([LibvirtBackend("local", vms_uri), DockerBackend("local", DOCKER_URL, CgroupReader())],
+    app = ProbedApp([LibvirtBackend("local", vms_uri), DockerBackend("local", DOCKER_URL, LocalCounters())],
                     interval=1.0)
     rng = random.Random(1)
     async with app.run_test(size=(160, 45)):

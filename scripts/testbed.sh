@@ -17,7 +17,7 @@ IMAGE=vtui-test/busybox:latest
 VM=vtui-test-vm
 VIRSH=(virsh -q -c qemu:///system)
 PACKAGES=(docker.io containerd runc iptables libvirt-daemon-system libvirt-daemon-driver-qemu
-  libvirt-clients qemu-system-x86 openssh-server busybox-static cpio tmux iproute2 psmisc)
+  libvirt-clients qemu-system-x86 openssh-server busybox-static cpio tmux iproute2 psmisc netcat-openbsd)
 DAEMONS=(virtlogd libvirtd dockerd) # start order; stopped in reverse
 PATH=$PATH:/usr/sbin:/sbin
 TMP=""

@@ -15,7 +15,7 @@ import libvirt
 import pytest
 
 from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_VM, Containers, vtui
-from vtui.backends.cgroups import CgroupReader, find_layout
+from vtui.backends.cgroups import LocalCounters, find_layout
 from vtui.backends.docker import DockerBackend
 from vtui.stats import StatsBook
 
@@ -55,7 +55,7 @@ def cgroup_memory_used(container_id: str) -> int:
 
 async def test_memory_matches_the_cgroup(containers: Containers) -> None:
     hog = containers.run("head -c 41943040 /dev/zero > /dev/shm/fill && sleep 3600")  # 40 MiB in tmpfs
-    backend = DockerBackend("local", SOCKET, CgroupReader())
+    backend = DockerBackend("local", SOCKET, LocalCounters())
     await backend.connect()
     try:
         deadline = time.monotonic() + 15
@@ -116,7 +116,7 @@ def test_booting_vm_shows_cpu(test_vm: libvirt.virDomain) -> None:
 
 async def test_restart_gives_no_negative_rate(containers: Containers) -> None:
     busy = containers.run("yes > /dev/null")
-    backend = DockerBackend("local", SOCKET, CgroupReader())
+    backend = DockerBackend("local", SOCKET, LocalCounters())
     book = StatsBook(history_length=10)
     await backend.connect()
     try:
@@ -142,7 +142,7 @@ async def test_unreadable_cgroup_files_fall_back_to_the_api_with_a_note(
     busy = containers.run("yes > /dev/null")
     (tmp_path / "proc").mkdir()
     (tmp_path / "proc/meminfo").write_text("MemTotal: 1000 kB\n")
-    backend = DockerBackend("local", SOCKET, CgroupReader(tmp_path))  # files out of reach
+    backend = DockerBackend("local", SOCKET, LocalCounters(tmp_path))  # files out of reach
     await backend.connect()
     try:
         node = next(n for n in await backend.list_nodes() if n.id == busy.id)

@@ -12,7 +12,7 @@ from textual.widgets import HelpPanel, Input
 from tests.conftest import SYSTEM_URI, TEST_VM, Containers, make_app, virsh_state, wait_for, write_test_driver_xml
 from tests.test_ls import ODD_NAMES, odd_names_uri
 from vtui.app import VtuiApp
-from vtui.backends.cgroups import CgroupReader
+from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.engines import demo_backends
@@ -168,7 +168,7 @@ async def test_a_broken_engine_is_shown_and_the_other_keeps_working(containers: 
         await wait_for(pilot, lambda: running.name in names(app))
         engines = str(app.screen.query_one("#engines").render())
         assert f"local libvirt unavailable: libvirtd is not running (no socket at {tmp_path}/nope)" in engines
-        assert engines.startswith("local  ✖ libvirt  ● docker")
+        assert engines.startswith("◐ local  ✖ libvirt  ● docker")  # degraded: one engine of two is down
         assert not isinstance(app.screen, NoEnginesScreen)
 
 
@@ -217,7 +217,7 @@ async def test_reasons_with_brackets_are_not_markup(tmp_path: Path) -> None:
 async def test_live_figures_detail_pane_and_cpu_sort(containers: Containers) -> None:
     busy = containers.run("yes > /dev/null")
     idle = containers.run()
-    app = make_app([DockerBackend(LOCAL_HOST, "unix:///var/run/docker.sock", CgroupReader())])
+    app = make_app([DockerBackend(LOCAL_HOST, "unix:///var/run/docker.sock", LocalCounters())])
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: cell(app, busy.name, "cpu") != "" if busy.name in names(app) else False)
         assert float(cell(app, busy.name, "cpu")) == pytest.approx(100, abs=15)

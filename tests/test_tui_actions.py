@@ -23,7 +23,7 @@ from tests.test_actions import odd_vm  # noqa: F401  (fixture)
 from tests.test_vm_actions import Vms, conn, defined, dominfo, file_disk, snapshot_names, vms  # noqa: F401
 from vtui.actions import ACTIONS
 from vtui.app import VtuiApp
-from vtui.backends.cgroups import CgroupReader
+from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.screens.action_menu import ActionMenu
@@ -36,7 +36,7 @@ SOCKET = "unix:///var/run/docker.sock"
 
 
 def docker_app(read_only: bool = False) -> VtuiApp:
-    return make_app([DockerBackend("local", SOCKET, CgroupReader(), read_only=read_only)])
+    return make_app([DockerBackend("local", SOCKET, LocalCounters(), read_only=read_only)])
 
 
 def toasts(app: VtuiApp) -> str:
@@ -254,7 +254,7 @@ async def test_triage_says_why_each_node_stopped(
     quitter.handle.wait(), hog.wait()
     test_vm.create()
     test_vm.destroy()
-    app = make_app([LibvirtBackend("local", SYSTEM_URI), DockerBackend("local", SOCKET, CgroupReader())])
+    app = make_app([LibvirtBackend("local", SYSTEM_URI), DockerBackend("local", SOCKET, LocalCounters())])
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_for(pilot, lambda: {quitter.name, str(hog.name), running.name, TEST_VM} <= set(shown(app)))
         await pilot.press("t")

@@ -13,18 +13,21 @@ from textual.widgets import HelpPanel
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, EngineUnavailable
-from vtui.config import ConsoleConfig
+from vtui.config import ConfigError, ConsoleConfig
 from vtui.console.opening import open_console
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleError, ConsoleRequest
-from vtui.engines import demo_backends
+from vtui.engines import demo_backends, remote_backends
 from vtui.hangup import watch_terminal
+from vtui.hostkeys import HostKeyProblem
+from vtui.hosts import HostSpec, add_hosts
 from vtui.hub import Hub
-from vtui.messages import ConsoleWanted, InventoryChanged
+from vtui.messages import ConsoleWanted, HostChosen, HostsAdded, InventoryChanged
 from vtui.model import Inventory, Kind, Node
 from vtui.screens.commands import InventoryCommands
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.consoles import ConsoleScreen, console_key
+from vtui.screens.hosts import HostsScreen
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
 
@@ -38,6 +41,7 @@ class VtuiApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark,f1", "toggle_help", "Help", id="help"),
+        Binding("H", "hosts", "Hosts", id="hosts"),
     ]
 
     def __init__(self, backends: Sequence[Backend], *, demo: bool = False,
@@ -62,12 +66,22 @@ class VtuiApp(App[None]):
     def _start(self, hub: Hub) -> None:
         self.hub = hub
         self.inventory_screen.hub = hub
-        self.sub_title = "demo" if hub.demo else ", ".join(sorted({b.host for b in hub.backends}))
+        self._name_hosts()
+        for link in hub.links.values():
+            link.trust = self._ask_trust
         hub.subscribe(self._published)
         hub.start()
 
+    def _name_hosts(self) -> None:
+        hosts = list(dict.fromkeys(b.host for b in self.hub.backends))
+        shown = ", ".join(hosts[:4]) + (f" and {len(hosts) - 4} more" if len(hosts) > 4 else "")
+        self.sub_title = "demo" if self.hub.demo else shown
+
     def _published(self, inventory: Inventory) -> None:
         self.inventory_screen.post_message(InventoryChanged(inventory, self.hub.stats.history))
+        for screen in self.screen_stack:
+            if isinstance(screen, HostsScreen):
+                screen.post_message(InventoryChanged(inventory, self.hub.stats.history))
         if inventory.all_unavailable and not self._offered_demo:
             self._offered_demo = True
             self.push_screen(NoEnginesScreen(inventory), self._no_engines_choice)
@@ -78,6 +92,45 @@ class VtuiApp(App[None]):
             self._start(Hub(demo_backends(), demo=True, interval=self.hub.interval))
         elif choice == "quit":
             self.exit()
+
+    async def _ask_trust(self, problem: HostKeyProblem) -> bool:
+        """An unknown host key: shown with its fingerprint; recorded only if the user says yes."""
+        question = f"Trust the SSH host key of {problem.name}?"
+        detail = (f"{problem.pattern} is not in {problem.known_hosts}.\n{problem.algorithm} key fingerprint is "
+                  f"{problem.fingerprint}.\nSay yes only if that is the host's fingerprint: it is then recorded "
+                  "there, as ssh does.")
+        answer = await self.push_screen_wait(cast("Screen[object]", ConfirmScreen(question, detail)))
+        return answer is True
+
+    def action_hosts(self) -> None:
+        if not isinstance(self.screen, HostsScreen):
+            self.push_screen(HostsScreen(self.hub))
+
+    def on_host_chosen(self, message: HostChosen) -> None:
+        self.inventory_screen.show_host(message.host)
+
+    def on_hosts_added(self, message: HostsAdded) -> None:
+        """Recorded in the hosts file, and followed at once."""
+        try:
+            added = add_hosts(None, message.targets)
+            specs = [HostSpec.of(t) for t in added]
+            taken = {b.host for b in self.hub.backends}
+            clash = [s.name for s in specs if s.name in taken]
+            if clash:
+                raise ConfigError(f"{', '.join(clash)}: a host of that name is already shown")
+            backends = remote_backends(specs, read_only=any(b.read_only for b in self.hub.backends))
+        except (ConfigError, ValueError, OSError) as problem:
+            self.notify(str(problem), severity="error", timeout=8)
+            return
+        if not added:
+            self.notify(f"{', '.join(message.targets)}: already in the hosts file", severity="warning")
+            return
+        for backend in backends:
+            if backend.transport:
+                backend.transport.link.trust = self._ask_trust
+        self.hub.add(backends)
+        self._name_hosts()
+        self.notify(f"added {', '.join(added)} to the hosts file; connecting…")
 
     def on_console_wanted(self, message: ConsoleWanted) -> None:
         self.run_worker(self.show_console(message.node, message.attach, message.start), group="console-open")

@@ -20,11 +20,15 @@ from vtui.backends import Backend
 from vtui.config import MAX_INTERVAL, MIN_INTERVAL, Config, ConfigError, load_config
 from vtui.console.session import ConsoleRequest
 from vtui.console_command import run_console
-from vtui.engines import demo_backends, local_backends
+from vtui.discover_command import run_discover
+from vtui.discovery import PORTS
+from vtui.engines import demo_backends, local_backends, remote_backends
+from vtui.hosts import load_hosts
 from vtui.listing import list_all, table
 from vtui.logs import DEFAULT_TAIL, print_logs, tail_arg
 from vtui.model import SnapshotInfo
 from vtui.stats import NodeStats
+from vtui.trusting import run_trust, trust_terminal_where_possible
 
 # Actions the CLI spells as `GROUP SUB`: ACTIONS["snapshot-create"] is `vtui snapshot create`.
 GROUPS = {"snapshot": ("create", "revert", "delete"), "autostart": ("on", "off")}
@@ -48,6 +52,9 @@ def _common_options() -> argparse.ArgumentParser:
         help="seconds between stats samples (default: the config's, or 1)")
     opt("--read-only", action="store_true", default=argparse.SUPPRESS,
         help="refuse every action that changes a VM or container")
+    opt("--host", action="append", default=argparse.SUPPRESS, metavar="TARGET", dest="hosts",
+        help="a host to show, instead of those of hosts.toml: user@host:port, a ~/.ssh/config alias, a name "
+             "from hosts.toml, or 'local' (repeatable)")
     return common
 
 
@@ -68,6 +75,13 @@ def parser() -> argparse.ArgumentParser:
                       help="last N lines, or 'all' (default 200)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
     _console_parser(sub, common)
+    _discover_parser(sub, common)
+    trust = sub.add_parser(
+        "trust", parents=[common], help="accept a remote host's SSH key (recorded in ~/.ssh/known_hosts)",
+        description="Connects to the host and shows its key's fingerprint; the key is recorded only if you "
+                    "say yes, or if it matches --fingerprint.")
+    trust.add_argument("target", metavar="HOST", help="a name from hosts.toml, or user@host:port")
+    trust.add_argument("--fingerprint", metavar="SHA256:…", help="accept the key only if it has this fingerprint")
     for action in ACTIONS.values():
         if action.name not in grouped:
             _verb_parser(sub, action.name, action.name, common)
@@ -92,6 +106,22 @@ def _console_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
     opt("--force", action="store_true", help="take a VM's console over from another client without asking")
     opt("--start", action="store_true", help="start (or resume) a node that is not running without asking")
     opt("--log", type=Path, metavar="FILE", help="also append everything the console prints to FILE")
+
+
+def _discover_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                     common: argparse.ArgumentParser) -> None:
+    discover = sub.add_parser(
+        "discover", parents=[common], help="scan a network for hosts with SSH, libvirt or docker ports",
+        description="Tries TCP connects to every address of the range (no external scanner) and lists the hosts "
+                    "that answer on SSH (22), libvirt (16509, 16514) or docker (2375, 2376).")
+    opt = discover.add_argument
+    opt("cidr", metavar="CIDR", help="the range, e.g. 192.168.1.0/24, or one address")
+    opt("--ports", default=None, metavar="SPEC", help="services to try, e.g. ssh,docker:2375,16509 (default: all five)")
+    opt("--concurrency", type=int, default=256, metavar="N", help="connections at once (default 256)")
+    opt("--rate", type=float, default=500.0, metavar="N", help="connection attempts per second (default 500)")
+    opt("--timeout", type=float, default=1.0, metavar="SECONDS", help="per connect and banner read (default 1)")
+    opt("--json", action="store_true", help="print a JSON array of the hosts that answered")
+    opt("--add", action="store_true", help="add the hosts that answer on SSH to hosts.toml")
 
 
 def _verb_parser(
@@ -138,17 +168,23 @@ def _snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], c
 
 
 def _backends(args: argparse.Namespace, config: Config) -> list[Backend]:
+    """The engines of the hosts chosen; raises ConfigError for a bad hosts file or --host."""
     read_only = getattr(args, "read_only", False) or config.read_only
     if getattr(args, "demo", False):
         return demo_backends(read_only=read_only)
-    return local_backends(
+    names = getattr(args, "hosts", None)
+    if args.command == "trust":
+        names = [args.target]
+    local, remote = load_hosts().chosen(names)
+    backends = local_backends(
         config,
         read_only=read_only,
         libvirt_uri=getattr(args, "libvirt", None),
         docker_url=getattr(args, "docker", None),
         libvirt=not getattr(args, "no_libvirt", False),
         docker=not getattr(args, "no_docker", False),
-    )
+    ) if local else []
+    return backends + remote_backends(remote, read_only=read_only)
 
 
 def _log_to_file() -> None:
@@ -262,12 +298,22 @@ def cmd_console(args: argparse.Namespace, backends: list[Backend], config: Confi
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     _log_to_file()
+    if args.command == "discover":
+        return asyncio.run(run_discover(args.cidr, ports=args.ports or PORTS, concurrency=args.concurrency,
+                                        rate=args.rate, timeout=args.timeout, json_out=args.json, add=args.add))
     try:
         config = load_config(getattr(args, "config", None))
-    except ConfigError as err:
+        backends = _backends(args, config)
+    except (ConfigError, ValueError) as err:
         print(f"vtui: {err}", file=sys.stderr)
         return 2
-    backends = _backends(args, config)
+    except OSError as err:
+        print(f"vtui: {err.strerror or err}", file=sys.stderr)
+        return 1
+    if args.command == "trust":
+        return asyncio.run(run_trust(backends, args.target, args.fingerprint, sys.stderr))
+    if args.command:
+        trust_terminal_where_possible(backends)
     interval = getattr(args, "interval", config.interval)
     if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
         print(f"vtui: --interval must be from {MIN_INTERVAL} to {MAX_INTERVAL} seconds", file=sys.stderr)

@@ -17,16 +17,29 @@ def _haystack(node: Node) -> str:
     return " ".join((node.name, node.host, node.kind, node.state, detail(node), node.image)).lower()
 
 
+HOST_PREFIX = "host:"
+
+
+def _split(query: str) -> tuple[set[str], list[str]]:
+    """`host:NAME` words (exact host names, any of them) and the other words."""
+    words = query.lower().split()
+    hosts = {w.removeprefix(HOST_PREFIX) for w in words if w.startswith(HOST_PREFIX) and w != HOST_PREFIX}
+    return hosts, [w for w in words if not w.startswith(HOST_PREFIX)]
+
+
 def matches(node: Node, query: str) -> bool:
-    """Every word of the query is in the node's fields: `db pau` finds a paused db VM."""
+    """Every word of the query is in the node's fields: `db pau` finds a paused db VM;
+    `host:lab1` keeps the nodes of that host only."""
+    hosts, words = _split(query)
     hay = _haystack(node)
-    return all(word in hay for word in query.lower().split())
+    return (not hosts or node.host.lower() in hosts) and all(word in hay for word in words)
 
 
 def fuzzy_matches(node: Node, query: str) -> bool:
-    """Every word is a subsequence of the name: `wb1` finds web-1."""
+    """Every word is a subsequence of the name: `wb1` finds web-1 (host: words still exact)."""
+    hosts, words = _split(query)
     name = node.name.lower()
-    return all(_subsequence(word, name) for word in query.lower().split())
+    return (not hosts or node.host.lower() in hosts) and all(_subsequence(word, name) for word in words)
 
 
 def filter_nodes(nodes: Iterable[Node], query: str) -> list[Node]:

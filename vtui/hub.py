@@ -1,9 +1,11 @@
 """The hub: the one owner of live state.
 
 It runs one task per backend that connects, follows the engine's events and
-reconnects with backoff, and publishes immutable Inventory snapshots to its
-listeners. A failing engine is reported in its EngineStatus and never stops
-the others.
+reconnects with backoff, one task per remote host that keeps its SSH connection
+(reconnecting with backoff, measuring the round trip), and publishes immutable
+Inventory snapshots to its listeners. A failing engine or host is reported in
+its status and never stops or slows the others: every host and every engine
+has its own tasks.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert, backend_for
-from vtui.model import EngineState, EngineStatus, Inventory, Node, State
+from vtui.model import LOCAL_HOST, EngineState, EngineStatus, HostState, HostStatus, Inventory, Node, State
 from vtui.stats import StatsBook
+from vtui.transport import HostKeyError, HostLink, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +26,7 @@ Listener = Callable[[Inventory], None]
 
 RETRY_FIRST = 1.0
 RETRY_MAX = 30.0
+LINK_RETRY_MAX = 10.0  # seconds: a host that comes back is seen again within this
 COALESCE = 0.02  # seconds: a burst of events becomes one snapshot
 STATS_COALESCE = 0.25  # seconds: every engine's figures of one tick become one snapshot
 HISTORY_SECONDS = 300  # sparklines show the last 5 minutes
@@ -36,7 +40,10 @@ class Hub:
         self.interval = interval
         self.stats = StatsBook(history_length=max(2, round(HISTORY_SECONDS / interval)))
         self._nodes: dict[Backend, dict[str, Node]] = {b: {} for b in self.backends}
-        self._status = {b: EngineStatus(b.host, b.engine, b.target, EngineState.CONNECTING) for b in self.backends}
+        self._status = {b: EngineStatus(b.host, b.engine, b.where, EngineState.CONNECTING) for b in self.backends}
+        self.links: dict[str, HostLink] = {b.host: b.transport.link for b in self.backends if b.transport}
+        for link in self.links.values():
+            link.on_change = self._schedule_publish
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._publish_handle: asyncio.TimerHandle | None = None
@@ -49,18 +56,62 @@ class Hub:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._follow(b), name=f"hub-{b.host}-{b.engine}") for b in self.backends]
+        self._tasks += [asyncio.create_task(self._keep(link), name=f"hub-{link.name}") for link in self.links.values()]
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        await asyncio.gather(*(link.close() for link in self.links.values()), return_exceptions=True)
         if self._publish_handle:
             self._publish_handle.cancel()
 
-    async def _follow(self, backend: Backend) -> None:
+    async def _keep(self, link: HostLink) -> None:
+        """Keep a host's connection up: reconnect with backoff; while up, measure the round trip."""
         delay = RETRY_FIRST
         while True:
+            try:
+                await link.connect()
+            except HostKeyError as err:  # not accepted, or changed: only the user can change that
+                log.warning("%s: %s", link.name, err.reason)
+                await link.wait_retry(float("inf"))
+                continue
+            except TransportError as err:
+                log.info("%s unreachable: %s", link.name, err.reason)
+                await link.wait_retry(delay)
+                delay = min(delay * 2, LINK_RETRY_MAX)
+                continue
+            delay = RETRY_FIRST
+            await link.keep_alive()  # returns when the connection is lost
+
+    def reconnect(self, host: str) -> bool:
+        """Try a remote host again now (an unknown key is asked about again); False for a local host."""
+        if link := self.links.get(host):
+            link.retry_now()
+        return link is not None
+
+    def add(self, backends: Sequence[Backend]) -> None:
+        """More engines (a host added while running): followed like the others from now on."""
+        self.backends += tuple(backends)
+        for backend in backends:
+            self._nodes[backend] = {}
+            self._status[backend] = EngineStatus(backend.host, backend.engine, backend.where, EngineState.CONNECTING)
+            self._tasks.append(asyncio.create_task(self._follow(backend), name=f"hub-{backend.host}-{backend.engine}"))
+            if backend.transport and backend.host not in self.links:
+                link = self.links[backend.host] = backend.transport.link
+                link.on_change = self._schedule_publish
+                self._tasks.append(asyncio.create_task(self._keep(link), name=f"hub-{link.name}"))
+        self._schedule_publish()
+
+    async def _follow(self, backend: Backend) -> None:
+        delay = RETRY_FIRST
+        link = backend.transport.link if backend.transport else None
+        while True:
+            if link is not None and not link.connected:  # the host's task reconnects; wait for it
+                if link.state is not HostState.CONNECTING:
+                    self._lost(backend, link.reason)
+                await link.wait_connected()
             sampler: asyncio.Task[None] | None = None
             changes = backend.watch()
             try:
@@ -87,8 +138,19 @@ class Hub:
                     await asyncio.gather(sampler, return_exceptions=True)
                 await changes.aclose()  # unsubscribe from the engine's events before closing the connection
                 await asyncio.shield(backend.close())
-            await asyncio.sleep(delay)
+            await self._pause(delay, link)
             delay = min(delay * 2, RETRY_MAX)
+
+    @staticmethod
+    async def _pause(delay: float, link: HostLink | None) -> None:
+        """Wait before trying an engine again; a host whose connection went meanwhile is waited for instead."""
+        if link is None:
+            await asyncio.sleep(delay)
+            return
+        for _ in range(round(delay / 0.25)):
+            if not link.connected:
+                return
+            await asyncio.sleep(0.25)
 
     async def _sample(self, backend: Backend) -> None:
         """Poll counters; the next poll is armed only when this one has finished."""
@@ -114,13 +176,16 @@ class Hub:
         return await self.backend_for(node).perform(node, action, options)
 
     def _lost(self, backend: Backend, reason: str) -> None:
+        link = backend.transport.link if backend.transport else None
+        if link is not None and not link.connected and link.reason:
+            reason = link.reason  # the engine's own error would only say its socket closed
         log.warning("%s on %s unavailable: %s", backend.engine, backend.host, reason)
         self._nodes[backend] = {}
         self._set_status(backend, EngineState.UNAVAILABLE, reason)
 
     def _set_status(self, backend: Backend, state: EngineState, reason: str = "") -> None:
         note = backend.stats_note if state is EngineState.UP else ""
-        self._status[backend] = EngineStatus(backend.host, backend.engine, backend.target, state, reason, note)
+        self._status[backend] = EngineStatus(backend.host, backend.engine, backend.where, state, reason, note)
         self._schedule_publish()
 
     def _schedule_publish(self, within: float = COALESCE) -> None:
@@ -141,4 +206,22 @@ class Hub:
     def _snapshot(self) -> Inventory:
         nodes = tuple(n for per_backend in self._nodes.values() for n in per_backend.values())
         self.stats.forget_all_but(n.key for n in nodes)
-        return Inventory(nodes, tuple(self._status.values()), self.demo, dict(self.stats.current))
+        engines = tuple(self._status.values())
+        return Inventory(nodes, engines, self.demo, dict(self.stats.current), self._hosts(engines))
+
+    def _hosts(self, engines: tuple[EngineStatus, ...]) -> tuple[HostStatus, ...]:
+        """Each host's state: its connection's, or degraded when it is up but an engine there is not."""
+        hosts: list[HostStatus] = []
+        for name in dict.fromkeys(b.host for b in self.backends):
+            mine = [e for e in engines if e.host == name]
+            down = [e for e in mine if e.state is EngineState.UNAVAILABLE]
+            if link := self.links.get(name):
+                state, reason, latency, target = link.state, link.reason, link.latency, link.target
+            else:
+                state, reason, latency, target = HostState.UP, "", None, "this machine" if name == LOCAL_HOST else name
+                if all(e.state is EngineState.CONNECTING for e in mine):
+                    state = HostState.CONNECTING
+            if state is HostState.UP and down:
+                state, reason = HostState.DEGRADED, "; ".join(f"{e.engine}: {e.reason}" for e in down)
+            hosts.append(HostStatus(name, target, state, reason, latency))
+        return tuple(hosts)

@@ -39,7 +39,7 @@ async def connected(
         except EngineUnavailable as err:
             return err
         except TimeoutError:
-            return backend.unavailable(f"no answer from {backend.target} within {connect_timeout:g} s")
+            return backend.unavailable(f"no answer from {backend.where} within {connect_timeout:g} s")
 
     try:
         results = await asyncio.gather(*(one(b) for b in backends))
@@ -47,6 +47,8 @@ async def connected(
                [r for r in results if isinstance(r, EngineUnavailable)])
     finally:
         await asyncio.gather(*(b.close() for b in backends))
+        links = {b.transport.link for b in backends if b.transport}  # after the engines that use them
+        await asyncio.gather(*(link.close() for link in links))
 
 
 async def list_all(

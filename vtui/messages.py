@@ -26,3 +26,17 @@ class ConsoleWanted(Message):
     node: Node
     attach: bool = False
     start: bool = False  # start (or resume) a node that is not running without asking
+
+
+@dataclass
+class HostChosen(Message):
+    """Show the nodes of this host (chosen in the host list)."""
+
+    host: str
+
+
+@dataclass
+class HostsAdded(Message):
+    """The user asked for these SSH targets to be added to the hosts file and shown."""
+
+    targets: tuple[str, ...]

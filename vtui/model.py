@@ -109,6 +109,26 @@ class EngineStatus:
     note: str = ""  # e.g. how stats are read, when that costs something
 
 
+class HostState(StrEnum):
+    CONNECTING = "connecting"
+    UP = "up"
+    DEGRADED = "degraded"  # reached, but one of its engines is not
+    UNREACHABLE = "unreachable"
+    AUTH_FAILED = "auth failed"
+    UNTRUSTED = "untrusted"  # its host key is unknown or has changed
+
+
+@dataclass(frozen=True, slots=True)
+class HostStatus:
+    """How one host is doing: reached or not, why not, and the round trip to it."""
+
+    name: str
+    target: str  # the SSH target, or "this machine"
+    state: HostState
+    reason: str = ""
+    latency: float | None = None  # seconds, the last SSH round trip; None for the local host
+
+
 @dataclass(frozen=True, slots=True)
 class Inventory:
     """An immutable snapshot of everything the hub knows."""
@@ -117,6 +137,7 @@ class Inventory:
     engines: tuple[EngineStatus, ...] = ()
     demo: bool = False
     stats: Mapping[str, NodeStats] = field(default_factory=dict)  # by node key; running nodes only
+    hosts: tuple[HostStatus, ...] = ()
 
     @property
     def all_unavailable(self) -> bool:

@@ -13,6 +13,7 @@ from vtui.actions import ACTIONS, ActionRefused
 from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession
 from vtui.model import Kind, Node, node_key
 from vtui.stats import Sample
+from vtui.transport import Transport, TransportError
 
 T = TypeVar("T")
 
@@ -66,10 +67,13 @@ class Backend(ABC):
     engine: ClassVar[str]
     kind: ClassVar[Kind]
 
-    def __init__(self, host: str, target: str, *, read_only: bool = False) -> None:
+    def __init__(self, host: str, target: str, *, read_only: bool = False, transport: Transport | None = None) -> None:
+        """`target` is where the engine answers (a URI, a socket); `transport`, given for an engine on
+        another host, makes it reachable there first (e.g. an SSH-forwarded socket)."""
         self.host = host
         self.target = target
         self.read_only = read_only
+        self.transport = transport
         self.stats_note = ""  # how stats are read, when the user should know (e.g. a slow fallback)
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"vtui-{self.engine}")
 
@@ -77,15 +81,29 @@ class Backend(ABC):
         """Run a blocking call in this backend's threads."""
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
+    @property
+    def where(self) -> str:
+        """The engine's address as the user knows it."""
+        return self.transport.where if self.transport else self.target
+
     def unavailable(self, reason: str) -> EngineUnavailable:
         return EngineUnavailable(self.host, self.engine, reason)
 
     def node_key(self, engine_id: str) -> str:
         return node_key(self.host, self.kind, engine_id)
 
-    @abstractmethod
     async def connect(self) -> None:
-        """Open the connection; raises EngineUnavailable with the reason."""
+        """Open the connection (the transport's first); raises EngineUnavailable with the reason."""
+        if self.transport is not None:
+            try:
+                await self.transport.ready()
+            except TransportError as err:
+                raise self.unavailable(err.reason) from err
+        await self._connect()
+
+    @abstractmethod
+    async def _connect(self) -> None:
+        """Open the engine's own connection."""
 
     @abstractmethod
     async def close(self) -> None:

@@ -1,19 +1,23 @@
 """Container counters from the kernel's own files (cgroup v1 and v2, /proc/PID/net/dev).
 
-Parsing works on file texts, so the same code serves a local read and (later)
-one command over a remote host's SSH connection. One pass per poll reads a
-handful of small files per container; no call to dockerd.
+Parsing works on file texts (`sample_from_texts`), so the same code serves a local
+read (`LocalCounters`, here) and one command over a remote host's SSH connection
+(`RemoteCounters`, in remote_counters.py). One pass per poll reads a handful of
+small files per container; no call to dockerd.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import resource
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from vtui.stats import Sample
 
@@ -38,6 +42,32 @@ def candidate_layouts(root: Path, container_id: str) -> list[Layout]:
     for cpu_dir in ("cpuacct", "cpu,cpuacct"):
         layouts += [Layout(1, fs / cpu_dir / n, fs / "memory" / n, fs / "blkio" / n) for n in names]
     return layouts
+
+
+@dataclass(frozen=True, slots=True)
+class CounterFiles:
+    """The files of one layout that a Sample is made from (the remote script names the same)."""
+
+    v2: bool
+    cpu: str
+    memory: str
+    memory_stat: str
+    memory_limit: str
+    io: str
+    procs: str  # its first pid's /proc/PID/net/dev has the container's network counters
+
+    @classmethod
+    def of(cls, layout: Layout) -> CounterFiles:
+        v2 = layout.version == 2
+        return cls(
+            v2=v2,
+            cpu=str(layout.cpu / ("cpu.stat" if v2 else "cpuacct.usage")),
+            memory=str(layout.memory / ("memory.current" if v2 else "memory.usage_in_bytes")),
+            memory_stat=str(layout.memory / "memory.stat"),
+            memory_limit=str(layout.memory / ("memory.max" if v2 else "memory.limit_in_bytes")),
+            io=str(layout.blkio / ("io.stat" if v2 else "blkio.throttle.io_service_bytes")),
+            procs=str(layout.cpu / "cgroup.procs"),
+        )
 
 
 def find_layout(root: Path, container_id: str) -> Layout | None:
@@ -94,11 +124,16 @@ def memory_limit(raw: str, host_total: int) -> int:
     return min(int(raw), host_total)
 
 
-def host_memory_bytes(root: Path = Path("/")) -> int:
-    for line in (root / "proc/meminfo").read_text().splitlines():
+def parse_mem_total(text: str) -> int:
+    """Bytes of the 'MemTotal:  N kB' line of /proc/meminfo."""
+    for line in text.splitlines():
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     raise ValueError("no MemTotal in /proc/meminfo")
+
+
+def host_memory_bytes(root: Path = Path("/")) -> int:
+    return parse_mem_total((root / "proc/meminfo").read_text())
 
 
 def _read(path: str) -> str:
@@ -131,11 +166,8 @@ class FilePool:
             if len(self._fds) >= self.budget:
                 return _read(path)
             fd = self._fds[path] = os.open(path, os.O_RDONLY)
-        data = os.pread(fd, 1 << 16, 0)
-        if not data:  # the file's owner is gone (an exited process's /proc entry)
-            self.forget([path])
-            raise FileNotFoundError(path)
-        return data.decode("ascii", "replace")
+        # empty is a legitimate content (v2 io.stat before any I/O); a removed cgroup's file raises ENODEV
+        return os.pread(fd, 1 << 16, 0).decode("ascii", "replace")
 
     def forget(self, paths: Iterable[str]) -> None:
         for path in paths:
@@ -157,6 +189,33 @@ def _field(text: str, name: str) -> int:
     return int(text[at + len(name) + 1:end if end >= 0 else len(text)].strip() or 0)
 
 
+def sample_from_texts(
+    v2: bool, now: float, *, cpu: str, memory: str, memory_stat: str, io: str, limit: int, net_dev: str | None
+) -> Sample:
+    """One container's Sample from the texts of its CounterFiles (read here, or printed by the remote
+    command); memory 'used' as docker reports it (without inactive file cache). `limit` is already
+    resolved by memory_limit; `net_dev` is None when no process of the container could be read."""
+    if v2:
+        cpu_ns = _field(cpu, "usage_usec") * 1000
+        inactive = _field(memory_stat, "inactive_file")
+        disk = parse_io_stat_v2(io)
+    else:
+        cpu_ns = int(cpu)
+        inactive = _field(memory_stat, "total_inactive_file")
+        disk = parse_blkio_v1(io)
+    net: tuple[int | None, int | None] = (None, None) if net_dev is None else parse_net_dev(net_dev)
+    return Sample(
+        at=now,
+        cpu_ns=cpu_ns,
+        mem_bytes=max(int(memory) - inactive, 0),
+        mem_limit_bytes=limit,
+        disk_read_bytes=disk[0],
+        disk_write_bytes=disk[1],
+        net_rx_bytes=net[0],
+        net_tx_bytes=net[1],
+    )
+
+
 LIMIT_EVERY = 10  # polls between re-reads of the memory limit, which rarely changes
 
 
@@ -164,62 +223,42 @@ class ContainerFiles:
     """The files one container's figures come from, with what rarely changes cached."""
 
     def __init__(self, layout: Layout, root: Path) -> None:
-        v2 = layout.version == 2
-        self.v2 = v2
+        self.files = CounterFiles.of(layout)
         self.root = str(root)
-        self.cpu = str(layout.cpu / ("cpu.stat" if v2 else "cpuacct.usage"))
-        self.mem = str(layout.memory / ("memory.current" if v2 else "memory.usage_in_bytes"))
-        self.mem_stat = str(layout.memory / "memory.stat")
-        self.limit_path = str(layout.memory / ("memory.max" if v2 else "memory.limit_in_bytes"))
-        self.io = str(layout.blkio / ("io.stat" if v2 else "blkio.throttle.io_service_bytes"))
-        self.procs = str(layout.cpu / "cgroup.procs")
         self.net: str | None = None
         self.limit: int | None = None
         self.polls = 0
 
     def paths(self) -> list[str]:
-        return [self.cpu, self.mem, self.mem_stat, self.io, *([self.net] if self.net else [])]
+        f = self.files
+        return [f.cpu, f.memory, f.memory_stat, f.io, *([self.net] if self.net else [])]
 
-    def sample(self, files: FilePool, host_total: int, now: float) -> Sample:
-        """One container's counters; memory 'used' as docker reports it (without inactive file cache)."""
-        read = files.read
-        if self.v2:
-            cpu_ns = _field(read(self.cpu), "usage_usec") * 1000
-            inactive = _field(read(self.mem_stat), "inactive_file")
-            disk = parse_io_stat_v2(read(self.io))
-        else:
-            cpu_ns = int(read(self.cpu))
-            inactive = _field(read(self.mem_stat), "total_inactive_file")
-            disk = parse_blkio_v1(read(self.io))
-        usage = int(read(self.mem))
+    def sample(self, pool: FilePool, host_total: int, now: float) -> Sample:
+        read, f = pool.read, self.files
+        cpu, memory, memory_stat, io = read(f.cpu), read(f.memory), read(f.memory_stat), read(f.io)
         if self.limit is None or self.polls % LIMIT_EVERY == 0:
-            self.limit = memory_limit(_read(self.limit_path), host_total)
+            self.limit = memory_limit(_read(f.memory_limit), host_total)
         self.polls += 1
-        return Sample(
-            at=now,
-            cpu_ns=cpu_ns,
-            mem_bytes=max(usage - inactive, 0),
-            mem_limit_bytes=self.limit,
-            disk_read_bytes=disk[0],
-            disk_write_bytes=disk[1],
-            **self._network(files),
-        )
+        return sample_from_texts(f.v2, now, cpu=cpu, memory=memory, memory_stat=memory_stat, io=io,
+                                 limit=self.limit, net_dev=self._net_dev(pool))
 
-    def _network(self, files: FilePool) -> dict[str, int | None]:
+    def _net_dev(self, pool: FilePool) -> str | None:
         """Any process of the container shares its network namespace; its pid is kept until it exits."""
         for _ in range(2):
             if self.net is None:
-                procs = _read(self.procs).split()
+                procs = _read(self.files.procs).split()
                 if not procs:
                     break
                 self.net = f"{self.root}/proc/{procs[0]}/net/dev"
             try:
-                rx, tx = parse_net_dev(files.read(self.net))
-                return {"net_rx_bytes": rx, "net_tx_bytes": tx}
+                text = pool.read(self.net)
             except (FileNotFoundError, ProcessLookupError):
-                files.forget([self.net])
-                self.net = None  # that process exited: find another
-        return {"net_rx_bytes": None, "net_tx_bytes": None}
+                text = ""
+            if text:
+                return text
+            pool.forget([self.net])  # that process exited (its held /proc file reads empty): find another
+            self.net = None
+        return None
 
 
 class CgroupReader:
@@ -256,6 +295,8 @@ class CgroupReader:
                     break
                 except OSError:  # its cgroup was removed (stopped, or restarted: then found anew)
                     self._drop(container_id)
+            else:
+                missing.append(container_id)  # removed again as it was found anew
         for gone in set(self._files) - set(ids):
             self._drop(gone)
         return samples, missing
@@ -266,3 +307,37 @@ class CgroupReader:
     def close(self) -> None:
         self._pool.close()
         self._files.clear()
+
+
+class CounterReader(Protocol):
+    """Counters of a host's containers, read in one pass (DockerBackend.sample awaits it)."""
+
+    async def read(self, container_ids: Sequence[str]) -> tuple[dict[str, Sample], list[str]]:
+        """Samples by container id, and the ids whose counter files were not found (gone, or out of reach)."""
+        ...
+
+    async def close(self) -> None:
+        """Let go of what reading holds; read() may be called again afterwards (a backend reconnects)."""
+        ...
+
+
+class LocalCounters:
+    """This machine's containers: a CgroupReader in a worker thread of its own, never on the event loop.
+
+    One thread, so the reader (not thread-safe) is used by one call at a time."""
+
+    def __init__(self, root: Path = Path("/")) -> None:
+        self._reader = CgroupReader(root)
+        self._worker: ThreadPoolExecutor | None = None
+
+    async def read(self, container_ids: Sequence[str]) -> tuple[dict[str, Sample], list[str]]:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vtui-cgroups")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._worker, self._reader.read, list(container_ids))
+
+    async def close(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            await asyncio.get_running_loop().run_in_executor(worker, self._reader.close)
+            worker.shutdown(wait=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -18,11 +19,14 @@ import requests
 
 from vtui.actions import ActionRefused
 from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
-from vtui.backends.cgroups import CgroupReader
+from vtui.backends.cgroups import CounterReader
 from vtui.console.docker_exec import DEFAULT_SHELL, open_attach, open_exec
 from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession, NotRunning, ViewOnly
 from vtui.model import Kind, Node, State
 from vtui.stats import Sample
+from vtui.transport import CommandFailed, Transport, TransportError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as docker stop
@@ -128,10 +132,12 @@ class DockerBackend(Backend):
     kind = Kind.CONTAINER
 
     def __init__(
-        self, host: str, base_url: str, counters: CgroupReader | None = None, *, read_only: bool = False
+        self, host: str, base_url: str, counters: CounterReader | None = None, *, read_only: bool = False,
+        transport: Transport | None = None,
     ) -> None:
-        """`counters` reads cgroup files where the containers run; without it, the stats API."""
-        super().__init__(host, base_url, read_only=read_only)
+        """`counters` reads the kernel's counter files where the containers run (LocalCounters on this
+        machine, RemoteCounters over a host's connection); without it, the stats API."""
+        super().__init__(host, base_url, read_only=read_only, transport=transport)
         self._api: docker.APIClient | None = None
         self._counters = counters
         # the stats API costs ~1 s per container: its own threads, so it never delays events
@@ -143,7 +149,7 @@ class DockerBackend(Backend):
             raise self.unavailable("not connected")
         return self._api
 
-    async def connect(self) -> None:
+    async def _connect(self) -> None:
         self._api = await self._call(self._open)
 
     def _open(self) -> docker.APIClient:
@@ -160,7 +166,7 @@ class DockerBackend(Backend):
         if api is not None:
             await self._call(api.close)
         if self._counters is not None:
-            await self._call(self._counters.close)
+            await self._counters.close()
 
     async def list_nodes(self) -> list[Node]:
         return await self._call(self._list)
@@ -234,18 +240,24 @@ class DockerBackend(Backend):
 
     async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:
         ids = [n.id for n in nodes]
+        samples: dict[str, Sample] = {}
+        missing, why = ids, "their cgroup files cannot be read here"
         if self._counters is not None:
-            samples, missing = await self._call(self._counters.read, ids)
-        else:
-            samples, missing = {}, ids
+            try:
+                samples, missing = await self._counters.read(ids)
+            except TransportError as err:  # the host's connection failed: the event stream says so too
+                raise self.unavailable(err.reason) from err
+            except CommandFailed as err:
+                log.warning("docker on %s: counters: %s", self.host, err)
+                why = f"reading their counters failed: {err}"
         if missing:  # ~1 s of daemon work per container: only where the files are out of reach
             loop = asyncio.get_running_loop()
             fallback = await asyncio.gather(
                 *(loop.run_in_executor(self._stats_pool, self._api_sample, i) for i in missing))
             samples.update({i: s for i, s in zip(missing, fallback, strict=True) if s is not None})
         self.stats_note = (
-            f"stats of {len(missing)} container(s) come from the Docker API (their cgroup files "
-            "cannot be read here); this is slower and loads dockerd" if missing else ""
+            f"stats of {len(missing)} container(s) come from the Docker API ({why}); "
+            "this is slower and loads dockerd" if missing else ""
         )
         return {self.node_key(i): s for i, s in samples.items()}
 

@@ -25,6 +25,7 @@ from vtui.console.libvirt_serial import LibvirtSerialSession
 from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, ViewOnly
 from vtui.model import Kind, Node, SnapshotInfo, State
 from vtui.stats import Sample
+from vtui.transport import Transport
 
 _BULK_STATS = (
     libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
@@ -87,8 +88,8 @@ class LibvirtBackend(Backend):
     engine = "libvirt"
     kind = Kind.VM
 
-    def __init__(self, host: str, uri: str, *, read_only: bool = False) -> None:
-        super().__init__(host, uri, read_only=read_only)
+    def __init__(self, host: str, uri: str, *, read_only: bool = False, transport: Transport | None = None) -> None:
+        super().__init__(host, uri, read_only=read_only, transport=transport)
         self._conn: libvirt.virConnect | None = None
         self._polls = 0
         self._barren = False  # the last poll's domains reported no counters
@@ -99,7 +100,7 @@ class LibvirtBackend(Backend):
             raise self.unavailable("not connected")
         return self._conn
 
-    async def connect(self) -> None:
+    async def _connect(self) -> None:
         self._conn = await self._call(self._open)
 
     def _open(self) -> libvirt.virConnect:

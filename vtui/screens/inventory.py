@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -17,11 +18,11 @@ from textual.widgets import Footer, Header, Input, Static
 from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, ActionRefused, ShutdownTimedOut, keyed
 from vtui.backends import EngineUnavailable
 from vtui.backends.libvirt import LibvirtBackend
-from vtui.filtering import filter_nodes
+from vtui.filtering import HOST_PREFIX, filter_nodes
 from vtui.format import human_bytes, human_rate, percent
 from vtui.hub import HISTORY_SECONDS, Hub
 from vtui.messages import ConsoleWanted, InventoryChanged
-from vtui.model import EngineState, Inventory, Kind, Node, State
+from vtui.model import EngineState, HostState, HostStatus, Inventory, Kind, Node, State
 from vtui.screens.action_menu import ActionMenu
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.logs import LogsScreen
@@ -40,35 +41,72 @@ ENGINE_MARK = {
 }
 
 
+HOST_MARK = {
+    HostState.UP: ("●", "green"),
+    HostState.CONNECTING: ("◌", "yellow"),
+    HostState.DEGRADED: ("◐", "yellow"),
+    HostState.UNREACHABLE: ("✖", "red"),
+    HostState.AUTH_FAILED: ("✖", "red"),
+    HostState.UNTRUSTED: ("!", "bold red"),
+}
+HOST_LINES = 4  # hosts shown a line each; more are summed up in one line (H lists them)
+PROBLEM_LINES = 3
+
+
 def hosts_lines(inventory: Inventory) -> Text:
-    """A line per host: its engines and the totals of its nodes; then why an engine is down."""
+    """A line per host (its state, engines and the totals of its nodes), or one line for many hosts;
+    then why a host or an engine is down."""
     text = Text()
     problems: list[tuple[str, str]] = []
-    for host in dict.fromkeys(e.host for e in inventory.engines):
-        if text:
-            text.append("\n")
-        text.append(host, style="bold")
-        for status in (e for e in inventory.engines if e.host == host):
-            mark, style = ENGINE_MARK[status.state]
-            text.append(f"  {mark} {status.engine}", style=style)
-            if status.reason:
+    hosts = inventory.hosts or tuple(
+        HostStatus(h, h, HostState.UP) for h in dict.fromkeys(e.host for e in inventory.engines))
+    for host in hosts:
+        reached = host.state in (HostState.UP, HostState.DEGRADED)
+        if not reached and host.reason:
+            problems.append((f"{host.name} {host.state}: {host.reason}", "red"))
+        for status in (e for e in inventory.engines if e.host == host.name):
+            if status.reason and reached:
                 problems.append((f"{status.host} {status.engine} {status.state}: {status.reason}", "red"))
             if status.note:
                 problems.append((f"{status.host} {status.engine}: {status.note}", "yellow"))
-        nodes = [n for n in inventory.nodes if n.host == host]
-        measured = [inventory.stats[n.key] for n in nodes if n.key in inventory.stats]
-        sums = total(measured)
-        running = sum(n.state is State.RUNNING for n in nodes)
-        text.append(f"   {running}/{len(nodes)} running", style="dim")
-        if measured:
-            cpu = f"{percent(sums.cpu_percent)}%" if sums.cpu_percent is not None else "-"
-            text.append(f"   CPU {cpu}  MEM {human_bytes(sums.mem_bytes) or '-'}"
-                        f"  DISK {human_rate(sums.disk_read_bps) or '-'} r {human_rate(sums.disk_write_bps) or '-'} w"
-                        f"  NET {human_rate(sums.net_rx_bps) or '-'} rx {human_rate(sums.net_tx_bps) or '-'} tx")
-    for line, style in problems:
+    if len(hosts) > HOST_LINES:
+        counts = Counter(h.state for h in hosts)
+        text.append(f"{len(hosts)} hosts:", style="bold")
+        for state, (mark, style) in HOST_MARK.items():
+            if counts[state]:
+                text.append(f"  {mark} {counts[state]} {state}", style=style)
+        _totals(text, inventory, inventory.nodes)
+        text.append("   H: host list", style="dim")
+    for host in hosts if len(hosts) <= HOST_LINES else ():
+        if text:
+            text.append("\n")
+        mark, style = HOST_MARK[host.state]
+        text.append(f"{mark} ", style=style)
+        text.append(host.name, style="bold")
+        if host.latency is not None:
+            text.append(f" {host.latency * 1000:.0f} ms", style="dim")
+        for status in (e for e in inventory.engines if e.host == host.name):
+            mark, style = ENGINE_MARK[status.state]
+            text.append(f"  {mark} {status.engine}", style=style)
+        _totals(text, inventory, [n for n in inventory.nodes if n.host == host.name])
+    for line, style in problems[:PROBLEM_LINES]:
         text.append("\n")
         text.append(line, style=style)
+    if len(problems) > PROBLEM_LINES:
+        text.append(f"\n… and {len(problems) - PROBLEM_LINES} more (H: host list)", style="red")
     return text
+
+
+def _totals(text: Text, inventory: Inventory, nodes: Sequence[Node]) -> None:
+    measured = [inventory.stats[n.key] for n in nodes if n.key in inventory.stats]
+    sums = total(measured)
+    running = sum(n.state is State.RUNNING for n in nodes)
+    text.append(f"   {running}/{len(nodes)} running", style="dim")
+    if measured:
+        cpu = f"{percent(sums.cpu_percent)}%" if sums.cpu_percent is not None else "-"
+        text.append(f"   CPU {cpu}  MEM {human_bytes(sums.mem_bytes) or '-'}"
+                    f"  DISK {human_rate(sums.disk_read_bps) or '-'} r {human_rate(sums.disk_write_bps) or '-'} w"
+                    f"  NET {human_rate(sums.net_rx_bps) or '-'} rx {human_rate(sums.net_tx_bps) or '-'} tx")
 
 
 class InventoryScreen(Screen[None]):
@@ -77,6 +115,7 @@ class InventoryScreen(Screen[None]):
         # one burst lands "db" in the filter box, not in the table
         Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("s", "sort_next", "Sort", id="sort"),
+        Binding("b", "group_hosts", "By host", id="group-hosts"),
         Binding("S", "sort_reverse", "Reverse", id="sort-reverse"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
         Binding("i", "toggle_detail", "Detail", id="toggle-detail"),
@@ -365,6 +404,19 @@ class InventoryScreen(Screen[None]):
         current = SORTABLE.index(self.table.sort_column) if self.table.sort_column in SORTABLE else -1
         column = SORTABLE[(current + 1) % len(SORTABLE)]
         self.sort_by(column, column in LARGEST_FIRST)
+
+    def action_group_hosts(self) -> None:
+        self.table.group_hosts(not self.table.group_by_host)
+        self.notify("grouped by host" if self.table.group_by_host else "not grouped", timeout=2)
+
+    def show_host(self, host: str) -> None:
+        """Only the nodes of this host (the filter `host:NAME`, which escape clears)."""
+        box = self.query_one("#filter", Input)
+        box.value = f"{HOST_PREFIX}{host}"
+        box.display = True
+        self.query_text = box.value
+        self.table.focus()
+        self._render_inventory()
 
     def action_sort_reverse(self) -> None:
         self.sort_by(self.table.sort_column, not self.table.sort_reverse)

@@ -156,6 +156,7 @@ class NodeTable(ScrollView, can_focus=True):
         self._highlighted: str | None = None
         self.sort_column = "name"
         self.sort_reverse = False
+        self.group_by_host = False  # rows of one host together, sorted within it
 
     # --- what the rest of the UI uses -------------------------------------------
 
@@ -233,6 +234,11 @@ class NodeTable(ScrollView, can_focus=True):
         self._reorder(self.selected)
         self.refresh()
 
+    def group_hosts(self, on: bool) -> None:
+        self.group_by_host = on
+        self._reorder(self.selected)
+        self.refresh()
+
     # --- layout and ordering ----------------------------------------------------
 
     def _fit(self, row_cells: tuple[Cell, ...]) -> bool:
@@ -253,6 +259,8 @@ class NodeTable(ScrollView, can_focus=True):
         sort_key = COLUMNS[self.sort_column][2]
         rows = sorted(self._rows.items(), key=lambda kv: (kv[1][0].name.lower(), kv[1][0].host))
         rows.sort(key=lambda kv: sort_key(*kv[1]), reverse=self.sort_reverse)  # stable: ties by name
+        if self.group_by_host:
+            rows.sort(key=lambda kv: kv[1][0].host)  # stable: the order above within each host
         self._order = [key for key, _ in rows]
         self._index = {key: i for i, key in enumerate(self._order)}
         if keep is not None and keep.key in self._index:

@@ -1,0 +1,276 @@
+"""Remote hosts over SSH, against the lab (tests/sshlab.py): sshd in network namespaces, h1 with a
+dockerd of its own; the lab hosts share the test bed's libvirtd (and h2/h3 its dockerd) through the
+machine's filesystem, so a VM started on h2 is the test bed's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from tests.conftest import TEST_IMAGE, TEST_LABEL, vtui
+from tests.sshlab import SshLab, ssh_lab  # noqa: F401
+from tests.test_console import answer
+from tests.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
+from vtui.backends import Backend
+from vtui.engines import remote_backends
+from vtui.hosts import DEFAULT_DOCKER, DEFAULT_LIBVIRT, HostSpec
+from vtui.hub import Hub
+from vtui.listing import list_all
+from vtui.model import HostState, HostStatus, Inventory, Kind, Node, State
+
+
+@pytest.fixture
+def lab(ssh_lab: SshLab, monkeypatch: pytest.MonkeyPatch) -> SshLab:
+    """The lab, seen from a user whose HOME holds its ~/.ssh (config with ProxyCommand, key, known_hosts)."""
+    monkeypatch.setenv("HOME", str(ssh_lab.home))
+    return ssh_lab
+
+
+def spec(lab: SshLab, name: str, *, docker: bool = True) -> HostSpec:
+    """A host of the lab by its ~/.ssh/config alias; h1's docker is its own dockerd."""
+    return HostSpec(name, name, DEFAULT_LIBVIRT, (lab.host(name).docker_socket or DEFAULT_DOCKER) if docker else None)
+
+
+@pytest.fixture
+def h1_docker(lab: SshLab) -> Iterator[docker.DockerClient]:
+    """h1's own dockerd; the containers a test makes there are removed afterwards."""
+    client = docker.DockerClient(base_url=f"unix://{lab.host('h1').docker_socket}")
+    yield client
+    for container in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+        container.remove(force=True)
+    client.close()
+
+
+def run_on_h1(client: docker.DockerClient, command: str) -> tuple[str, str]:
+    name = f"vtui-r-{uuid.uuid4().hex[:6]}"
+    made = client.containers.run(TEST_IMAGE, ["sh", "-c", command], name=name, detach=True, labels={TEST_LABEL: "1"})
+    return name, str(made.id)
+
+
+@pytest.fixture
+async def hub_of(lab: SshLab) -> AsyncIterator[Callable[..., Hub]]:
+    """Starts a hub over the named hosts (HostSpecs); stopped afterwards."""
+    hubs: list[Hub] = []
+
+    def start(*specs: HostSpec, interval: float = 0.5) -> Hub:
+        hub = Hub(remote_backends(specs), interval=interval)
+        hub.start()
+        hubs.append(hub)
+        return hub
+
+    yield start
+    for hub in hubs:
+        await hub.stop()
+
+
+async def until(hub: Hub, check: Callable[[Inventory], object], timeout: float = 20) -> Inventory:
+    deadline = time.monotonic() + timeout
+    while not check(hub.inventory):
+        if time.monotonic() > deadline:
+            hosts = "\n".join(f"  {h}" for h in hub.inventory.hosts)
+            pytest.fail(f"not reached within {timeout:g} s; hosts:\n{hosts}\nengines: {hub.inventory.engines}")
+        await asyncio.sleep(0.1)
+    return hub.inventory
+
+
+def host(inventory: Inventory, name: str) -> HostStatus:
+    return next(h for h in inventory.hosts if h.name == name)
+
+
+def node(inventory: Inventory, host_name: str, name: str) -> Node | None:
+    return next((n for n in inventory.nodes if n.host == host_name and n.name == name), None)
+
+
+async def test_inventory_stats_and_an_action_over_ssh(lab: SshLab, hub_of: Callable[..., Hub],
+                                                      h1_docker: docker.DockerClient) -> None:
+    busy, busy_id = run_on_h1(h1_docker, "while :; do :; done")
+    hub = hub_of(spec(lab, "h1"), spec(lab, "h2", docker=False))
+    inventory = await until(hub, lambda i: node(i, "h1", busy) and node(i, "h2", "vtui-test-vm"))
+    # h1's own dockerd: its container is there and nowhere else; h2 shows the test bed's VM over libvirt
+    assert [n.name for n in inventory.nodes if n.kind is Kind.CONTAINER] == [busy]
+    assert {h.name: h.state for h in inventory.hosts} == {"h1": HostState.UP, "h2": HostState.UP}
+    # container counters from one command per poll over h1's connection: the busy loop shows
+    key = f"h1/container/{busy_id}"
+    inventory = await until(hub, lambda i: (s := i.stats.get(key)) and (s.cpu_percent or 0) > 30)
+    assert inventory.stats[key].mem_bytes
+    assert all(h.latency is not None and h.latency < 0.5 for h in inventory.hosts)
+    # a lifecycle action over the forwarded docker socket; the engine's event updates the inventory
+    target = node(inventory, "h1", busy)
+    assert target is not None
+    said = await hub.perform(target, "pause")
+    assert "h1" in said
+    await until(hub, lambda i: (n := node(i, "h1", busy)) is not None and n.state is State.PAUSED)
+    assert h1_docker.containers.get(busy).status == "paused"
+
+
+async def test_container_shell_and_vm_serial_console_over_ssh(
+        lab: SshLab, h1_docker: docker.DockerClient, vm_copy: Copy) -> None:
+    shell, _ = run_on_h1(h1_docker, "sleep 600")
+    dom = vm_copy("remote")
+    backends = remote_backends([spec(lab, "h1"), spec(lab, "h2", docker=False)])
+    try:
+        for backend in backends:
+            await backend.connect()
+        container = next(n for n in await backends[1].list_nodes() if n.name == shell)
+        session = await backends[1].open_console(container)
+        try:
+            await answer(session, b"echo $((6*7))\r", b"42")
+        finally:
+            await session.close()
+        vm = next(n for n in await backends[2].list_nodes() if n.name == dom.name())
+        console = await backends[2].open_console(vm)
+        try:
+            await read_until(console, PROMPT, timeout=30)
+            await console.write(b"echo $((6*7))\r")
+            await read_until(console, b"42")
+        finally:
+            await console.close()
+    finally:
+        await close_all(backends)
+
+
+async def close_all(backends: list[Backend]) -> None:
+    for backend in backends:
+        await backend.close()
+    for link in {b.transport.link for b in backends if b.transport}:
+        await link.close()
+
+
+async def test_a_dead_host_turns_unreachable_the_others_keep_updating_and_it_comes_back(
+        lab: SshLab, hub_of: Callable[..., Hub]) -> None:
+    hub = hub_of(*(spec(lab, name, docker=False) for name in ("h1", "h2", "h3")))
+    await until(hub, lambda i: all(h.state is HostState.UP and h.latency for h in i.hosts) and len(i.hosts) == 3)
+    lab.stop_sshd("h2")
+    try:
+        stopped = time.monotonic()
+        inventory = await until(hub, lambda i: host(i, "h2").state is HostState.UNREACHABLE, timeout=10)
+        took = time.monotonic() - stopped
+        assert took < 5, f"h2 was seen unreachable only after {took:.1f} s"
+        assert "refused" in host(inventory, "h2").reason.lower() or "lost" in host(inventory, "h2").reason
+        assert not [n for n in inventory.nodes if n.host == "h2"]
+        # the others go on: their round trips are measured again and again meanwhile
+        seen = {name: host(inventory, name).latency for name in ("h1", "h3")}
+        await until(hub, lambda i: all(host(i, n).latency != seen[n] for n in seen), timeout=6)
+        assert host(hub.inventory, "h1").state is HostState.UP
+    finally:
+        lab.start_sshd("h2")
+    started = time.monotonic()
+    await until(hub, lambda i: host(i, "h2").state is HostState.UP and node(i, "h2", "vtui-test-vm"), timeout=20)
+    print(f"h2 unreachable after {took:.2f} s; back {time.monotonic() - started:.1f} s after sshd returned")
+
+
+async def test_a_changed_host_key_is_refused_and_nothing_is_recorded(lab: SshLab) -> None:
+    before = lab.known_hosts.read_text()
+    lab.rekey("h3")
+    try:
+        listing = await list_all(remote_backends([spec(lab, "h3")]))
+        assert not listing.nodes
+        reasons = {f.reason for f in listing.failures}
+        assert len(reasons) == 1
+        (reason,) = reasons
+        assert reason.startswith("WARNING: the host key of h3 (10.77.0.13) has CHANGED")
+        assert "ssh-keygen -f" in reason and "-R '10.77.0.13'" in reason
+        assert lab.known_hosts.read_text() == before
+    finally:
+        lab.write_known_hosts()
+
+
+@pytest.fixture
+def stranger_home(lab: SshLab, tmp_path: Path) -> Path:
+    """A user whose known_hosts lacks h3's key (and who holds the lab's key)."""
+    home = tmp_path / "home"
+    shutil.copytree(lab.home, home)
+    config = home / ".ssh/config"
+    config.write_text(config.read_text().replace(str(lab.home), str(home)))
+    known = home / ".ssh/known_hosts"
+    known.write_text("".join(f"{h.known_hosts_line()}\n" for h in lab.hosts if h.name != "h3"))
+    return home
+
+
+def test_cli_without_a_terminal_refuses_an_unknown_key_and_trust_records_it(stranger_home: Path) -> None:
+    known = stranger_home / ".ssh/known_hosts"
+    before = known.read_text()
+    env = {"HOME": str(stranger_home)}
+    listed = vtui("ls", "--host", "h3", "--no-docker", env=env)
+    assert listed.returncode == 1
+    m = re.search(r"the host key of h3 \(10\.77\.0\.13\) is unknown: ssh-ed25519 (SHA256:\S+)\. .*"
+                  r"vtui trust h3 --fingerprint (SHA256:\S+)", listed.stderr)
+    assert m and m.group(1) == m.group(2), listed.stderr
+    assert known.read_text() == before  # nothing written without consent
+    wrong = vtui("trust", "h3", "--fingerprint", "SHA256:not-it", env=env)
+    assert wrong.returncode == 1 and "nothing was recorded" in wrong.stderr
+    assert known.read_text() == before
+    trusted = vtui("trust", "h3", "--fingerprint", m.group(1), env=env)
+    assert trusted.returncode == 0, trusted.stderr
+    assert known.read_text().startswith(before) and known.read_text().endswith("\n")
+    assert known.read_text()[len(before):].startswith("10.77.0.13 ssh-ed25519 AAAA")
+    listed = vtui("ls", "--host", "h3", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert {n["host"] for n in json.loads(listed.stdout)} == {"h3"}
+
+
+async def test_errors_name_the_host_and_the_cause(lab: SshLab, stranger_home: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    hosts = [
+        HostSpec("gone", "10.77.0.99", docker=None),  # nobody at that address
+        HostSpec("closed", "10.77.0.12:2222", docker=None),  # a host, but no sshd on that port
+        HostSpec("nodocker", "h3", libvirt=None, docker="/run/no-such-dockerd.sock"),
+        HostSpec("denied", f"vtuilab@{lab.host('h2').address}", libvirt=None, docker="/var/run/docker.sock"),
+        HostSpec("dns", "no-such-host.invalid", docker=None),
+    ]
+    listing = await list_all(remote_backends(hosts), connect_timeout=20)
+    reasons = {f.host: f.reason for f in listing.failures}
+    assert "no route" in reasons["gone"].lower() or "no answer" in reasons["gone"], reasons["gone"]
+    assert "refused" in reasons["closed"].lower(), reasons["closed"]
+    assert reasons["nodocker"] == "dockerd is not running there (no socket at /run/no-such-dockerd.sock)"
+    assert reasons["denied"].startswith("permission denied on /var/run/docker.sock for user 'vtuilab'")
+    assert "no-such-host.invalid" in reasons["dns"] and "bad address" in reasons["dns"], reasons["dns"]
+    # a key the host does not know
+    config = stranger_home / ".ssh/config"
+    config.write_text(config.read_text().replace("id_ed25519", "stranger_ed25519"))
+    monkeypatch.setenv("HOME", str(stranger_home))
+    refused = await list_all(remote_backends([HostSpec("h1", "h1", docker=None)]))
+    (failure,) = refused.failures
+    assert failure.reason.startswith("authentication failed for user 'root' at 10.77.0.11:22"), failure.reason
+
+
+def test_discovery_finds_exactly_the_hosts_that_listen(lab: SshLab) -> None:
+    lab.stop_sshd("h3")
+    try:
+        done = lab.lab_run(*vtui_argv("discover", "10.77.0.0/24", "--json", "--rate", "2000"))
+    finally:
+        lab.start_sshd("h3")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert [(h["address"], [s["name"] for s in h["services"]]) for h in found] == [
+        ("10.77.0.11", ["ssh"]), ("10.77.0.12", ["ssh"])]
+    assert all(h["services"][0]["banner"].startswith("SSH-2.0-OpenSSH") for h in found)
+    assert "254 addresses, 2 answered" in done.stderr
+
+
+def vtui_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "vtui", *args]
+
+
+def test_cli_lists_and_acts_on_a_remote_host(lab: SshLab, h1_docker: docker.DockerClient) -> None:
+    name, _ = run_on_h1(h1_docker, "sleep 600")
+    env = {"HOME": str(lab.home)}
+    hosts = lab.home / "hosts.toml"
+    hosts.write_text(f'[[host]]\ntarget = "h1"\nlibvirt = false\ndocker = "{lab.host("h1").docker_socket}"\n')
+    env["VTUI_HOSTS"] = str(hosts)
+    listed = vtui("ls", "--json", "--host", "h1", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [(n["host"], n["name"], n["state"]) for n in json.loads(listed.stdout)] == [("h1", name, "running")]
+    stopped = vtui("stop", f"h1/{name}", "--timeout", "1", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert h1_docker.containers.get(name).status == "exited"

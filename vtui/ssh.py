@@ -1,0 +1,310 @@
+"""One asyncssh connection per remote host: it carries everything vtui does there.
+
+The remote libvirtd and dockerd sockets are forwarded to local unix sockets in a private (0700)
+runtime directory, so the backends use them as if they were local; commands (container counters,
+log tails, socket checks) run as channels of the same connection. ~/.ssh/config (User, Port,
+IdentityFile, ProxyJump, ProxyCommand) and known_hosts are honoured; an unknown host key is
+never accepted here, only reported with its fingerprint (see hostkeys.py for accepting one).
+
+Runs on the event loop (asyncssh is asyncio-native), never in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import shlex
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from vtui.hostkeys import judge_host_key, record
+from vtui.hosts import SshTarget, parse_target
+from vtui.model import HostState
+from vtui.ssh_proxy import ProxyCommandTunnel
+from vtui.transport import CommandFailed, HostKeyError, TransportError, Trust
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10.0  # seconds for TCP, handshake and authentication
+PING_EVERY = 2.0  # seconds between round-trip probes of a connection that is up
+PING_TIMEOUT = 4.0  # a probe unanswered this long: the connection is taken as dead
+COMMAND_TIMEOUT = 15.0
+
+
+def runtime_dir() -> Path:
+    """A directory only this user can enter, for the forwarded sockets of this process."""
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"vtui-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    info = base.lstat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077 or not base.is_dir():
+        raise OSError(errno.EPERM, f"{base} must be a directory of yours that only you can enter (mode 0700)")
+    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A remote engine's unix socket, reachable at `local` while the link is up."""
+
+    link: SshLink
+    engine: str  # the daemon's name for sentences: "libvirtd", "dockerd"
+    remote: str
+    local: Path
+
+    @property
+    def where(self) -> str:
+        return f"{self.link.target}:{self.remote}"
+
+    async def ready(self) -> None:
+        """The link is up and the socket is there and usable; TransportError otherwise, naming the cause."""
+        await self.link.connect()
+        await self.link.check_socket(self)
+
+
+class SshLink:
+    """The connection to one host, made and remade on demand (`connect()` is cheap when it is up)."""
+
+    def __init__(self, name: str, target: str, sockets: Path, *, connect_timeout: float = CONNECT_TIMEOUT) -> None:
+        self.name = name
+        self.target = target
+        self.parsed: SshTarget = parse_target(target)
+        self.connect_timeout = connect_timeout
+        self.state = HostState.CONNECTING
+        self.reason = ""
+        self.latency: float | None = None
+        self.on_change: Callable[[], None] = lambda: None
+        self.trust: Trust | None = None  # asked about an unknown host key; without it, the key is refused
+        self.forwards: list[Forward] = []
+        self._sockets = sockets
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._lock = asyncio.Lock()
+        self._up = asyncio.Event()
+        self._retry = asyncio.Event()
+
+    def forward(self, engine: str, remote: str) -> Forward:
+        """Register a socket to forward on every connection; returns where it will be."""
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)[:40]
+        forward = Forward(self, engine, remote, self._sockets / f"{safe}.{engine}.sock")
+        self.forwards.append(forward)
+        return forward
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    async def wait_connected(self) -> None:
+        await self._up.wait()
+
+    async def connect(self) -> None:
+        """Connect unless connected; raises TransportError (HostKeyError for a key to accept or a changed one)."""
+        async with self._lock:
+            if self._conn is not None:
+                return
+            self._set(HostState.CONNECTING, self.reason)
+            try:
+                conn = await self._open_trusting()
+                for forward in self.forwards:
+                    with contextlib.suppress(FileNotFoundError):
+                        forward.local.unlink()
+                    await conn.forward_local_path(str(forward.local), forward.remote)
+            except TransportError as err:
+                self._set(err.state, err.reason)
+                raise
+            except (asyncssh.Error, OSError) as err:  # the connection broke while the forwards were set up
+                self._set(HostState.UNREACHABLE, str(err))
+                raise TransportError(HostState.UNREACHABLE, self.reason) from err
+            self._conn = conn
+            self._up.set()
+            self._set(HostState.UP)
+            log.info("connected to %s (%s)", self.name, self.target)
+
+    async def _open_trusting(self) -> asyncssh.SSHClientConnection:
+        """Connect; an unknown host key goes to `trust`, and is recorded only if it says yes."""
+        try:
+            return await self._open()
+        except HostKeyError as err:
+            problem = err.problem
+            if problem.changed or self.trust is None:
+                raise
+            self._set(HostState.UNTRUSTED, err.reason)
+            if not await self.trust(problem):
+                raise HostKeyError(problem) from None
+            await asyncio.get_running_loop().run_in_executor(None, record, problem)
+            log.info("recorded the host key of %s (%s %s) in %s", self.name, problem.algorithm,
+                     problem.fingerprint, problem.known_hosts)
+            return await self._open()
+
+    async def _open(self) -> asyncssh.SSHClientConnection:
+        options = await asyncssh.SSHClientConnectionOptions.construct(
+            config=_ssh_config(), host=self.parsed.host, port=self.parsed.port or (),
+            username=self.parsed.user or (), connect_timeout=self.connect_timeout)
+        tunnel = ProxyCommandTunnel(options.proxy_command) if options.proxy_command and not options.tunnel else None
+        witness = _Witness(self)
+        try:
+            return await asyncssh.connect(
+                self.parsed.host, options=options, client_factory=lambda: witness,
+                **({"tunnel": tunnel, "proxy_command": None} if tunnel else {}))
+        except asyncssh.HostKeyNotVerifiable as err:
+            if witness.presented is None:  # e.g. the key of a ProxyJump host
+                raise TransportError(HostState.UNTRUSTED, str(err)) from err
+            host, port, key = witness.presented
+            raise HostKeyError(judge_host_key(self.name, host, port, key, options.known_hosts)) from err
+        except Exception as err:
+            state, reason = explain(options, err, tunnel)
+            raise TransportError(state, reason) from err
+
+    async def run(self, command: str, *, limit: float = COMMAND_TIMEOUT) -> str:
+        """A command line's stdout; CommandFailed when it exits non-zero, TransportError when the link fails."""
+        conn = self._conn
+        if conn is None:
+            raise TransportError(self.state, self.reason or "not connected")
+        try:
+            result = await conn.run(command, timeout=limit)
+        except asyncssh.TimeoutError as err:
+            raise CommandFailed(f"no answer from {self.name} within {limit:g} s") from err
+        except (asyncssh.Error, OSError) as err:
+            raise TransportError(HostState.UNREACHABLE, str(err)) from err
+        if result.exit_status != 0:
+            stderr = str(result.stderr or "").strip()
+            status = stderr or f"exit status {result.exit_status}"
+            raise CommandFailed(f"{shlex.split(command)[0]} on {self.name}: {status}")
+        return str(result.stdout or "")
+
+    async def check_socket(self, forward: Forward) -> None:
+        """Is the engine's socket there, a socket, and ours to use? A sentence naming the host if not."""
+        path = shlex.quote(forward.remote)
+        answer = (await self.run(
+            f"if [ ! -e {path} ]; then echo absent; elif [ ! -S {path} ]; then echo other; "
+            f"elif [ ! -w {path} ]; then echo denied; else echo ok; fi; id -un")).split()
+        verdict, user = [*answer, "", ""][:2]
+        sentences = {
+            "absent": f"{forward.engine} is not running there (no socket at {forward.remote})",
+            "other": f"{forward.remote} there is not a socket",
+            "denied": f"permission denied on {forward.remote} for user {user!r} "
+                      f"({'join the docker group or ' if forward.engine == 'dockerd' else ''}log in as root)",
+        }
+        if verdict in sentences:
+            raise TransportError(HostState.DEGRADED, sentences[verdict])
+
+    async def keep_alive(self) -> None:
+        """While connected: measure the round trip every PING_EVERY s. Returns when the connection is
+        lost, or closes it when a probe goes unanswered for PING_TIMEOUT s."""
+        conn = self._conn
+        while conn is not None and self._conn is conn:
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(PING_TIMEOUT):
+                    await _ping(conn)
+            except TimeoutError:
+                self.lost(f"no answer for {PING_TIMEOUT:g} s (the connection is taken as dead)")
+                return
+            except (asyncssh.Error, OSError):
+                break
+            self.latency = time.perf_counter() - started
+            self.on_change()
+            closed = asyncio.ensure_future(conn.wait_closed())
+            await asyncio.wait([closed], timeout=PING_EVERY)
+            closed.cancel()
+        self.lost("the connection was closed")
+
+    def dropped(self, conn: asyncssh.SSHClientConnection | None, reason: str) -> None:
+        """That connection has ended: forget it if it is the current one."""
+        if conn is not None and conn is self._conn:
+            self.lost(reason)
+
+    def lost(self, reason: str) -> None:
+        """The connection is gone (or given up): drop it, so the next connect() makes a new one."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.abort()
+            self._up.clear()
+            self.latency = None
+            self._set(HostState.UNREACHABLE, reason)
+
+    async def wait_retry(self, delay: float) -> None:
+        """Sleep `delay` s before the next attempt, or less when retry_now() is called."""
+        self._retry.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._retry.wait()
+
+    def retry_now(self) -> None:
+        self._retry.set()
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        self._up.clear()
+        if conn is not None:
+            conn.close()
+            with contextlib.suppress(Exception):
+                await conn.wait_closed()
+        for forward in self.forwards:
+            with contextlib.suppress(FileNotFoundError):
+                forward.local.unlink()
+
+    def _set(self, state: HostState, reason: str = "") -> None:
+        if (state, reason) != (self.state, self.reason):
+            self.state, self.reason = state, reason
+            self.on_change()
+
+
+class _Witness(asyncssh.SSHClient):
+    """Sees the host key asyncssh could not verify (it never accepts one), and the connection's end."""
+
+    def __init__(self, link: SshLink) -> None:
+        self.link = link
+        self.presented: tuple[str, int, asyncssh.SSHKey] | None = None
+        self.conn: asyncssh.SSHClientConnection | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.conn = conn
+
+    def validate_host_public_key(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
+        self.presented = (host, port, key)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.link.dropped(self.conn, "the connection was lost" + (f" ({exc})" if exc else ""))
+
+
+async def _ping(conn: asyncssh.SSHClientConnection) -> None:
+    """One round trip: the keepalive request OpenSSH's own client sends (asyncssh sends it for its
+    keepalive, but offers no public call that waits for the answer)."""
+    await conn._make_global_request(b"keepalive@openssh.com")
+
+
+def _ssh_config() -> list[str]:
+    path = Path("~/.ssh/config").expanduser()
+    return [str(path)] if os.access(path, os.R_OK) else []
+
+
+def explain(options: Any, err: BaseException, tunnel: ProxyCommandTunnel | None) -> tuple[HostState, str]:
+    """Why connecting to a host failed, as a sentence."""
+    where = f"{options.host}:{options.port}"
+    said = f"; {tunnel} said: {tunnel.complaint}" if tunnel and tunnel.complaint else ""
+    if isinstance(err, asyncssh.PermissionDenied):
+        return HostState.AUTH_FAILED, (
+            f"authentication failed for user {options.username!r} at {where} "
+            "(no key of yours, from ~/.ssh or the agent, was accepted)")
+    if isinstance(err, socket.gaierror):
+        return HostState.UNREACHABLE, f"cannot resolve {options.host!r} ({err.strerror})"
+    if isinstance(err, ConnectionRefusedError):
+        return HostState.UNREACHABLE, f"{where} refused the connection (is sshd running there?)"
+    if isinstance(err, TimeoutError | asyncio.TimeoutError):
+        return HostState.UNREACHABLE, f"no answer from {where} within {options.connect_timeout:g} s{said}"
+    if isinstance(err, OSError) and err.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return HostState.UNREACHABLE, f"no route to {where}"
+    if isinstance(err, asyncssh.ConnectionLost | asyncssh.DisconnectError | BrokenPipeError | ConnectionResetError):
+        return HostState.UNREACHABLE, f"the connection to {where} closed during the SSH handshake{said}"
+    if isinstance(err, OSError):
+        return HostState.UNREACHABLE, f"cannot connect to {where}: {err.strerror or err}{said}"
+    return HostState.UNREACHABLE, f"{err}{said}"

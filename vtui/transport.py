@@ -1,0 +1,70 @@
+"""What backends and the hub need from the way a host is reached. No asyncssh here: it takes a
+quarter of a second to import, and a vtui with no remote host never needs it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from vtui.hostkeys import HostKeyProblem
+from vtui.model import HostState
+
+Trust = Callable[[HostKeyProblem], Awaitable[bool]]  # asks the user whether to accept an unknown key
+
+
+class TransportError(Exception):
+    """A host or its engine cannot be reached; `reason` is a sentence a person can act on."""
+
+    def __init__(self, state: HostState, reason: str) -> None:
+        super().__init__(reason)
+        self.state = state
+        self.reason = reason
+
+
+class CommandFailed(Exception):
+    """A command on a remote host ran but failed (exit status, timeout, output not understood)."""
+
+
+class HostKeyError(TransportError):
+    """The host's key is unknown and was not accepted, or it has changed (always refused)."""
+
+    def __init__(self, problem: HostKeyProblem) -> None:
+        super().__init__(HostState.UNTRUSTED, problem.sentence())
+        self.problem = problem
+
+
+class HostLink(Protocol):
+    """The one connection to a host (vtui.ssh.SshLink), as the hub keeps it."""
+
+    name: str
+    target: str
+    state: HostState
+    reason: str
+    latency: float | None
+    on_change: Callable[[], None]
+    trust: Trust | None
+
+    @property
+    def connected(self) -> bool: ...
+    async def connect(self) -> None: ...
+    async def keep_alive(self) -> None: ...
+    async def wait_connected(self) -> None: ...
+    async def wait_retry(self, delay: float) -> None: ...
+    def retry_now(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """How a backend reaches an engine on another host (vtui.ssh.Forward)."""
+
+    @property
+    def link(self) -> HostLink: ...
+
+    @property
+    def where(self) -> str:
+        """The engine's address as the user knows it, e.g. root@host:/var/run/docker.sock."""
+        ...
+
+    async def ready(self) -> None:
+        """Make the engine reachable now, or raise TransportError."""
+        ...
