@@ -274,3 +274,16 @@ def test_cli_lists_and_acts_on_a_remote_host(lab: SshLab, h1_docker: docker.Dock
     stopped = vtui("stop", f"h1/{name}", "--timeout", "1", env=env)
     assert stopped.returncode == 0, stopped.stderr
     assert h1_docker.containers.get(name).status == "exited"
+
+
+def test_a_remote_vms_log_is_read_over_ssh(lab: SshLab, vm_copy: Copy) -> None:  # noqa: F811
+    dom = vm_copy("log")
+    local = Path(f"/var/log/libvirt/qemu/{dom.name()}.log").read_text().splitlines()
+    env = {"HOME": str(lab.home)}
+    read = vtui("logs", f"h2/{dom.name()}", "--tail", "3", "--host", "h2", env=env)
+    assert read.returncode == 0, read.stderr
+    assert read.stdout.splitlines() == local[-3:]
+    never_ran = vm_copy("nolog", start=False)
+    missing = vtui("logs", f"h2/{never_ran.name()}", "--host", "h2", env=env)
+    assert missing.returncode == 1
+    assert f"cannot read /var/log/libvirt/qemu/{never_ran.name()}.log: no such file on h2" in missing.stderr

@@ -50,10 +50,12 @@ class Tmux:
 
 
 @contextmanager
-def vtui_in_tmux(*args: str, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None) -> Iterator[Tmux]:
-    """`vtui ARGS` in a fresh tmux server (our own socket, no user config); the server is killed after."""
+def vtui_in_tmux(*args: str, cols: int = 120, rows: int = 32, env: dict[str, str] | None = None,
+                 prefix: tuple[str, ...] = ()) -> Iterator[Tmux]:
+    """`vtui ARGS` in a fresh tmux server (our own socket, no user config); the server is killed after.
+    `prefix` runs it inside another command (e.g. `ip netns exec NS`)."""
     term = Tmux(f"vtui-test-{uuid.uuid4().hex[:8]}")
-    command = shlex.join([sys.executable, "-m", "vtui", *args])
+    command = shlex.join([*prefix, sys.executable, "-m", "vtui", *args])
     shell = f"{command}; code=$?; echo; echo {EXIT_MARK}$code; sleep 600"
     subprocess.run(["tmux", "-L", term.socket, "-f", "/dev/null", "new-session", "-d", "-s", "t",
                     "-x", str(cols), "-y", str(rows), "sh", "-c", shell],

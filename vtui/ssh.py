@@ -20,7 +20,7 @@ import shlex
 import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,6 +178,26 @@ class SshLink:
             status = stderr or f"exit status {result.exit_status}"
             raise CommandFailed(f"{shlex.split(command)[0]} on {self.name}: {status}")
         return str(result.stdout or "")
+
+    async def stream(self, command: str) -> AsyncGenerator[bytes, None]:
+        """A long-running command's stdout as it comes (e.g. `tail -F`); closing the generator ends the
+        command. CommandFailed with its stderr when it exits non-zero."""
+        conn = self._conn
+        if conn is None:
+            raise TransportError(self.state, self.reason or "not connected")
+        try:
+            process = await conn.create_process(command, encoding=None)
+        except (asyncssh.Error, OSError) as err:
+            raise TransportError(HostState.UNREACHABLE, str(err)) from err
+        try:
+            while chunk := await process.stdout.read(1 << 16):
+                yield chunk
+            await process.wait()
+            if process.exit_status:
+                stderr = (await process.stderr.read()).decode("utf-8", "replace").strip()
+                raise CommandFailed(stderr or f"{shlex.split(command)[0]} exited with {process.exit_status}")
+        finally:
+            process.close()
 
     async def check_socket(self, forward: Forward) -> None:
         """Is the engine's socket there, a socket, and ours to use? A sentence naming the host if not."""

@@ -25,7 +25,7 @@ from vtui.console.libvirt_serial import LibvirtSerialSession
 from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, ViewOnly
 from vtui.model import Kind, Node, SnapshotInfo, State
 from vtui.stats import Sample
-from vtui.transport import Transport
+from vtui.transport import CommandFailed, Transport, TransportError
 
 _BULK_STATS = (
     libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
@@ -342,7 +342,12 @@ class LibvirtBackend(Backend):
 
     async def logs(self, node: Node, *, tail: int | None = 200, follow: bool = False) -> AsyncGenerator[str, None]:
         """The VM's QEMU log: what libvirt wrote about starting and stopping it (its command line,
-        exit reasons, errors) and what QEMU printed. Read from the file on this host, polled to follow."""
+        exit reasons, errors) and what QEMU printed. Read from the file on this host, polled to follow;
+        on a remote host, by `tail` over its connection."""
+        if self.transport is not None:
+            async for line in self._remote_log(node, tail, follow):
+                yield line
+            return
         log = LogFile(self.log_path(node))
         try:
             await self._call(log.open, node.name)
@@ -356,6 +361,24 @@ class LibvirtBackend(Backend):
             raise LogsUnavailable(f"cannot read {log.path}: {err.strerror or err}") from err
         finally:
             await self._call(log.close)  # after a read still under way, if cancelled during one
+
+    async def _remote_log(self, node: Node, tail: int | None, follow: bool) -> AsyncGenerator[str, None]:
+        assert self.transport is not None
+        path = shlex.quote(str(self.log_path(node)))
+        lines = "+1" if tail is None else str(tail)
+        command = (f"test -r {path} || {{ echo cannot read {path}: $(test -e {path} && echo permission denied || "
+                   f"echo no such file) >&2; exit 3; }}; exec tail -n {lines} {'-F ' if follow else ''}{path}")
+        splitter = LineSplitter()
+        try:
+            async for chunk in self.transport.link.stream(command):
+                for line in splitter.feed(chunk):
+                    yield line
+        except CommandFailed as err:
+            raise LogsUnavailable(f"{err} on {self.host}") from err
+        except TransportError as err:
+            raise self.unavailable(err.reason) from err
+        for line in splitter.flush():
+            yield line
 
     def log_path(self, node: Node) -> Path:
         """Where libvirt keeps the VM's log: the domain name verbatim (it cannot contain '/') + '.log'.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
@@ -106,6 +107,10 @@ class HostsScreen(Screen[None]):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
         return str(key.value) if key.value is not None else None
 
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:  # enter on the table: the table takes the key, then says so
+        self.action_pick()
+
     def action_pick(self) -> None:
         if name := self.selected:
             self.app.pop_screen()
@@ -116,7 +121,7 @@ class HostsScreen(Screen[None]):
             if self.hub.reconnect(name):
                 self.notify(f"reconnecting to {name}…")
             else:
-                self.notify(f"{name} is this machine: nothing to reconnect", severity="warning")
+                self.notify(f"{name} is not reached over SSH: nothing to reconnect", severity="warning")
 
     def action_add(self) -> None:
         def added(target: str | None) -> None:
