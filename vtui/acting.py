@@ -10,7 +10,7 @@ from typing import Any
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, EngineUnavailable, backend_for
 from vtui.backends.libvirt import LibvirtBackend
-from vtui.listing import connected
+from vtui.listing import connected, described
 from vtui.model import Node, SnapshotInfo
 from vtui.targets import TargetError, resolve
 
@@ -37,16 +37,18 @@ async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], op
     """Resolve every name first (one bad name: nothing is done), then act on each node at once."""
     outcome = Outcome()
     async with connected(backends) as (listed, failures):
-        outcome.problems += [str(f) for f in failures]
+        outcome.problems += described(failures)
         nodes = [n for ns in listed.values() for n in ns]
         targets: dict[str, Node] = {}
+        unresolved = False
         for spec in specs:
             try:
                 node = resolve(spec, nodes)
                 targets[node.key] = node
             except TargetError as err:
                 outcome.problems.append(str(err))
-        if len(outcome.problems) > len(failures):
+                unresolved = True
+        if unresolved:
             return outcome
 
         async def one(node: Node) -> Result:
@@ -71,7 +73,7 @@ async def snapshot_list(backends: Sequence[Backend], spec: str) -> SnapshotListi
     """The snapshots of the one VM `spec` names (a query: read-only mode allows it)."""
     listing = SnapshotListing()
     async with connected(backends) as (listed, failures):
-        listing.problems += [str(f) for f in failures]
+        listing.problems += described(failures)
         try:
             listing.node = node = resolve(spec, [n for ns in listed.values() for n in ns])
         except TargetError as err:

@@ -82,7 +82,7 @@ class VtuiApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, HostsScreen):
                 screen.post_message(InventoryChanged(inventory, self.hub.stats.history))
-        if inventory.all_unavailable and not self._offered_demo:
+        if inventory.all_unavailable and not self._offered_demo and not self.hub.links:  # hosts named: no demo
             self._offered_demo = True
             self.push_screen(NoEnginesScreen(inventory), self._no_engines_choice)
 

@@ -24,7 +24,7 @@ from vtui.discover_command import run_discover
 from vtui.discovery import PORTS
 from vtui.engines import demo_backends, local_backends, remote_backends
 from vtui.hosts import load_hosts
-from vtui.listing import list_all, table
+from vtui.listing import described, list_all, table
 from vtui.logs import DEFAULT_TAIL, print_logs, tail_arg
 from vtui.model import SnapshotInfo
 from vtui.stats import NodeStats
@@ -196,7 +196,7 @@ def _log_to_file() -> None:
 
 def cmd_ls(args: argparse.Namespace, backends: list[Backend], interval: float) -> int:
     listing = asyncio.run(list_all(backends, stats_over=interval if args.stats else None))
-    for problem in [str(f) for f in listing.failures] + listing.notes:
+    for problem in described(listing.failures) + listing.notes:
         print(f"vtui: {problem}", file=sys.stderr)
     if args.json:
         nodes = [n.to_json() | (listing.stats.get(n.key, NodeStats()).to_json() if args.stats else {})

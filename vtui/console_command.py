@@ -16,7 +16,7 @@ from vtui.console.fullscreen import ESCAPE_NAME, hand_over
 from vtui.console.opening import open_console
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleError, ConsoleRequest
-from vtui.listing import connected
+from vtui.listing import connected, described
 from vtui.targets import TargetError, resolve
 
 
@@ -42,7 +42,7 @@ async def run_console(
         try:
             node = resolve(spec, [n for nodes in listed.values() for n in nodes])
         except TargetError as problem:
-            for failure in failures:
+            for failure in described(failures):
                 print(f"vtui: {failure}", file=err)
             print(f"vtui: {problem}", file=err)
             return 2

@@ -51,6 +51,14 @@ async def connected(
         await asyncio.gather(*(link.close() for link in links))
 
 
+def described(failures: Sequence[EngineUnavailable]) -> list[str]:
+    """One sentence per host and reason: a host that cannot be reached is said once, not per engine."""
+    engines: dict[tuple[str, str], list[str]] = {}
+    for failure in failures:
+        engines.setdefault((failure.host, failure.reason), []).append(failure.engine)
+    return [f"{' and '.join(names)} on {host}: {reason}" for (host, reason), names in engines.items()]
+
+
 async def list_all(
     backends: Sequence[Backend], connect_timeout: float = CONNECT_TIMEOUT, stats_over: float | None = None
 ) -> Listing:

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from vtui.backends import Backend, EngineUnavailable, backend_for
 from vtui.backends.base import LogsUnavailable
-from vtui.listing import connected
+from vtui.listing import connected, described
 from vtui.targets import TargetError, resolve
 
 DEFAULT_TAIL = 200
@@ -48,7 +48,7 @@ async def print_logs(
     with _interruptible() as interrupted:
         try:
             async with connected(backends) as (listed, failures):
-                for failure in failures:
+                for failure in described(failures):
                     print(f"vtui: {failure}", file=err)
                 try:
                     node = resolve(spec, [n for nodes in listed.values() for n in nodes])
