@@ -276,7 +276,7 @@ def test_cli_lists_and_acts_on_a_remote_host(lab: SshLab, h1_docker: docker.Dock
     assert h1_docker.containers.get(name).status == "exited"
 
 
-def test_a_remote_vms_log_is_read_over_ssh(lab: SshLab, vm_copy: Copy) -> None:  # noqa: F811
+def test_a_remote_vms_log_is_read_over_ssh(lab: SshLab, vm_copy: Copy) -> None:
     dom = vm_copy("log")
     local = Path(f"/var/log/libvirt/qemu/{dom.name()}.log").read_text().splitlines()
     env = {"HOME": str(lab.home)}

@@ -64,20 +64,25 @@ def default_path() -> Path:
     return Path(platformdirs.user_config_dir("vtui")) / "config.toml"
 
 
-def load_config(path: Path | None = None) -> Config:
-    """Read the config; a missing file is an empty config, a broken one a ConfigError."""
-    path = path or default_path()
+def read_toml(path: Path) -> tuple[str, dict[str, object]] | None:
+    """A TOML file's text and data; None when it does not exist, ConfigError when it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        return Config(path=None)
+        return None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: {err}") from err
-    return _validate(path, text, data)
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read the config; a missing file is an empty config, a broken one a ConfigError."""
+    path = path or default_path()
+    read = read_toml(path)
+    return Config(path=None) if read is None else _validate(path, *read)
 
 
 def _validate(path: Path, text: str, data: dict[str, object]) -> Config:

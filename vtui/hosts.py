@@ -18,21 +18,20 @@ import json
 import os
 import re
 import tempfile
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
-from vtui.config import ConfigError
+from vtui.config import ConfigError, read_toml
 from vtui.model import LOCAL_HOST
 
 ENV_HOSTS = "VTUI_HOSTS"
 DEFAULT_LIBVIRT = "qemu:///system"
 DEFAULT_DOCKER = "/var/run/docker.sock"
 _NAME = re.compile(r"^[A-Za-z0-9_.:@\[\]-]+$")  # no '/': nodes are named HOST/NAME
-_TARGET = re.compile(r"^(?:(?P<user>[^@\s/]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^@:\s/\[\]]+)(?::(?P<port>\d+))?$")
+_TARGET = re.compile(r"^(?:(?P<user>[\w.-]+)@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[\w.-]+)(?::(?P<port>\d+))?$", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +107,8 @@ def default_path() -> Path:
 def load_hosts(path: Path | None = None) -> HostsConfig:
     """Read the hosts file; a missing one lists no remote host, a broken one is a ConfigError."""
     path = path or default_path()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return HostsConfig()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: {err}") from err
-    return _validate(path, text, data)
+    read = read_toml(path)
+    return HostsConfig() if read is None else _validate(path, *read)
 
 
 def _validate(path: Path, text: str, data: dict[str, object]) -> HostsConfig:
