@@ -41,9 +41,10 @@ class Hub:
         self.stats = StatsBook(history_length=max(2, round(HISTORY_SECONDS / interval)))
         self._nodes: dict[Backend, dict[str, Node]] = {b: {} for b in self.backends}
         self._status = {b: EngineStatus(b.host, b.engine, b.where, EngineState.CONNECTING) for b in self.backends}
-        self.links: dict[str, HostLink] = {b.host: b.transport.link for b in self.backends if b.transport}
-        for link in self.links.values():
-            link.on_change = self._schedule_publish
+        self.links: dict[str, HostLink] = {}
+        for backend in self.backends:
+            if backend.transport and backend.host not in self.links:
+                self._watch_link(backend.transport.link)
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._publish_handle: asyncio.TimerHandle | None = None
@@ -85,6 +86,19 @@ class Hub:
             delay = RETRY_FIRST
             await link.keep_alive()  # returns when the connection is lost
 
+    def _watch_link(self, link: HostLink) -> HostLink:
+        self.links[link.name] = link
+
+        def changed() -> None:
+            if not link.connected and link.state is not HostState.CONNECTING:  # its engines are out of reach
+                for backend in self.backends:
+                    if backend.host == link.name and self._status[backend].reason != link.reason:
+                        self._lost(backend, link.reason)
+            self._schedule_publish()
+
+        link.on_change = changed
+        return link
+
     def reconnect(self, host: str) -> bool:
         """Try a remote host again now (an unknown key is asked about again); False for a local host."""
         if link := self.links.get(host):
@@ -99,8 +113,7 @@ class Hub:
             self._status[backend] = EngineStatus(backend.host, backend.engine, backend.where, EngineState.CONNECTING)
             self._tasks.append(asyncio.create_task(self._follow(backend), name=f"hub-{backend.host}-{backend.engine}"))
             if backend.transport and backend.host not in self.links:
-                link = self.links[backend.host] = backend.transport.link
-                link.on_change = self._schedule_publish
+                link = self._watch_link(backend.transport.link)
                 self._tasks.append(asyncio.create_task(self._keep(link), name=f"hub-{link.name}"))
         self._schedule_publish()
 

@@ -25,6 +25,8 @@ STATE_STYLE = {
     HostState.AUTH_FAILED: "bold red",
     HostState.UNTRUSTED: "bold red",
 }
+HELP = ("enter: show the host's nodes · r: reconnect now (asks again about an unknown key) · a: add a host · "
+        "d: discover hosts on a network")
 COLUMNS = ("HOST", "STATE", "RTT", "ENGINES", "VMS", "CONTAINERS", "TARGET", "WHY")
 
 
@@ -59,7 +61,7 @@ class HostsScreen(Screen[None]):
     ]
     DEFAULT_CSS = """
     HostsScreen DataTable { height: 1fr; }
-    HostsScreen #hosts-help { color: $text-muted; padding: 0 1; }
+    HostsScreen #hosts-help { color: $text-muted; padding: 0 1; height: auto; max-height: 4; }
     """
 
     def __init__(self, hub: Hub) -> None:
@@ -70,8 +72,7 @@ class HostsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="hosts", cursor_type="row", zebra_stripes=True)
-        yield Static("enter: show the host's nodes · r: reconnect now (asks again about an unknown key) · "
-                     "a: add a host · d: discover hosts on a network", id="hosts-help")
+        yield Static(HELP, id="hosts-help")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -98,6 +99,7 @@ class HostsScreen(Screen[None]):
             else:
                 table.add_row(*cells, key=name)
         self.sub_title = f"{len(rows)} hosts, {sum(h.state is HostState.UP for h in self.inventory.hosts)} up"
+        self._explain()
 
     @property
     def selected(self) -> str | None:
@@ -106,6 +108,16 @@ class HostsScreen(Screen[None]):
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
         return str(key.value) if key.value is not None else None
+
+    @on(DataTable.RowHighlighted)
+    def _row_highlighted(self) -> None:
+        self._explain()
+
+    def _explain(self) -> None:
+        """The highlighted host's whole reason (the table's column may cut it)."""
+        host = next((h for h in self.inventory.hosts if h.name == self.selected), None)
+        text = Text(f"{host.name}: {host.reason}", style="red") if host and host.reason else Text(HELP)
+        self.query_one("#hosts-help", Static).update(text)
 
     @on(DataTable.RowSelected)
     def _row_selected(self) -> None:  # enter on the table: the table takes the key, then says so
