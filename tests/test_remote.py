@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -287,3 +289,27 @@ def test_a_remote_vms_log_is_read_over_ssh(lab: SshLab, vm_copy: Copy) -> None:
     missing = vtui("logs", f"h2/{never_ran.name()}", "--host", "h2", env=env)
     assert missing.returncode == 1
     assert f"cannot read /var/log/libvirt/qemu/{never_ran.name()}.log: no such file on h2" in missing.stderr
+
+
+def test_a_key_held_by_the_agent_is_used(lab: SshLab, stranger_home: Path, tmp_path: Path) -> None:
+    """No key file and no IdentityFile: the agent's key logs in (as ssh would)."""
+    config = stranger_home / ".ssh/config"
+    config.write_text("\n".join(line for line in config.read_text().splitlines() if "IdentityFile" not in line))
+    for key in (stranger_home / ".ssh").glob("id_*"):
+        key.unlink()
+    socket = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = {"HOME": str(stranger_home), "SSH_AUTH_SOCK": str(socket)}
+        without = vtui("ls", "--host", "h1", "--json", env={"HOME": str(stranger_home), "SSH_AUTH_SOCK": ""})
+        assert without.returncode == 1 and "authentication failed for user 'root'" in without.stderr
+        subprocess.run(["ssh-add", "-q", str(lab.client_key)], env={**os.environ, **env}, check=True, timeout=10)
+        listed = vtui("ls", "--host", "h1", "--json", env=env)
+        assert listed.returncode == 0, listed.stderr
+        assert {n["host"] for n in json.loads(listed.stdout)} == {"h1"}
+    finally:
+        agent.terminate()
+        agent.wait(timeout=10)
