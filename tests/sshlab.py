@@ -58,6 +58,7 @@ RUN_DIR = Path("/run/vtui-lab")
 LIB_DIR = Path("/var/lib/vtui-lab")
 LOG_DIR = Path("/var/log/vtui-lab")
 HOME_DIR = LIB_DIR / "home"
+REMOTE_HOME = LIB_DIR / "remote-home"  # HOME of the sessions on the lab hosts
 AUTHORIZED_DIR = LIB_DIR / "authorized_keys"
 STATE_FILE = RUN_DIR / "lab.json"
 USER_MARK = LIB_DIR / "user-created"  # up() made the lab user: down() deletes it
@@ -431,6 +432,7 @@ class SshLab:
         _run("useradd", "--system", "--no-create-home", "--shell", "/bin/sh", "-p", "*", LAB_USER)
 
     def _write_sshd_config(self, host: LabHost) -> None:
+        REMOTE_HOME.mkdir(mode=0o755, parents=True, exist_ok=True)
         host.sshd_config.write_text(
             f"""# vtui SSH lab: {host.name} in netns {host.netns}
 Port {host.port}
@@ -453,6 +455,9 @@ UseDNS no
 PrintMotd no
 PrintLastLog no
 Subsystem sftp internal-sftp
+# a home of the lab's own: the machine's root dotfiles (e.g. a pyenv init whose rehash lock a killed
+# session leaves behind, stalling every later command for a minute) stay out of the lab's sessions
+SetEnv HOME={REMOTE_HOME}
 """)
 
     def _spawn(self, key: str, netns: str, cmd: Sequence[str], log: Path) -> None:

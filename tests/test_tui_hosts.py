@@ -74,7 +74,7 @@ def test_discovery_screen_scans_the_lab_and_adds_a_host(lab: SshLab, tmp_path: P
     hosts_file = tmp_path / "hosts.toml"
     env = {"HOME": str(lab.home), "VTUI_HOSTS": str(hosts_file)}
     with vtui_in_tmux("--demo", cols=160, rows=40, env=env, prefix=("ip", "netns", "exec", "vtui-lab")) as term:
-        term.wait_for("vm-web-1")
+        term.wait_for("web-1")
         term.keys("H")
         term.wait_for("HOST")
         term.keys("d")

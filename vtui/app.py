@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import ClassVar, cast
@@ -99,8 +100,14 @@ class VtuiApp(App[None]):
         detail = (f"{problem.pattern} is not in {problem.known_hosts}.\n{problem.algorithm} key fingerprint is "
                   f"{problem.fingerprint}.\nSay yes only if that is the host's fingerprint: it is then recorded "
                   "there, as ssh does.")
-        answer = await self.push_screen_wait(cast("Screen[object]", ConfirmScreen(question, detail)))
-        return answer is True
+        answer: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        # asked from the hub's task, not a worker: push_screen_wait is not for it
+        def answered(yes: bool | None) -> None:
+            if not answer.done():
+                answer.set_result(yes is True)
+
+        self.push_screen(ConfirmScreen(question, detail), answered)
+        return await answer
 
     def action_hosts(self) -> None:
         if not isinstance(self.screen, HostsScreen):

@@ -83,6 +83,11 @@ class Hub:
                 await link.wait_retry(delay)
                 delay = min(delay * 2, LINK_RETRY_MAX)
                 continue
+            except Exception:  # a bug or an unexpected library error: the host is retried, never dropped
+                log.exception("connecting to %s failed", link.name)
+                await link.wait_retry(delay)
+                delay = min(delay * 2, LINK_RETRY_MAX)
+                continue
             delay = RETRY_FIRST
             await link.keep_alive()  # returns when the connection is lost
 

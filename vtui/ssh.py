@@ -189,14 +189,16 @@ class SshLink:
             process = await conn.create_process(command, encoding=None)
         except (asyncssh.Error, OSError) as err:
             raise TransportError(HostState.UNREACHABLE, str(err)) from err
+        errors = asyncio.ensure_future(process.stderr.read())  # read beside stdout: it may come first
         try:
             while chunk := await process.stdout.read(1 << 16):
                 yield chunk
             await process.wait()
             if process.exit_status:
-                stderr = (await process.stderr.read()).decode("utf-8", "replace").strip()
+                stderr = (await errors).decode("utf-8", "replace").strip()
                 raise CommandFailed(stderr or f"{shlex.split(command)[0]} exited with {process.exit_status}")
         finally:
+            errors.cancel()
             process.close()
 
     async def check_socket(self, forward: Forward) -> None:
