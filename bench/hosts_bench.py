@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import resource
@@ -58,6 +59,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 SSH_TIMEOUT = 30.0  # seconds for one OpenSSH command (connection included)
 FULL_TIMEOUT = 120.0  # seconds for a full inventory
 BACK_TIMEOUT = 60.0  # seconds for a host that comes back to be shown in full again
+STOP_TIMEOUT = 10.0  # seconds for hub.stop() before the samplers are cancelled again
 
 
 class BenchError(RuntimeError):
@@ -336,7 +338,39 @@ def make_hub(hosts: Sequence[str]) -> Hub:
     return Hub(remote_backends([HostSpec(h, h) for h in hosts]), interval=INTERVAL)
 
 
-async def vtui_inventory(hosts: Sequence[str], expected: Expected) -> tuple[float, float]:
+@dataclass
+class Stops:
+    """hub.stop() calls, and those that hung on a sampler that went on after being cancelled."""
+
+    count: int = 0
+    hung: list[int] = field(default_factory=list)  # samplers cancelled again, per stop that hung
+
+
+async def stop_hub(hub: Hub, stops: Stops) -> None:
+    """hub.stop(), bounded. On Python 3.11 a cancel can be lost in asyncio.wait_for (which asyncssh's
+    `run(timeout=)` uses) when the command ends in the same loop iteration; the hub's sampler then
+    goes on polling and stop() waits for it forever. Such samplers are cancelled again, and counted."""
+    stops.count += 1
+    stopping = asyncio.ensure_future(hub.stop())
+    done, _ = await asyncio.wait([stopping], timeout=STOP_TIMEOUT)
+    if not done:
+        stuck = [t for t in asyncio.all_tasks()
+                 if not t.done() and getattr(t.get_coro(), "__qualname__", "") == "Hub._sample"]
+        where = "; ".join(f"{t.get_name()} at {t.get_stack(limit=1)[-1].f_lineno if t.get_stack() else '?'}"
+                          for t in stuck)
+        log(f"warning: hub.stop() still waiting after {STOP_TIMEOUT:.0f} s on {len(stuck)} sampler(s) that went on "
+            f"after their cancel ({where}); cancelling them again")
+        stops.hung.append(len(stuck))
+        for task in stuck:
+            task.cancel()
+        done, _ = await asyncio.wait([stopping], timeout=STOP_TIMEOUT)
+        if not done:
+            stopping.cancel()
+            raise BenchError(f"hub.stop() does not return, even after cancelling the samplers again ({where})")
+    stopping.result()
+
+
+async def vtui_inventory(hosts: Sequence[str], expected: Expected, stops: Stops) -> tuple[float, float]:
     """Seconds from building the hub to every host connected, and to the first full snapshot."""
     t0 = time.perf_counter()
     hub = make_hub(hosts)
@@ -349,7 +383,7 @@ async def vtui_inventory(hosts: Sequence[str], expected: Expected) -> tuple[floa
                                  lambda inv: "; ".join(gaps(inv, hosts, expected)) + f" {CHANGED}")
         return connected - t0, full - t0
     finally:
-        await hub.stop()
+        await stop_hub(hub, stops)
 
 
 # --- OpenSSH, the peer ------------------------------------------------------------------------------
@@ -585,7 +619,7 @@ async def measure(plan: Plan, lab: SshLab, client: docker.DockerClient, control_
             f"{expected.vms} VMs ({expected.running_vms} running)")
     log(what)
     rows: list[Row] = []
-    rss0, _, threads0 = own_memory()  # the bench process before any hub (asyncssh not yet imported)
+    rss0, _, _ = own_memory()  # the bench process before any hub (asyncssh not yet imported)
 
     log(f"engines without any tool ({plan.base_window:.0f} s)...")
     a = reading(lab, control_dir)
@@ -593,11 +627,12 @@ async def measure(plan: Plan, lab: SshLab, client: docker.DockerClient, control_
     base1 = Cpu.between(a, reading(lab, control_dir), client="own")
 
     # 1. full inventory, alternating sides
+    stops = Stops()
     vtui_conn, vtui_full, peer_full = [], [], []
     for rep in range(plan.reps):
         log(f"full inventory {rep + 1}/{plan.reps}: vtui, then {len(hosts)} x ssh...")
         expected = expected_inventory(client)
-        connected, full = await vtui_inventory(hosts, expected)
+        connected, full = await vtui_inventory(hosts, expected, stops)
         vtui_conn.append(connected)
         vtui_full.append(full)
         peer_full.append(await peer_inventory(lab, hosts, expected))
@@ -621,6 +656,9 @@ async def measure(plan: Plan, lab: SshLab, client: docker.DockerClient, control_
 
     # 2-4. vtui at 1 s: steady window, then a host going away
     expected = expected_inventory(client)
+    gc.collect()  # the stopped hubs' thread pools, so that their idle threads end
+    await asyncio.sleep(1)
+    _, _, threads0 = own_memory()
     polls = PollLog()
     hub = make_hub(hosts)
     for backend in hub.backends:
@@ -663,7 +701,7 @@ async def measure(plan: Plan, lab: SshLab, client: docker.DockerClient, control_
                                 unfreeze)
     finally:
         thaw(frozen)
-        await hub.stop()
+        await stop_hub(hub, stops)
     deadline = time.monotonic() + 10
     while any(p.comm == "busybox" and p.ppid == os.getpid() for p in proc_table().values()):  # vtui's relays
         if time.monotonic() > deadline:
@@ -679,7 +717,10 @@ async def measure(plan: Plan, lab: SshLab, client: docker.DockerClient, control_
         Row("SSH round trip (keepalive, every 2 s per host)", dist(rtts)),
         Row(f"RSS / threads of the process ({n} hosts, {n * 2} backends)",
             f"{rss:.0f} MB (+{rss - rss0:.0f} over the bench before its first hub; peak {hwm:.0f}) / "
-            f"{threads} (+{threads - threads0})"),
+            f"{threads} (+{threads - threads0} with this hub)"),
+        Row("hub.stop() hung on samplers that outlived their cancel",
+            f"{len(stops.hung)} of {stops.count} stops" + (f" ({sum(stops.hung)} samplers cancelled again)"
+                                                           if stops.hung else "")),
     ]
 
     # 3. the peers, polling the same hosts at the same clock

@@ -168,8 +168,11 @@ class SshLink:
         if conn is None:
             raise TransportError(self.state, self.reason or "not connected")
         try:
-            result = await conn.run(command, timeout=limit)
-        except asyncssh.TimeoutError as err:
+            # asyncio.timeout, not run(timeout=): asyncssh's wait_for (Python 3.11) can swallow a
+            # cancellation arriving as the command ends, and the hub's stop() then waits forever
+            async with asyncio.timeout(limit):
+                result = await conn.run(command)
+        except TimeoutError as err:
             raise CommandFailed(f"no answer from {self.name} within {limit:g} s") from err
         except (asyncssh.Error, OSError) as err:
             raise TransportError(HostState.UNREACHABLE, str(err)) from err

@@ -137,8 +137,10 @@ class LibvirtBackend(Backend):
     def _read(self, uuid: str) -> Node | None:
         try:
             dom = self.conn.lookupByUUIDString(uuid)
-            record = self.conn.domainListGetStats([dom], _BULK_STATS)[0][1]
-            return self._node(dom, record)
+            records = self.conn.domainListGetStats([dom], _BULK_STATS)
+            if not records:  # undefined between the event and this read
+                return None
+            return self._node(dom, records[0][1])
         except libvirt.libvirtError as err:
             if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return None
