@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from vtui.discover_command import run_discover
-from vtui.discovery import PORTS, Found, OpenPort, Scan, Service, parse_network, parse_ports, scan
+from vtui.discovery import PORTS, Found, OpenPort, Scan, Service, parse_network, parse_ports
 
 OPENSSH = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
 DROPBEAR = b"Welcome, stranger\r\nSSH-2.0-dropbear_2022.83\r\n"  # RFC 4253: lines may come first
@@ -185,7 +185,7 @@ async def test_finds_exactly_the_listeners_reads_banners_and_counts_the_rest(lab
 
 
 async def test_streaming_yields_hosts_before_the_scan_ends(lab: tuple[Service, ...]) -> None:
-    s = scan("127.0.0.0/29", lab, rate=50)  # 12 attempts, 0.22 s
+    s = Scan("127.0.0.0/29", lab, rate=50)  # 12 attempts, 0.22 s
     seen: list[tuple[Found, int]] = []
     async for host in s:
         seen.append((host, s.done))

@@ -414,19 +414,6 @@ class Scan:
             self.on_progress(self.done, self.total)
 
 
-def scan(
-    network: str | IPNetwork,
-    ports: Sequence[Service] = PORTS,
-    *,
-    concurrency: int = 256,
-    rate: float = 500.0,
-    timeout: float = 1.0,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> Scan:
-    """`async for host in scan(...)`, or `await scan(...).run()`; see Scan."""
-    return Scan(network, ports, concurrency=concurrency, rate=rate, timeout=timeout, on_progress=on_progress)
-
-
 def ssh_target(host: Found) -> str | None:
     """How the hosts file names a host that answered on SSH: ADDRESS, or ADDRESS:PORT
     ([ADDRESS]:PORT for IPv6) when SSH is not on 22. None without SSH."""

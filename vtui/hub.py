@@ -39,12 +39,11 @@ class Hub:
         self.demo = demo
         self.interval = interval
         self.stats = StatsBook(history_length=max(2, round(HISTORY_SECONDS / interval)))
-        self._nodes: dict[Backend, dict[str, Node]] = {b: {} for b in self.backends}
-        self._status = {b: EngineStatus(b.host, b.engine, b.where, EngineState.CONNECTING) for b in self.backends}
+        self._nodes: dict[Backend, dict[str, Node]] = {}
+        self._status: dict[Backend, EngineStatus] = {}
         self.links: dict[str, HostLink] = {}
         for backend in self.backends:
-            if backend.transport and backend.host not in self.links:
-                self._watch_link(backend.transport.link)
+            self._include(backend)
         self._listeners: list[Listener] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._publish_handle: asyncio.TimerHandle | None = None
@@ -78,27 +77,36 @@ class Hub:
                 log.warning("%s: %s", link.name, err.reason)
                 await link.wait_retry(float("inf"))
                 continue
-            except TransportError as err:
-                log.info("%s unreachable: %s", link.name, err.reason)
-                await link.wait_retry(delay)
-                delay = min(delay * 2, LINK_RETRY_MAX)
-                continue
-            except Exception:  # a bug or an unexpected library error: the host is retried, never dropped
-                log.exception("connecting to %s failed", link.name)
+            except Exception as err:  # unreachable; or a bug, an unexpected library error: retried, never dropped
+                if isinstance(err, TransportError):
+                    log.info("%s unreachable: %s", link.name, err.reason)
+                else:
+                    log.exception("connecting to %s failed", link.name)
                 await link.wait_retry(delay)
                 delay = min(delay * 2, LINK_RETRY_MAX)
                 continue
             delay = RETRY_FIRST
             await link.keep_alive()  # returns when the connection is lost
 
-    def _watch_link(self, link: HostLink) -> HostLink:
-        self.links[link.name] = link
+    def _include(self, backend: Backend) -> HostLink | None:
+        """Track a backend's state; returns its host's link when it is the first backend of that host."""
+        self._nodes[backend] = {}
+        self._status[backend] = EngineStatus(backend.host, backend.engine, backend.where, EngineState.CONNECTING)
+        if backend.transport is None or backend.host in self.links:
+            return None
+        link = self.links[backend.host] = backend.transport.link
+        seen = (link.state, link.reason)
 
         def changed() -> None:
+            nonlocal seen
+            if seen == (link.state, link.reason):  # only the round trip: along with the stats' repaint
+                self._schedule_publish(STATS_COALESCE)
+                return
+            seen = (link.state, link.reason)
             if not link.connected and link.state is not HostState.CONNECTING:  # its engines are out of reach
-                for backend in self.backends:
-                    if backend.host == link.name and self._status[backend].reason != link.reason:
-                        self._lost(backend, link.reason)
+                for other in self.backends:
+                    if other.host == link.name and self._status[other].reason != link.reason:
+                        self._lost(other, link.reason)
             self._schedule_publish()
 
         link.on_change = changed
@@ -114,21 +122,16 @@ class Hub:
         """More engines (a host added while running): followed like the others from now on."""
         self.backends += tuple(backends)
         for backend in backends:
-            self._nodes[backend] = {}
-            self._status[backend] = EngineStatus(backend.host, backend.engine, backend.where, EngineState.CONNECTING)
-            self._tasks.append(asyncio.create_task(self._follow(backend), name=f"hub-{backend.host}-{backend.engine}"))
-            if backend.transport and backend.host not in self.links:
-                link = self._watch_link(backend.transport.link)
+            if link := self._include(backend):
                 self._tasks.append(asyncio.create_task(self._keep(link), name=f"hub-{link.name}"))
+            self._tasks.append(asyncio.create_task(self._follow(backend), name=f"hub-{backend.host}-{backend.engine}"))
         self._schedule_publish()
 
     async def _follow(self, backend: Backend) -> None:
         delay = RETRY_FIRST
         link = backend.transport.link if backend.transport else None
         while True:
-            if link is not None and not link.connected:  # the host's task reconnects; wait for it
-                if link.state is not HostState.CONNECTING:
-                    self._lost(backend, link.reason)
+            if link is not None and not link.connected:  # the host's task reconnects (and reports); wait
                 await link.wait_connected()
             sampler: asyncio.Task[None] | None = None
             changes = backend.watch()

@@ -164,9 +164,7 @@ class SshLink:
 
     async def run(self, command: str, *, limit: float = COMMAND_TIMEOUT) -> str:
         """A command line's stdout; CommandFailed when it exits non-zero, TransportError when the link fails."""
-        conn = self._conn
-        if conn is None:
-            raise TransportError(self.state, self.reason or "not connected")
+        conn = self._current()
         try:
             # asyncio.timeout, not run(timeout=): asyncssh's wait_for (Python 3.11) can swallow a
             # cancellation arriving as the command ends, and the hub's stop() then waits forever
@@ -185,9 +183,7 @@ class SshLink:
     async def stream(self, command: str) -> AsyncGenerator[bytes, None]:
         """A long-running command's stdout as it comes (e.g. `tail -F`); closing the generator ends the
         command. CommandFailed with its stderr when it exits non-zero."""
-        conn = self._conn
-        if conn is None:
-            raise TransportError(self.state, self.reason or "not connected")
+        conn = self._current()
         try:
             process = await conn.create_process(command, encoding=None)
         except (asyncssh.Error, OSError) as err:
@@ -203,6 +199,11 @@ class SshLink:
         finally:
             errors.cancel()
             process.close()
+
+    def _current(self) -> asyncssh.SSHClientConnection:
+        if self._conn is None:
+            raise TransportError(self.state, self.reason or "not connected")
+        return self._conn
 
     async def check_socket(self, forward: Forward) -> None:
         """Is the engine's socket there, a socket, and ours to use? A sentence naming the host if not."""

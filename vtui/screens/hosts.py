@@ -92,8 +92,9 @@ class HostsScreen(Screen[None]):
         wanted = {name for name, _ in rows}
         for key in [k for k in table.rows if k.value not in wanted]:
             table.remove_row(key)
+        shown = {k.value for k in table.rows}
         for name, cells in rows:
-            if name in {k.value for k in table.rows}:
+            if name in shown:
                 for column, cell in zip(COLUMNS, cells, strict=True):
                     table.update_cell(name, column, cell)
             else:
