@@ -52,3 +52,11 @@ def sparkline(values: list[float], width: int, slots: int, ceiling: float | None
         return (BARS[1] * len(cells)).rjust(width)
     steps = len(BARS) - 1
     return "".join(BARS[max(1, min(steps, round(v / top * steps)))] for v in cells).rjust(width)
+
+
+def milliseconds(seconds: float | None) -> str:
+    """A round trip: 0.4 ms, 12 ms; blank for none."""
+    if seconds is None:
+        return ""
+    ms = seconds * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"

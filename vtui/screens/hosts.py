@@ -11,6 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from vtui.format import milliseconds
 from vtui.hub import Hub
 from vtui.messages import HostChosen, HostsAdded, InventoryChanged
 from vtui.model import EngineState, HostState, Inventory, Node, State
@@ -42,7 +43,7 @@ def host_rows(inventory: Inventory) -> list[tuple[str, tuple[Text | str, ...]]]:
             mine = [n for n in nodes if n.kind == kind]
             return f"{sum(n.state is State.RUNNING for n in mine)}/{len(mine)}" if mine else ""
 
-        rtt = "" if host.latency is None else f"{host.latency * 1000:.1f} ms"
+        rtt = milliseconds(host.latency)
         rows.append((host.name, (Text(host.name, style="bold"), Text(host.state, style=STATE_STYLE[host.state]),
                                  Text(rtt, justify="right"), up, count("vm"), count("container"),
                                  Text(host.target), Text(host.reason, style="red"))))
@@ -96,7 +97,7 @@ class HostsScreen(Screen[None]):
         for name, cells in rows:
             if name in shown:
                 for column, cell in zip(COLUMNS, cells, strict=True):
-                    table.update_cell(name, column, cell)
+                    table.update_cell(name, column, cell, update_width=True)
             else:
                 table.add_row(*cells, key=name)
         self.sub_title = f"{len(rows)} hosts, {sum(h.state is HostState.UP for h in self.inventory.hosts)} up"

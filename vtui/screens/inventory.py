@@ -19,7 +19,7 @@ from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, ActionRefused, Shutd
 from vtui.backends import EngineUnavailable
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.filtering import HOST_PREFIX, filter_nodes
-from vtui.format import human_bytes, human_rate, percent
+from vtui.format import human_bytes, human_rate, milliseconds, percent
 from vtui.hub import HISTORY_SECONDS, Hub
 from vtui.messages import ConsoleWanted, InventoryChanged
 from vtui.model import EngineState, HostState, HostStatus, Inventory, Kind, Node, State
@@ -84,7 +84,7 @@ def hosts_lines(inventory: Inventory) -> Text:
         text.append(f"{mark} ", style=style)
         text.append(host.name, style="bold")
         if host.latency is not None:
-            text.append(f" {host.latency * 1000:.0f} ms", style="dim")
+            text.append(f" {milliseconds(host.latency)}", style="dim")
         for status in (e for e in inventory.engines if e.host == host.name):
             mark, style = ENGINE_MARK[status.state]
             text.append(f"  {mark} {status.engine}", style=style)
