@@ -8,8 +8,8 @@ Topology (nothing is ever put in the root network namespace):
 
 The client side is a home directory the lab owns (`SshLab.home`, /var/lib/vtui-lab/home) with a key
 pair, a stranger key authorized nowhere, known_hosts holding every host's key and .ssh/config whose
-`Host *` block reaches the hosts with `ProxyCommand ip netns exec vtui-lab busybox nc %h %p`. All
-paths in that config are absolute:
+`Host *` block reaches the hosts with `ProxyCommand ip netns exec vtui-lab busybox nc %h %p` (and an
+alias, h2-via-h1, reaches h2 with `ProxyJump h1`). All paths in that config are absolute:
 
 - asyncssh (and so vtui) reads ~/.ssh/config through $HOME: set HOME=lab.home (`lab.env()`).
 - OpenSSH's ssh ignores $HOME (it takes ~ from the passwd entry): give it `-F lab.ssh_config`
@@ -69,6 +69,7 @@ TEST_IMAGE = "vtui-test/busybox:latest"
 MAIN_DOCKER = "unix:///var/run/docker.sock"
 IMAGE_TAR = LIB_DIR / "image.tar"  # the test image saved from the test bed's dockerd, loaded into the hosts'
 MAX_HOSTS = 25
+JUMPED = "h2-via-h1"  # an alias of ~/.ssh/config: h2, reached through h1 with ProxyJump
 DAEMON_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _NETNS = re.compile(r"^vtui-(?:lab|h\d+)$")
 
@@ -539,6 +540,8 @@ SetEnv HOME={REMOTE_HOME}
     def _write_client_config(self) -> None:
         blocks = [f"Host {h.name}\n    HostName {h.address}\n    User root\n" for h in self.hosts]
         blocks.append("Host 10.77.0.*\n    User root\n")
+        if len(self.hosts) > 1:  # h2 reached through h1 (ProxyJump comes first, so Host *'s ProxyCommand is unused)
+            blocks.append(f"Host {JUMPED}\n    HostName {self.hosts[1].address}\n    User root\n    ProxyJump h1\n")
         blocks.append(
             f"Host *\n    ProxyCommand {self.proxy_command}\n"
             f"    IdentityFile {self.client_key}\n    IdentitiesOnly yes\n"

@@ -19,16 +19,18 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import TEST_IMAGE, TEST_LABEL, vtui
-from tests.sshlab import SshLab, ssh_lab  # noqa: F401
+from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_VM, vtui
+from tests.sshlab import JUMPED, SshLab, ssh_lab  # noqa: F401
 from tests.test_console import answer
 from tests.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
 from vtui.backends import Backend
 from vtui.engines import remote_backends
+from vtui.hostkeys import HostKeyProblem
 from vtui.hosts import DEFAULT_DOCKER, DEFAULT_LIBVIRT, HostSpec
 from vtui.hub import Hub
 from vtui.listing import list_all
 from vtui.model import HostState, HostStatus, Inventory, Kind, Node, State
+from vtui.ssh import SshLink
 
 
 @pytest.fixture
@@ -187,16 +189,20 @@ async def test_a_changed_host_key_is_refused_and_nothing_is_recorded(lab: SshLab
         lab.write_known_hosts()
 
 
-@pytest.fixture
-def stranger_home(lab: SshLab, tmp_path: Path) -> Path:
-    """A user whose known_hosts lacks h3's key (and who holds the lab's key)."""
-    home = tmp_path / "home"
+def home_without(lab: SshLab, home: Path, *unknown: str) -> Path:
+    """A user who holds the lab's key, and whose known_hosts lacks the keys of the `unknown` hosts."""
     shutil.copytree(lab.home, home)
     config = home / ".ssh/config"
     config.write_text(config.read_text().replace(str(lab.home), str(home)))
     known = home / ".ssh/known_hosts"
-    known.write_text("".join(f"{h.known_hosts_line()}\n" for h in lab.hosts if h.name != "h3"))
+    known.write_text("".join(f"{h.known_hosts_line()}\n" for h in lab.hosts if h.name not in unknown))
     return home
+
+
+@pytest.fixture
+def stranger_home(lab: SshLab, tmp_path: Path) -> Path:
+    """A user whose known_hosts lacks h3's key."""
+    return home_without(lab, tmp_path / "home", "h3")
 
 
 def test_cli_without_a_terminal_refuses_an_unknown_key_and_trust_records_it(stranger_home: Path) -> None:
@@ -313,3 +319,92 @@ def test_a_key_held_by_the_agent_is_used(lab: SshLab, stranger_home: Path, tmp_p
     finally:
         agent.terminate()
         agent.wait(timeout=10)
+
+
+async def test_a_host_behind_a_proxyjump_is_reached_through_it(lab: SshLab) -> None:
+    (backend,) = remote_backends([HostSpec("h2j", JUMPED, docker=None)])
+    assert backend.transport
+    link = backend.transport.link
+    try:
+        await backend.connect()
+        client = b"".join([chunk async for chunk in link.stream("echo $SSH_CONNECTION")]).split()[0].decode()
+        assert client == lab.host("h1").address, "h2 sees the connection come from h1"
+        assert TEST_VM in {n.name for n in await backend.list_nodes()}
+    finally:
+        await backend.close()
+    lab.stop_sshd("h1")
+    try:
+        gone = await list_all(remote_backends([HostSpec("h2j", JUMPED, docker=None)]))
+        (failure,) = gone.failures
+        assert failure.reason.startswith("jump host h1: "), failure.reason
+        assert failure.reason.endswith("nc 10.77.0.11 22 said: nc: can't connect to remote host (10.77.0.11): "
+                                       "Connection refused"), failure.reason  # the lab's ProxyCommand to h1
+    finally:
+        lab.start_sshd("h1")
+    closed = await list_all(remote_backends([HostSpec("h2j", f"{JUMPED}:2222", docker=None)]))
+    (failure,) = closed.failures
+    assert failure.reason == "jump host h1 could not reach 10.77.0.12:2222: Connection refused", failure.reason
+
+
+def test_an_unknown_jump_host_key_is_shown_with_its_fingerprint_and_trusted_by_name(
+        lab: SshLab, tmp_path: Path) -> None:
+    home = home_without(lab, tmp_path / "home", "h1")
+    known = home / ".ssh/known_hosts"
+    before = known.read_text()
+    env = {"HOME": str(home)}
+    listed = vtui("ls", "--host", JUMPED, "--no-docker", env=env)
+    assert listed.returncode == 1
+    m = re.search(rf"the host key of jump host h1 \(10\.77\.0\.11\) on the way to {JUMPED} is unknown: "
+                  r"ssh-ed25519 (SHA256:\S+)\. .*vtui trust h1 --fingerprint (SHA256:\S+)", listed.stderr)
+    assert m and m.group(1) == m.group(2), listed.stderr
+    assert known.read_text() == before
+    assert vtui("trust", "h1", "--fingerprint", m.group(1), env=env).returncode == 0
+    listed = vtui("ls", "--host", JUMPED, "--no-docker", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert TEST_VM in {n["name"] for n in json.loads(listed.stdout)}
+
+
+async def test_each_unknown_key_on_the_way_is_asked_about_in_turn(
+        lab: SshLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = home_without(lab, tmp_path / "home", "h1", "h2")
+    monkeypatch.setenv("HOME", str(home))
+    (backend,) = remote_backends([HostSpec("h2j", JUMPED, docker=None)])
+    assert backend.transport
+    link = backend.transport.link
+    asked: list[str] = []
+
+    async def yes(problem: HostKeyProblem) -> bool:
+        asked.append(problem.sentence().split(" is unknown")[0])
+        return True
+
+    link.trust = yes
+    try:
+        await link.connect()
+    finally:
+        await link.close()
+    assert asked == ["the host key of jump host h1 (10.77.0.11) on the way to h2j",
+                     "the host key of h2j (10.77.0.12)"]
+    recorded = (home / ".ssh/known_hosts").read_text().splitlines()[-2:]
+    assert [line.split()[0] for line in recorded] == ["10.77.0.11", "10.77.0.12"]
+
+
+async def test_aes_gcm_is_preferred_unless_the_config_names_ciphers(lab: SshLab, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    async def cipher() -> str:
+        (backend,) = remote_backends([HostSpec("h1", "h1", docker=None)])
+        assert backend.transport
+        link = backend.transport.link
+        assert isinstance(link, SshLink)
+        try:
+            await link.connect()
+            assert link._conn is not None  # the negotiated cipher is only on the connection
+            return str(link._conn.get_extra_info("send_cipher"))
+        finally:
+            await link.close()
+
+    assert await cipher() == "aes256-gcm@openssh.com"
+    home = home_without(lab, tmp_path / "home")
+    config = home / ".ssh/config"
+    config.write_text(config.read_text().replace("Host h1\n", "Host h1\n    Ciphers chacha20-poly1305@openssh.com\n"))
+    monkeypatch.setenv("HOME", str(home))
+    assert await cipher() == "chacha20-poly1305@openssh.com"

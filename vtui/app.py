@@ -96,7 +96,7 @@ class VtuiApp(App[None]):
 
     async def _ask_trust(self, problem: HostKeyProblem) -> bool:
         """An unknown host key: shown with its fingerprint; recorded only if the user says yes."""
-        question = f"Trust the SSH host key of {problem.name}?"
+        question = f"Trust the SSH host key of {problem.who}?"
         detail = (f"{problem.pattern} is not in {problem.known_hosts}.\n{problem.algorithm} key fingerprint is "
                   f"{problem.fingerprint}.\nSay yes only if that is the host's fingerprint: it is then recorded "
                   "there, as ssh does.")

@@ -28,20 +28,27 @@ class HostKeyProblem:
     public_key: str  # "ssh-ed25519 AAAA…", for known_hosts
     known_hosts: Path  # where an accepted key is recorded
     changed: bool  # a different key is on record for this host
+    jump_of: str = ""  # set for a ProxyJump host: the host it leads to
 
     @property
     def pattern(self) -> str:
         """The host as known_hosts writes it."""
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
 
+    @property
+    def who(self) -> str:
+        """The host in a sentence: `h1 (10.0.0.1)`, or `jump host h1 (10.0.0.1) on the way to h2`."""
+        named = f"{self.name} ({self.pattern})"
+        return f"jump host {named} on the way to {self.jump_of}" if self.jump_of else named
+
     def sentence(self) -> str:
         if self.changed:
-            return (f"WARNING: the host key of {self.name} ({self.pattern}) has CHANGED: it now shows "
+            return (f"WARNING: the host key of {self.who} has CHANGED: it now shows "
                     f"{self.algorithm} {self.fingerprint}, not the key in {self.known_hosts}. vtui refuses to "
                     "connect: someone may be intercepting the connection, or the host was reinstalled. "
                     f"If you know it was, remove the old key (ssh-keygen -f {self.known_hosts} -R '{self.pattern}') "
                     "and accept the new one")
-        return (f"the host key of {self.name} ({self.pattern}) is unknown: {self.algorithm} {self.fingerprint}. "
+        return (f"the host key of {self.who} is unknown: {self.algorithm} {self.fingerprint}. "
                 f"If that is the host's fingerprint, accept it: "
                 f"vtui trust {self.name} --fingerprint {self.fingerprint}")
 
@@ -52,7 +59,7 @@ def known_hosts_files(configured: Sequence[str] | None) -> list[Path]:
 
 
 def judge_host_key(name: str, host: str, port: int, key: asyncssh.SSHKey,
-                   configured: Sequence[str] | None) -> HostKeyProblem:
+                   configured: Sequence[str] | None, jump_of: str = "") -> HostKeyProblem:
     """The host presented `key`, which known_hosts does not trust: is another key on record?"""
     import asyncssh
 
@@ -64,7 +71,7 @@ def judge_host_key(name: str, host: str, port: int, key: asyncssh.SSHKey,
         changed = bool(trusted)
     return HostKeyProblem(
         name, host, port, key.get_algorithm(), key.get_fingerprint("sha256"),
-        " ".join(key.export_public_key("openssh").decode().split()[:2]), files[0], changed)
+        " ".join(key.export_public_key("openssh").decode().split()[:2]), files[0], changed, jump_of)
 
 
 def record(problem: HostKeyProblem) -> None:

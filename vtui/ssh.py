@@ -20,7 +20,7 @@ import shlex
 import socket
 import tempfile
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,39 +128,70 @@ class SshLink:
             log.info("connected to %s (%s)", self.name, self.target)
 
     async def _open_trusting(self) -> asyncssh.SSHClientConnection:
-        """Connect; an unknown host key goes to `trust`, and is recorded only if it says yes."""
-        try:
-            return await self._open()
-        except HostKeyError as err:
-            problem = err.problem
-            if problem.changed or self.trust is None:
-                raise
-            self._set(HostState.UNTRUSTED, err.reason)
-            if not await self.trust(problem):
-                raise HostKeyError(problem) from None
-            await asyncio.get_running_loop().run_in_executor(None, record, problem)
-            log.info("recorded the host key of %s (%s %s) in %s", self.name, problem.algorithm,
-                     problem.fingerprint, problem.known_hosts)
-            return await self._open()
+        """Connect; an unknown host key goes to `trust`, and is recorded only if it says yes. Behind a
+        ProxyJump that can be one question per host on the way."""
+        asked: set[tuple[str, int]] = set()
+        while True:
+            try:
+                return await self._open()
+            except HostKeyError as err:
+                problem = err.problem
+                if problem.changed or self.trust is None or (problem.host, problem.port) in asked:
+                    raise
+                asked.add((problem.host, problem.port))
+                self._set(HostState.UNTRUSTED, err.reason)
+                if not await self.trust(problem):
+                    raise HostKeyError(problem) from None
+                await asyncio.get_running_loop().run_in_executor(None, record, problem)
+                log.info("recorded the host key of %s (%s %s) in %s", problem.name, problem.algorithm,
+                         problem.fingerprint, problem.known_hosts)
 
     async def _open(self) -> asyncssh.SSHClientConnection:
+        return await self._dial(self.name, self.parsed)
+
+    async def _dial(self, name: str, target: SshTarget, via: Hop | None = None,
+                    jump_of: str = "") -> asyncssh.SSHClientConnection:
+        """One SSH connection, to the host itself or (`jump_of` set) to a ProxyJump host on its way.
+        asyncssh would open ProxyJump hosts itself, but then their unknown keys come without a
+        fingerprint to accept and their errors without the jump host's name; so they are opened here."""
         options = await asyncssh.SSHClientConnectionOptions.construct(
-            config=_ssh_config(), host=self.parsed.host, port=self.parsed.port or (),
-            username=self.parsed.user or (), connect_timeout=self.connect_timeout)
-        tunnel = ProxyCommandTunnel(options.proxy_command) if options.proxy_command and not options.tunnel else None
+            config=_ssh_config(), host=target.host, port=target.port or (),
+            username=target.user or (), connect_timeout=self.connect_timeout)
+        if via is None and isinstance(options.tunnel, str):
+            via = await self._jump(options.tunnel, jump_of or name)
+        tunnel = ProxyCommandTunnel(options.proxy_command) if options.proxy_command and not via else None
         witness = _Witness(self)
+        extra: dict[str, Any] = {}  # connect()'s arguments beyond the options
+        if options.config.get("Ciphers") is None:  # ~/.ssh/config's choice stands
+            extra["encryption_algs"] = _gcm_first(options.encryption_algs)
+        if via:
+            extra["tunnel"] = via.conn
+        elif tunnel:
+            extra.update(tunnel=tunnel, proxy_command=None)
         try:
-            return await asyncssh.connect(
-                self.parsed.host, options=options, client_factory=lambda: witness,
-                **({"tunnel": tunnel, "proxy_command": None} if tunnel else {}))
-        except asyncssh.HostKeyNotVerifiable as err:
-            if witness.presented is None:  # e.g. the key of a ProxyJump host
-                raise TransportError(HostState.UNTRUSTED, str(err)) from err
-            host, port, key = witness.presented
-            raise HostKeyError(judge_host_key(self.name, host, port, key, options.known_hosts)) from err
-        except Exception as err:
-            state, reason = explain(options, err, tunnel)
-            raise TransportError(state, reason) from err
+            conn = await asyncssh.connect(target.host, options=options, client_factory=lambda: witness, **extra)
+        except BaseException as err:
+            if via:
+                via.conn.close()
+            if isinstance(err, asyncssh.HostKeyNotVerifiable) and witness.presented:
+                host, port, key = witness.presented
+                raise HostKeyError(judge_host_key(name, host, port, key, options.known_hosts, jump_of)) from err
+            if not isinstance(err, Exception):
+                raise
+            state, reason = (HostState.UNTRUSTED, str(err)) if isinstance(err, asyncssh.HostKeyNotVerifiable) \
+                else explain(options, err, tunnel, via)
+            raise TransportError(state, f"jump host {name}: {reason}" if jump_of else reason) from err
+        if via:
+            conn.set_tunnel(via.conn)  # the jump connection ends with this one
+        return conn
+
+    async def _jump(self, hops: str, jump_of: str) -> Hop:
+        """ProxyJump's hosts (`a,b`), each reached through the one before, as `ssh -J` does."""
+        via: Hop | None = None
+        for hop in hops.split(","):
+            via = Hop(hop, await self._dial(hop, parse_target(hop), via, jump_of))
+        assert via is not None  # split() gives at least one
+        return via
 
     async def run(self, command: str, *, limit: float = COMMAND_TIMEOUT) -> str:
         """A command line's stdout; CommandFailed when it exits non-zero, TransportError when the link fails."""
@@ -283,6 +314,14 @@ class SshLink:
             self.on_change()
 
 
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """A connection to a ProxyJump host, and its name as ProxyJump gave it."""
+
+    name: str
+    conn: asyncssh.SSHClientConnection
+
+
 class _Witness(asyncssh.SSHClient):
     """Sees the host key asyncssh could not verify (it never accepts one), and the connection's end."""
 
@@ -308,15 +347,25 @@ async def _ping(conn: asyncssh.SSHClientConnection) -> None:
     await conn._make_global_request(b"keepalive@openssh.com")
 
 
+def _gcm_first(algorithms: Sequence[bytes]) -> list[str]:
+    """AES-GCM before asyncssh's first choice, chacha20-poly1305: GCM is one OpenSSL call per packet,
+    where asyncssh's chacha20-poly1305 makes several from Python. Measured on a counter command:
+    1.65 ms of vtui's CPU with AES-GCM, 2.16 ms with chacha20-poly1305."""
+    return sorted((alg.decode() for alg in algorithms), key=lambda alg: not alg.startswith("aes") or "-gcm" not in alg)
+
+
 def _ssh_config() -> list[str]:
     path = Path("~/.ssh/config").expanduser()
     return [str(path)] if os.access(path, os.R_OK) else []
 
 
-def explain(options: Any, err: BaseException, tunnel: ProxyCommandTunnel | None) -> tuple[HostState, str]:
+def explain(options: Any, err: BaseException, tunnel: ProxyCommandTunnel | None,
+            via: Hop | None = None) -> tuple[HostState, str]:
     """Why connecting to a host failed, as a sentence."""
     where = f"{options.host}:{options.port}"
     said = f"; {tunnel} said: {tunnel.complaint}" if tunnel and tunnel.complaint else ""
+    if isinstance(err, asyncssh.ChannelOpenError) and via:  # the jump host could not open the way on
+        return HostState.UNREACHABLE, f"jump host {via.name} could not reach {where}: {err.reason}"
     if isinstance(err, asyncssh.PermissionDenied):
         return HostState.AUTH_FAILED, (
             f"authentication failed for user {options.username!r} at {where} "

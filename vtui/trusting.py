@@ -18,7 +18,7 @@ def terminal_trust(err: TextIO | None = None) -> Trust:
 
     async def ask(problem: HostKeyProblem) -> bool:
         out = err or sys.stderr
-        print(f"The authenticity of host {problem.name!r} ({problem.pattern}) can't be established.\n"
+        print(f"The authenticity of {problem.who} can't be established.\n"
               f"{problem.algorithm} key fingerprint is {problem.fingerprint}.", file=out)
         print("Are you sure you want to continue connecting (yes/no)? ", end="", file=out, flush=True)
         answer = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -62,7 +62,7 @@ async def run_trust(backends: Sequence[Backend], host: str, fingerprint: str | N
     try:
         await link.connect()
     except HostKeyError as problem:
-        if fingerprint and not problem.problem.changed:
+        if fingerprint and not problem.problem.changed and not problem.problem.jump_of:
             print(f"vtui: {host}: the key shown is {problem.problem.fingerprint}, not {fingerprint}; "
                   "nothing was recorded", file=err)
         else:
