@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import os
 import uuid
 
 import pytest
@@ -103,4 +105,28 @@ async def test_read_only_mode_shows_output_but_sends_no_keys(containers: Contain
             await session.close()
         assert box.handle.exec_run("ls /typed").exit_code != 0, "no key may reach the container"
     finally:
+        await backend.close()
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_closing_a_container_console_closes_its_connection_at_once(containers: Containers) -> None:
+    box = interactive(containers)
+    backend = DockerBackend("local", SOCKET)
+    await backend.connect()
+    gc.disable()  # the descriptor must close with the console, not when the collector runs
+    try:
+        node = next(n for n in await backend.list_nodes() if n.id == box.id)
+        for request in (ConsoleRequest(), ConsoleRequest(attach=True)):
+            await (await backend.open_console(node, request)).close()  # warms the client's connection pool
+            baseline = open_fds()
+            for _ in range(3):
+                session = await backend.open_console(node, request)
+                await answer(session, b"echo $((6*7))\r", b"42")
+                await session.close()
+            assert open_fds() == baseline, f"{request}: a console left its connection open"
+    finally:
+        gc.enable()
         await backend.close()

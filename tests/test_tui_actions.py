@@ -28,6 +28,7 @@ from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.screens.action_menu import ActionMenu
 from vtui.screens.confirm import ConfirmScreen
+from vtui.screens.consoles import ConsoleScreen
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.prompt import PickScreen, PromptScreen
 
@@ -273,8 +274,10 @@ async def test_triage_says_why_each_node_stopped(
         await pilot.press("escape")
         await select(pilot, app, TEST_VM)
         await wait_for(pilot, lambda: says("shutoff: destroyed", "QEMU stopped: reason=destroyed", " at 20"))
-        await pilot.press("U")  # start it from triage
+        await pilot.press("U")  # start it from triage, and watch it boot in its console
         await wait_for(pilot, lambda: virsh_state(TEST_VM) == "running")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConsoleScreen) and app.screen.is_mounted)
+        await pilot.pause()  # let its header finish mounting before the app closes
 
 
 async def test_every_container_action_by_keyboard(containers: Containers) -> None:

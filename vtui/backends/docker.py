@@ -153,11 +153,14 @@ class DockerBackend(Backend):
         self._api = await self._call(self._open)
 
     def _open(self) -> docker.APIClient:
+        api: docker.APIClient | None = None
         try:
             # version="auto" asks the daemon, so this is I/O: we are in a thread.
             api = docker.APIClient(base_url=self.target, version="auto", timeout=15)
             api.ping()
         except (docker.errors.DockerException, requests.RequestException, OSError) as err:
+            if api is not None:
+                api.close()
             raise self.unavailable(explain(self.target, err)) from err
         return api
 

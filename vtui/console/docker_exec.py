@@ -70,8 +70,11 @@ async def _stream(sock: socket.socket) -> tuple[asyncio.StreamReader, asyncio.St
 
 
 def _socket_of(raw: Any) -> socket.socket:
-    sock: socket.socket = getattr(raw, "_sock", raw)  # docker-py hands back a SocketIO around the socket
-    return sock
+    """The hijacked connection as a socket of our own. docker-py hands back a SocketIO whose
+    socket its HTTP response still reads through; closing that socket would leave the descriptor
+    open until the garbage collector finds the response, so the descriptor is taken from it."""
+    inner: socket.socket = getattr(raw, "_sock", raw)
+    return socket.socket(inner.family, inner.type, fileno=inner.detach())
 
 
 def _reason(err: Exception) -> str:
