@@ -61,6 +61,7 @@ class _Pipe(asyncio.SubprocessProtocol):
         self.exited = asyncio.Event()
         self._transport: asyncio.SubprocessTransport | None = None
         self._stdin: asyncio.WriteTransport | None = None
+        self._closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.SubprocessTransport)
@@ -81,6 +82,8 @@ class _Pipe(asyncio.SubprocessProtocol):
             self.session.connection_lost(exc)
 
     def process_exited(self) -> None:
+        if self._closed and self._transport is not None:
+            self._transport.close()  # its pipes; the process is reaped already
         self.exited.set()
 
     # the transport interface the SSH connection uses
@@ -88,18 +91,24 @@ class _Pipe(asyncio.SubprocessProtocol):
         return self._transport.get_extra_info(name, default) if self._transport else default
 
     def write(self, data: bytes) -> None:
-        if self._stdin is not None and not self._stdin.is_closing():
+        if not self._closed and self._stdin is not None and not self._stdin.is_closing():
             self._stdin.write(data)
 
     def is_closing(self) -> bool:
-        return self._transport is None or self._transport.is_closing()
+        return self._closed or self._transport is None or self._transport.is_closing()
 
     def abort(self) -> None:
         self.close()
 
     def close(self) -> None:
-        transport, self._transport = self._transport, None
-        if transport is not None:
+        """Kill the command (it may linger on a half-open TCP connection); its pipes close once it has
+        exited. Closing the transport at once would reap it from here too (Popen.poll), racing
+        asyncio's child watcher, which then logs the pid as an unknown child."""
+        if self._closed or self._transport is None:
+            return
+        self._closed = True
+        if self._transport.get_returncode() is None:
             with contextlib.suppress(ProcessLookupError):
-                transport.kill()  # the command may linger on a half-open TCP connection
-            transport.close()
+                self._transport.kill()
+        else:
+            self._transport.close()
