@@ -408,3 +408,22 @@ async def test_aes_gcm_is_preferred_unless_the_config_names_ciphers(lab: SshLab,
     config.write_text(config.read_text().replace("Host h1\n", "Host h1\n    Ciphers chacha20-poly1305@openssh.com\n"))
     monkeypatch.setenv("HOME", str(home))
     assert await cipher() == "chacha20-poly1305@openssh.com"
+
+
+async def test_a_proxyjump_loop_a_bad_jump_host_or_a_broken_ssh_config_is_named(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused from ~/.ssh/config alone, before any connection (no lab needed)."""
+    (tmp_path / ".ssh").mkdir()
+    (tmp_path / ".ssh/config").write_text("Host a\n    ProxyJump b\nHost b\n    ProxyJump a\n"
+                                          "Host c\n    ProxyJump root@bad:99999\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    listing = await list_all(remote_backends([HostSpec("a", "a", docker=None), HostSpec("c", "c", docker=None)]))
+    reasons = {f.host: f.reason for f in listing.failures}
+    assert reasons["a"] == ("more than 8 ProxyJump hosts on the way to a: do the jump hosts in ~/.ssh/config "
+                            "lead to each other?")
+    assert reasons["c"] == "ProxyJump on the way to c: 'root@bad:99999': port 99999 is out of range"
+    (tmp_path / ".ssh/config").write_text("Host a\n    ProxyJump two words\n")
+    listing = await list_all(remote_backends([HostSpec("a", "a", docker=None)]))
+    (failure,) = listing.failures
+    assert failure.reason == (f"cannot use ~/.ssh/config for a: {tmp_path}/.ssh/config line 2: "
+                              "Extra data at end: words")

@@ -39,6 +39,7 @@ CONNECT_TIMEOUT = 10.0  # seconds for TCP, handshake and authentication
 PING_EVERY = 2.0  # seconds between round-trip probes of a connection that is up
 PING_TIMEOUT = 4.0  # a probe unanswered this long: the connection is taken as dead
 COMMAND_TIMEOUT = 15.0
+MAX_JUMPS = 8  # ProxyJump hosts on the way to one host
 
 
 def runtime_dir() -> Path:
@@ -150,15 +151,18 @@ class SshLink:
         return await self._dial(self.name, self.parsed)
 
     async def _dial(self, name: str, target: SshTarget, via: Hop | None = None,
-                    jump_of: str = "") -> asyncssh.SSHClientConnection:
+                    jump_of: str = "", depth: int = 0) -> asyncssh.SSHClientConnection:
         """One SSH connection, to the host itself or (`jump_of` set) to a ProxyJump host on its way.
         asyncssh would open ProxyJump hosts itself, but then their unknown keys come without a
         fingerprint to accept and their errors without the jump host's name; so they are opened here."""
-        options = await asyncssh.SSHClientConnectionOptions.construct(
-            config=_ssh_config(), host=target.host, port=target.port or (),
-            username=target.user or (), connect_timeout=self.connect_timeout)
+        try:
+            options = await asyncssh.SSHClientConnectionOptions.construct(
+                config=_ssh_config(), host=target.host, port=target.port or (),
+                username=target.user or (), connect_timeout=self.connect_timeout)
+        except (asyncssh.ConfigParseError, ValueError) as err:  # e.g. a line it cannot parse, an unknown cipher
+            raise TransportError(HostState.UNREACHABLE, f"cannot use ~/.ssh/config for {name}: {err}") from err
         if via is None and isinstance(options.tunnel, str):
-            via = await self._jump(options.tunnel, jump_of or name)
+            via = await self._jump(options.tunnel, jump_of or name, depth + 1)
         tunnel = ProxyCommandTunnel(options.proxy_command) if options.proxy_command and not via else None
         witness = _Witness(self)
         extra: dict[str, Any] = {}  # connect()'s arguments beyond the options
@@ -185,11 +189,19 @@ class SshLink:
             conn.set_tunnel(via.conn)  # the jump connection ends with this one
         return conn
 
-    async def _jump(self, hops: str, jump_of: str) -> Hop:
-        """ProxyJump's hosts (`a,b`), each reached through the one before, as `ssh -J` does."""
+    async def _jump(self, hops: str, jump_of: str, depth: int) -> Hop:
+        """ProxyJump's hosts (`a,b`), each reached through the one before, as `ssh -J` does; a jump
+        host's own ProxyJump is followed too."""
+        if depth > MAX_JUMPS:
+            raise TransportError(HostState.UNREACHABLE, f"more than {MAX_JUMPS} ProxyJump hosts on the way to "
+                                 f"{jump_of}: do the jump hosts in ~/.ssh/config lead to each other?")
         via: Hop | None = None
         for hop in hops.split(","):
-            via = Hop(hop, await self._dial(hop, parse_target(hop), via, jump_of))
+            try:
+                target = parse_target(hop.removeprefix("ssh://"))
+            except ValueError as err:
+                raise TransportError(HostState.UNREACHABLE, f"ProxyJump on the way to {jump_of}: {err}") from err
+            via = Hop(hop, await self._dial(hop, target, via, jump_of, depth))
         assert via is not None  # split() gives at least one
         return via
 
