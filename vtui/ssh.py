@@ -175,18 +175,20 @@ class SshLink:
         try:
             conn = await asyncssh.connect(target.host, options=options, client_factory=lambda: witness, **extra)
         except BaseException as err:
-            if via:
-                via.conn.close()
+            on_the_way = [part for part in (via.conn if via else None, tunnel) if part is not None]
+            for part in on_the_way:
+                part.close()
+            if not isinstance(err, Exception):
+                raise
+            await _ended(on_the_way)  # no ProxyCommand left running after a failed attempt
             if isinstance(err, asyncssh.HostKeyNotVerifiable) and witness.presented:
                 host, port, key = witness.presented
                 raise HostKeyError(judge_host_key(name, host, port, key, options.known_hosts, jump_of)) from err
-            if not isinstance(err, Exception):
-                raise
             state, reason = (HostState.UNTRUSTED, str(err)) if isinstance(err, asyncssh.HostKeyNotVerifiable) \
                 else explain(options, err, tunnel, via)
             raise TransportError(state, f"jump host {name}: {reason}" if jump_of else reason) from err
-        if via:
-            conn.set_tunnel(via.conn)  # the jump connection ends with this one
+        if via or tunnel:
+            conn.set_tunnel(via.conn if via else tunnel)  # closed with it; its wait_closed() waits for it too
         return conn
 
     async def _jump(self, hops: str, jump_of: str, depth: int) -> Hop:
@@ -357,6 +359,13 @@ async def _ping(conn: asyncssh.SSHClientConnection) -> None:
     """One round trip: the keepalive request OpenSSH's own client sends (asyncssh sends it for its
     keepalive, but offers no public call that waits for the answer)."""
     await conn._make_global_request(b"keepalive@openssh.com")
+
+
+async def _ended(parts: Sequence[asyncssh.SSHClientConnection | ProxyCommandTunnel], limit: float = 2) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(limit):
+            for part in parts:
+                await part.wait_closed()
 
 
 def _gcm_first(algorithms: Sequence[bytes]) -> list[str]:
