@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from typing import ClassVar
 
@@ -87,7 +88,12 @@ class DiscoverScreen(Screen[None]):
         self.found[key] = host
         cells = [", ".join(str(p.port) for p in host.services if p.name.split("-")[0] == c) or "-" for c in COLUMNS]
         banner = next((p.banner for p in host.services if p.banner), "")
-        self.query_one(DataTable).add_row("", key, *cells, Text(banner), key=key)
+        table = self.query_one(DataTable)
+        table.add_row("", key, *cells, Text(banner), key=key)
+        selected = self._selected()
+        table.sort("ADDRESS", key=ipaddress.ip_address)  # in address order, as hosts answer in any order
+        if selected is not None:
+            table.move_cursor(row=table.get_row_index(selected))  # the cursor stays on its host
 
     def _say(self, text: Text) -> None:
         self.query_one("#discover-summary", Static).update(text)
