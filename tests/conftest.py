@@ -61,6 +61,11 @@ def vtui_json(*args: str) -> list[dict[str, Any]]:
     return nodes
 
 
+def open_fds() -> int:
+    """This process's open file descriptors."""
+    return len(os.listdir("/proc/self/fd"))
+
+
 def sh(*cmd: str) -> str:
     return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60).stdout.strip()
 

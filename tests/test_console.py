@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import uuid
 
 import pytest
 
-from tests.conftest import TEST_IMAGE, TEST_LABEL, Containers, TestContainer
+from tests.conftest import TEST_IMAGE, TEST_LABEL, Containers, TestContainer, open_fds
 from vtui.backends.docker import DockerBackend
 from vtui.console.session import ConsoleError, ConsoleRequest, ConsoleSession, NotRunning
 
@@ -106,10 +105,6 @@ async def test_read_only_mode_shows_output_but_sends_no_keys(containers: Contain
         assert box.handle.exec_run("ls /typed").exit_code != 0, "no key may reach the container"
     finally:
         await backend.close()
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 async def test_closing_a_container_console_closes_its_connection_at_once(containers: Containers) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import open_fds
 from vtui.discover_command import run_discover
 from vtui.discovery import PORTS, Found, OpenPort, Scan, Service, parse_network, parse_ports
 
@@ -32,10 +33,6 @@ TCP_ESTABLISHED = 1  # tcpi_state, the first byte of TCP_INFO
 
 def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(text)
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def closed_ports(count: int) -> list[int]:

@@ -134,7 +134,7 @@ class SshLink:
         asked: set[tuple[str, int]] = set()
         while True:
             try:
-                return await self._open()
+                return await self._dial(self.name, self.parsed)
             except HostKeyError as err:
                 problem = err.problem
                 if problem.changed or self.trust is None or (problem.host, problem.port) in asked:
@@ -146,9 +146,6 @@ class SshLink:
                 await asyncio.get_running_loop().run_in_executor(None, record, problem)
                 log.info("recorded the host key of %s (%s %s) in %s", problem.name, problem.algorithm,
                          problem.fingerprint, problem.known_hosts)
-
-    async def _open(self) -> asyncssh.SSHClientConnection:
-        return await self._dial(self.name, self.parsed)
 
     async def _dial(self, name: str, target: SshTarget, via: Hop | None = None,
                     jump_of: str = "", depth: int = 0) -> asyncssh.SSHClientConnection:
