@@ -90,6 +90,7 @@ def test_discovery_screen_scans_the_lab_and_adds_a_host(lab: SshLab, tmp_path: P
         while not hosts_file.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert '[[host]]\ntarget = "10.77.0.12"\n' in hosts_file.read_text()
+        term.wait_for("+  10.77.0.12")  # the row says it was added
         term.keys("Escape")
         term.keys("Escape")
         term.wait_for("10.77.0.12", timeout=15)

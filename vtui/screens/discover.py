@@ -51,8 +51,9 @@ class DiscoverScreen(Screen[None]):
     def on_mount(self) -> None:
         self.title = "discover hosts"
         table = self.query_one(DataTable)
-        for column in ("", "ADDRESS", *(c.upper() for c in COLUMNS), "BANNER"):
-            table.add_column(column, key=column or "mark")
+        table.add_column("", key="mark", width=1)  # ● marked, + added; sized now, as it starts empty
+        for column in ("ADDRESS", *(c.upper() for c in COLUMNS), "BANNER"):
+            table.add_column(column, key=column)
         self.query_one(Input).focus()
 
     @on(Input.Submitted, "#discover-range")
