@@ -100,7 +100,8 @@ async def test_agrees_with_the_local_reader(containers: Containers, runner: Runn
     assert samples[limited.id].mem_limit_bytes == 64 << 20
     assert samples[idle.id].mem_limit_bytes == host_memory_bytes()
     assert samples[idle.id].cpu_ns == before[idle.id].cpu_ns  # idle: the very same figures
-    assert samples[idle.id].net_rx_bytes == before[idle.id].net_rx_bytes
+    # Not net_rx: an idle container still receives the bridge's multicast (IPv6 neighbour discovery of
+    # containers starting beside it), so it is checked only to lie between the two local reads, above.
 
 
 async def test_busy_container_cpu_grows_between_reads(containers: Containers, runner: Runner) -> None:
