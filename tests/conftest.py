@@ -21,6 +21,7 @@ import docker.errors
 import libvirt
 import pytest
 from docker.models.containers import Container
+from textual.command import CommandList
 from textual.pilot import Pilot
 
 from vtui.app import VtuiApp
@@ -136,6 +137,12 @@ def containers(docker_client: docker.DockerClient) -> Iterator[Containers]:
     made.remove_all()
 
 
+def one_core(percent: float | None) -> bool:
+    """A busy loop's CPU: a full core, or somewhat less while the 2-core machine runs the tests beside
+    it; never half of one (a figure divided by the core count) nor well over one."""
+    return percent is not None and 60 <= percent <= 115
+
+
 def docker_status(name: str) -> str:
     return sh("docker", "inspect", "-f", "{{.State.Status}}", name)
 
@@ -217,7 +224,24 @@ def make_app(backends: list[Backend], demo: bool = False) -> VtuiApp:
     return VtuiApp(backends, demo=demo)
 
 
-async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = 5.0) -> float:
+async def run_from_palette(pilot: Pilot[None], typed: str, offered: str) -> None:
+    """Types into the command palette, waits until its highlighted command reads `offered`, runs it."""
+    app = pilot.app
+    await pilot.press("ctrl+p", *typed)
+
+    def offers() -> bool:
+        found = app.screen.query(CommandList)
+        if not found or found.first().highlighted is None:
+            return False
+        commands = found.first()
+        assert commands.highlighted is not None
+        return offered in str(commands.get_option_at_index(commands.highlighted).prompt)
+
+    await wait_for(pilot, offers)
+    await pilot.press("enter")
+
+
+async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: float = 20.0) -> float:
     """Wait until predicate() holds; returns the seconds it took, fails the test on timeout."""
     start = time.monotonic()
     while not predicate():

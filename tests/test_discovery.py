@@ -269,7 +269,7 @@ async def test_the_rate_limit_spaces_attempts() -> None:
     for done, at in enumerate(times[1:], 1):
         assert at >= start + (done - 1) / 100 - 1e-3, f"attempt {done} came {start + (done - 1) / 100 - at:.4f} s early"
     elapsed = s.summary().elapsed
-    assert 0.41 <= elapsed < 0.41 + 0.3, elapsed
+    assert 0.41 <= elapsed < 0.41 + 2, elapsed  # above: the pacing; below: not stuck (a loaded machine's margin)
 
 
 async def wait_for(condition: Callable[[], bool], what: str, seconds: float = 5.0) -> None:

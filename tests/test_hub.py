@@ -152,6 +152,6 @@ async def test_rapid_state_changes_are_all_seen(containers: Containers) -> None:
         for _ in range(6):
             for change, wanted in ((web.handle.pause, "paused"), (web.handle.unpause, "running")):
                 await asyncio.to_thread(change)
-                await until(hub, lambda _inv, w=wanted: state() == w, timeout=3)
+                await until(hub, lambda _inv, w=wanted: state() == w, timeout=15)
     finally:
         await hub.stop()

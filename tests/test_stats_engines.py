@@ -14,7 +14,7 @@ import docker
 import libvirt
 import pytest
 
-from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_VM, Containers, vtui
+from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_VM, Containers, one_core, vtui
 from vtui.backends.cgroups import LocalCounters, find_layout
 from vtui.backends.docker import DockerBackend
 from vtui.stats import StatsBook
@@ -33,7 +33,7 @@ def test_busy_loop_reads_one_core_and_idle_reads_near_zero(containers: Container
     idle = containers.run()
     time.sleep(1)  # let the loop get going
     nodes = ls_stats("--no-libvirt", "--interval", "2")
-    assert nodes[busy.name]["cpu_percent"] == pytest.approx(100, abs=15)
+    assert one_core(nodes[busy.name]["cpu_percent"]), nodes[busy.name]["cpu_percent"]
     assert nodes[idle.name]["cpu_percent"] < 5
     for key in ("mem_bytes", "mem_limit_bytes", "disk_read_bps", "disk_write_bps", "net_rx_bps", "net_tx_bps"):
         assert nodes[busy.name][key] is not None, key
@@ -129,9 +129,9 @@ async def test_restart_gives_no_negative_rate(containers: Containers) -> None:
         book.record(await backend.sample([node]), owned=[node.key])
         after = book.current[node.key]
         assert after.cpu_percent is None or after.cpu_percent >= 0
-        await asyncio.sleep(1)  # the restarted loop is read from its new cgroup, not stale files
+        await asyncio.sleep(2)  # the restarted loop is read from its new cgroup, not stale files
         book.record(await backend.sample([node]), owned=[node.key])
-        assert book.current[node.key].cpu_percent == pytest.approx(100, abs=15)
+        assert one_core(book.current[node.key].cpu_percent), book.current[node.key].cpu_percent
     finally:
         await backend.close()
 
@@ -147,7 +147,7 @@ async def test_unreadable_cgroup_files_fall_back_to_the_api_with_a_note(
     try:
         node = next(n for n in await backend.list_nodes() if n.id == busy.id)
         first = await backend.sample([node])
-        await asyncio.sleep(1)
+        await asyncio.sleep(2)  # long against the API's own latency, which skews the window
         second = await backend.sample([node])
     finally:
         await backend.close()
@@ -155,4 +155,4 @@ async def test_unreadable_cgroup_files_fall_back_to_the_api_with_a_note(
     book = StatsBook(10)
     book.record(first)
     book.record(second)
-    assert book.current[node.key].cpu_percent == pytest.approx(100, abs=15)
+    assert one_core(book.current[node.key].cpu_percent), book.current[node.key].cpu_percent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import docker
@@ -16,6 +17,7 @@ from tests.conftest import (
     Containers,
     docker_status,
     make_app,
+    run_from_palette,
     virsh_state,
     wait_for,
 )
@@ -172,9 +174,7 @@ async def test_palette_offers_the_actions_of_the_selection(containers: Container
     app = docker_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await select(pilot, app, web.name)
-        await pilot.press("ctrl+p", *f"pause {web.name}")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await run_from_palette(pilot, f"pause {web.name}", f"Pause {web.name}")
         await wait_for(pilot, lambda: docker_status(web.name) == "paused")
 
 
@@ -292,12 +292,13 @@ async def test_every_container_action_by_keyboard(containers: Containers) -> Non
         for action, answers, docker_state, shown_state in steps:
             app.inventory_screen.shutdown_timeout = 1  # stop/restart: SIGKILL after 1 s
             done = f"{ACTIONS[action].done} '{web.name}'"
-            seen = toasts(app).count(done)  # its result toast, counted before and after
+            said = re.compile(rf"(?<!\w){re.escape(done)}")  # "started 'x'", not in "restarted 'x'"
+            seen = len(said.findall(toasts(app)))  # its result toast, counted before and after
             await choose(pilot, app, action)
             for answer in answers:
                 await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
                 await pilot.press(answer)
-            await wait_for(pilot, lambda d=done, n=seen: toasts(app).count(d) > n, timeout=15)  # type: ignore[misc]
+            await wait_for(pilot, lambda d=said, n=seen: len(d.findall(toasts(app))) > n, timeout=15)  # type: ignore[misc]
             assert docker_status(web.name) == docker_state, action
             await wait_for(pilot, lambda s=shown_state: state_of(app, web.name) == s)  # type: ignore[misc]
         await choose(pilot, app, "remove")
