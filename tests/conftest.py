@@ -230,12 +230,9 @@ async def run_from_palette(pilot: Pilot[None], typed: str, offered: str) -> None
     await pilot.press("ctrl+p", *typed)
 
     def offers() -> bool:
-        found = app.screen.query(CommandList)
-        if not found or found.first().highlighted is None:
-            return False
-        commands = found.first()
-        assert commands.highlighted is not None
-        return offered in str(commands.get_option_at_index(commands.highlighted).prompt)
+        commands = next(iter(app.screen.query(CommandList)), None)
+        at = commands.highlighted if commands else None
+        return commands is not None and at is not None and offered in str(commands.get_option_at_index(at).prompt)
 
     await wait_for(pilot, offers)
     await pilot.press("enter")
