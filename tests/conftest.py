@@ -143,6 +143,12 @@ def one_core(percent: float | None) -> bool:
     return percent is not None and 60 <= percent <= 115
 
 
+def a_run_of(part: Sequence[str], whole: Sequence[str]) -> bool:
+    """`part` appears in `whole` as consecutive lines (a log read before the file grew further)."""
+    n = len(part)
+    return n > 0 and any(list(whole[i:i + n]) == list(part) for i in range(len(whole) - n + 1))
+
+
 def docker_status(name: str) -> str:
     return sh("docker", "inspect", "-f", "{{.State.Status}}", name)
 

@@ -20,7 +20,7 @@ from docker.types import LogConfig
 from textual.app import App
 from textual.widgets import Log
 
-from tests.conftest import SYSTEM_URI, TEST_IMAGE, TEST_LABEL, TEST_VM, Containers, TestContainer, wait_for
+from tests.conftest import SYSTEM_URI, TEST_IMAGE, TEST_LABEL, TEST_VM, Containers, TestContainer, a_run_of, wait_for
 from vtui.backends.base import LineSplitter, LogsUnavailable
 from vtui.backends.docker import LOGS_THREAD, DockerBackend
 from vtui.backends.libvirt import SYSTEM_LOG_DIR, LibvirtBackend, LogFile
@@ -211,7 +211,7 @@ async def test_the_vm_log_shows_the_start_and_matches_the_file(
     await lines.aclose()
     read = [line async for line in libvirt_backend.logs(node, tail=5)]
     whole = path.read_text().splitlines()  # read after: qemu's own last words may land after libvirt's
-    assert len(read) == 5 and any(whole[i:i + 5] == read for i in range(len(whole) - 4)), (read, whole[-7:])
+    assert len(read) == 5 and a_run_of(read, whole), (read, whole[-7:])
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_VM, vtui
+from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_VM, a_run_of, vtui
 from tests.sshlab import JUMPED, SshLab, ssh_lab  # noqa: F401
 from tests.test_console import answer
 from tests.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
@@ -291,7 +291,7 @@ def test_a_remote_vms_log_is_read_over_ssh(lab: SshLab, vm_copy: Copy) -> None:
     assert read.returncode == 0, read.stderr
     local = Path(f"/var/log/libvirt/qemu/{dom.name()}.log").read_text().splitlines()  # read after: it may grow
     tail = read.stdout.splitlines()
-    assert len(tail) == 3 and any(local[i:i + 3] == tail for i in range(len(local) - 2)), (tail, local[-5:])
+    assert len(tail) == 3 and a_run_of(tail, local), (tail, local[-5:])
     never_ran = vm_copy("nolog", start=False)
     missing = vtui("logs", f"h2/{never_ran.name()}", "--host", "h2", env=env)
     assert missing.returncode == 1
