@@ -1,32 +1,56 @@
 #!/usr/bin/env bash
 # vtui testbed: local dockerd + libvirtd (qemu:///system) with a tiny busybox
-# docker image and a tiny busybox VM, for developing/testing vtui without systemd.
+# docker image and a tiny busybox VM template, for developing/testing vtui without systemd.
 #
-#   scripts/testbed.sh [up]     install packages, start daemons, build image, define VM
+#   scripts/testbed.sh [up]     install what is missing, start daemons, build image and VM template
 #   scripts/testbed.sh down     stop the daemons that this script started (by pidfile)
 #   scripts/testbed.sh status   show what runs and what is in place
-#   scripts/testbed.sh check-vm boot the VM once, wait for its shell prompt, destroy it
+#   scripts/testbed.sh check-vm boot a VM of the template once, wait for its shell prompt, remove it
+#   scripts/testbed.sh tools    list the tools the suite runs and the package of each
+#
+# The test bed defines no VM of its own: the VM is a domain XML template ($VM_XML) that each
+# test run defines under a name of its own (tests/conftest.py), so a user's VMs are never touched.
 set -euo pipefail
 
 RUN_DIR=/run/vtui-testbed
 LOG_DIR=/var/log/vtui-testbed
+LIB_DIR=/var/lib/vtui-testbed
 BOOT_DIR=/var/lib/libvirt/boot
 KERNEL=$BOOT_DIR/vtui-test-vmlinuz
 INITRD=$BOOT_DIR/vtui-test-initrd.img
+VM_XML=$LIB_DIR/vm.xml
 IMAGE=vtui-test/busybox:latest
-VM=vtui-test-vm
+IMAGE_LABEL=vtui.testbed
+OLD_VM=vtui-test-vm # the domain earlier test beds defined; removed when it is still theirs
 VIRSH=(virsh -q -c qemu:///system)
-PACKAGES=(docker.io containerd runc iptables libvirt-daemon-system libvirt-daemon-driver-qemu
-  libvirt-clients qemu-system-x86 openssh-server busybox-static cpio tmux iproute2 psmisc netcat-openbsd)
+# Every program vtui, the tests, the benchmarks and this script run, and the Debian package
+# that provides it (tests/test_testbed.py checks this table against the code and against dpkg).
+# A program is looked for on PATH and in the sbin directories; a missing one installs its package.
+# Programs of Essential packages (coreutils, dash, util-linux, …) are on every Debian machine.
+declare -A TOOLS=(
+  [dockerd]=docker.io [docker]=docker.io [containerd]=containerd [runc]=runc [iptables]=iptables
+  [libvirtd]=libvirt-daemon [virtlogd]=libvirt-daemon [virsh]=libvirt-clients [virt-admin]=libvirt-clients
+  [qemu-system-x86_64]=qemu-system-x86 [qemu-img]=qemu-utils
+  [sshd]=openssh-server [ssh]=openssh-client [ssh-keygen]=openssh-client [ssh-agent]=openssh-client
+  [ssh-add]=openssh-client
+  [busybox]=busybox-static [cpio]=cpio [gzip]=gzip [tmux]=tmux [ip]=iproute2 [tc]=iproute2
+  [fuser]=psmisc [nc]=netcat-openbsd [tini]=tini [apt-get]=apt [dpkg]=dpkg
+  [useradd]=passwd [userdel]=passwd [mount]=mount [umount]=mount
+)
+# Packages needed for what they hold rather than for a program: the qemu driver of libvirtd, the
+# daemon's set-up (virtqemud groups, default paths), and a static busybox to copy into images.
+PACKAGES=(libvirt-daemon-system libvirt-daemon-driver-qemu busybox-static)
 DAEMONS=(virtlogd libvirtd dockerd) # start order; stopped in reverse
 PATH=$PATH:/usr/sbin:/sbin
 TMP=""
 CHECK_TMUX=""
+CHECK_VM="" # the transient VM check-vm runs, destroyed on the way out whatever happens
 
 say() { printf 'testbed: %s\n' "$*"; }
 die() { printf 'testbed: ERROR: %s\n' "$*" >&2; exit 1; }
 tmpdir() { [ -n "$TMP" ] || TMP=$(mktemp -d /tmp/vtui-testbed.XXXXXX); }
 cleanup() {
+  [ -z "$CHECK_VM" ] || "${VIRSH[@]}" destroy "$CHECK_VM" >/dev/null 2>&1 || true
   [ -z "$CHECK_TMUX" ] || tmux -L vtui-testbed kill-server 2>/dev/null || true
   [ -z "$TMP" ] || rm -rf "$TMP"
 }
@@ -41,11 +65,15 @@ wait_dpkg_lock() {
     sleep 2
   done
 }
+installed() { [ "$(dpkg-query -W -f="\${db:Status-Status}" "$1" 2>/dev/null)" = installed ]; }
+# The packages to install: those of PACKAGES not installed, and the package of each missing program.
+missing_tools() { # lines "program package"
+  local tool
+  for tool in "${!TOOLS[@]}"; do command -v "$tool" >/dev/null || echo "$tool ${TOOLS[$tool]}"; done
+}
 missing_packages() {
   local p
-  for p in "${PACKAGES[@]}"; do
-    [ "$(dpkg-query -W -f="\${db:Status-Status}" "$p" 2>/dev/null)" = installed ] || echo "$p"
-  done
+  { for p in "${PACKAGES[@]}"; do installed "$p" || echo "$p"; done; missing_tools | cut -d' ' -f2; } | sort -u
 }
 ensure_packages() {
   local missing
@@ -55,6 +83,8 @@ ensure_packages() {
   wait_dpkg_lock
   { apt_get update && apt_get install -y "${missing[@]}"; } >>"$LOG_DIR/apt.log" 2>&1 ||
     die "apt-get failed; see $LOG_DIR/apt.log"
+  mapfile -t missing < <(missing_tools)
+  ((${#missing[@]} == 0)) || die "still missing after apt-get install (program, package): ${missing[*]}; apt-get install --reinstall the package"
 }
 
 # --- daemons -----------------------------------------------------------------
@@ -124,12 +154,15 @@ busybox_tree() {
   echo 'root:x:0:' >"$root/etc/group"
 }
 ensure_image() {
-  if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+  local label
+  if label=$(docker image inspect -f "{{index .Config.Labels \"$IMAGE_LABEL\"}}" "$IMAGE" 2>/dev/null); then
+    [ "$label" = 1 ] || die "an image named $IMAGE exists and was not built by the test bed (no label $IMAGE_LABEL); rename or remove it"
+  else
     say "building docker image $IMAGE..."
     tmpdir
     busybox_tree "$TMP/rootfs"
     tar -C "$TMP/rootfs" -c . |
-      docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' - "$IMAGE" >/dev/null
+      docker import -c 'ENV PATH=/bin' -c 'CMD ["/bin/sh"]' -c "LABEL $IMAGE_LABEL=1" - "$IMAGE" >/dev/null
   fi
   [ "$(docker run --rm "$IMAGE" sh -c 'echo ok' 2>&1)" = ok ] || die "docker run of $IMAGE failed"
 }
@@ -191,11 +224,10 @@ ensure_initrd() {
   chmod 644 "$INITRD.new" && mv "$INITRD.new" "$INITRD"
   echo "$want" >"$INITRD.stamp"
 }
-domain_xml() { # [uuid]
+domain_xml() { # name
   cat <<EOF
 <domain type='qemu'>
-  <name>$VM</name>${1:+
-  <uuid>$1</uuid>}
+  <name>$1</name>
   <description>vtui testbed VM: busybox initramfs, serial console, ignores ACPI shutdown</description>
   <memory unit='MiB'>192</memory>
   <vcpu>1</vcpu>
@@ -218,21 +250,19 @@ domain_xml() { # [uuid]
 </domain>
 EOF
 }
-ensure_vm() {
-  local xml new=1 uuid=""
-  if xml=$("${VIRSH[@]}" dumpxml --inactive "$VM" 2>/dev/null); then
-    new=0 uuid=$("${VIRSH[@]}" domuuid "$VM")
-    grep -qF "<kernel>$KERNEL</kernel>" <<<"$xml" && grep -qF "<initrd>$INITRD</initrd>" <<<"$xml" && return 0
-    say "redefining $VM (kernel/initrd path changed; takes effect on next boot)..."
-  else
-    say "defining VM $VM..."
-  fi
-  tmpdir
-  domain_xml "$uuid" >"$TMP/domain.xml"
-  "${VIRSH[@]}" define "$TMP/domain.xml" >/dev/null
-  if ((new)) && [ "$("${VIRSH[@]}" domstate "$VM")" != "shut off" ]; then
-    "${VIRSH[@]}" destroy "$VM" >/dev/null
-  fi
+ensure_template() {
+  mkdir -p "$LIB_DIR"
+  domain_xml vtui-test-vm >"$VM_XML.new" && mv "$VM_XML.new" "$VM_XML"
+  remove_old_vm
+}
+# Earlier test beds defined $OLD_VM themselves: remove it if it is still theirs and shut off.
+remove_old_vm() {
+  local xml
+  xml=$("${VIRSH[@]}" dumpxml --inactive "$OLD_VM" 2>/dev/null) || return 0
+  grep -qF "<description>vtui testbed VM:" <<<"$xml" && grep -qF "<kernel>$KERNEL</kernel>" <<<"$xml" || return 0
+  [ "$("${VIRSH[@]}" domstate "$OLD_VM")" = "shut off" ] || return 0
+  say "undefining $OLD_VM, which an earlier test bed defined (the VM is now a template: $VM_XML)..."
+  "${VIRSH[@]}" undefine "$OLD_VM" >/dev/null
 }
 
 # --- subcommands -------------------------------------------------------------------
@@ -243,7 +273,7 @@ cmd_up() {
   ensure_image
   ensure_kernel
   ensure_initrd
-  ensure_vm
+  ensure_template
   say "up: ok ($(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.1f", b-a}') s)"
 }
 cmd_down() {
@@ -269,19 +299,17 @@ cmd_status() {
   fi
   if [ -s "$KERNEL" ]; then say "kernel: $KERNEL ($(cat "$KERNEL.pkg" 2>/dev/null || echo '?'))"; else say "kernel: missing"; fi
   if [ -s "$INITRD" ]; then say "initrd: $INITRD"; else say "initrd: missing"; fi
-  if probe libvirtd; then
-    say "VM $VM: $("${VIRSH[@]}" domstate "$VM" 2>/dev/null || echo 'not defined')"
-  fi
+  if [ -s "$VM_XML" ]; then say "VM template: $VM_XML"; else say "VM template: missing"; fi
 }
 cmd_check_vm() {
-  local t0 t1 i state pane=""
-  state=$("${VIRSH[@]}" domstate "$VM" 2>/dev/null) || die "$VM is not defined; run '$0 up' first"
-  [ "$state" = "shut off" ] || die "$VM is '$state'; not disturbing it"
-  say "booting $VM and waiting for its shell prompt..."
-  CHECK_TMUX=1
+  local t0 t1 i pane="" vm="vtui-testbed-check-$$"
+  say "booting $vm (transient, of the template) and waiting for its shell prompt..."
+  tmpdir
+  domain_xml "$vm" >"$TMP/check.xml"
+  CHECK_TMUX=1 CHECK_VM=$vm
   t0=$EPOCHREALTIME
   tmux -L vtui-testbed new-session -d -s check -x 200 -y 50 \
-    "virsh -c qemu:///system start $VM --console; echo \"[virsh exited: \$?]\"; sleep 300"
+    "virsh -c qemu:///system create $TMP/check.xml --console; echo \"[virsh exited: \$?]\"; sleep 300"
   for ((i = 1; i <= 240; i++)); do
     pane=$(tmux -L vtui-testbed capture-pane -p -t check -S -)
     grep -q '^\[virsh exited' <<<"$pane" && break
@@ -297,7 +325,8 @@ cmd_check_vm() {
       sleep 0.5
     done
   fi
-  "${VIRSH[@]}" destroy "$VM" >/dev/null 2>&1 || true
+  "${VIRSH[@]}" destroy "$vm" >/dev/null 2>&1 || true
+  CHECK_VM=""
   if ! grep -q 'VTUI_42 /dev/ttyS0' <<<"$pane" || grep -q 'job control turned off' <<<"$pane"; then
     tail -n 20 <<<"$pane" >&2
     die "VM did not reach a working shell prompt (see above)"
@@ -313,5 +342,6 @@ case ${1:-up} in
   down) cmd_down ;;
   status) cmd_status ;;
   check-vm) cmd_up && cmd_check_vm ;;
-  *) die "usage: $0 [up|down|status|check-vm]" ;;
+  tools) for t in "${!TOOLS[@]}"; do echo "$t ${TOOLS[$t]}"; done | sort ;;
+  *) die "usage: $0 [up|down|status|check-vm|tools]" ;;
 esac

@@ -29,10 +29,47 @@ from vtui.backends import Backend
 from vtui.backends.libvirt_events import ensure_event_loop
 
 TEST_IMAGE = "vtui-test/busybox:latest"
-TEST_VM = "vtui-test-vm"
 TEST_LABEL = "vtui.test"
 SYSTEM_URI = "qemu:///system"
 BED_HINT = "run `scripts/testbed.sh up` (make test does)"
+VM_TEMPLATE = Path("/var/lib/vtui-testbed/vm.xml")  # written by scripts/testbed.sh
+VM_LOG_DIR = Path("/var/log/libvirt/qemu")
+# The machine may hold a user's own VMs and containers, under any names: every object a run makes
+# has RUN (or a random part) in its name and carries OWNER, so that nothing else is ever touched and
+# what a dead run left behind is known as such.
+RUN = uuid.uuid4().hex[:6]
+TEST_VM = f"vtui-test-vm-{RUN}"  # this run's VM, defined from the template (fixture bed_vm)
+RUN_NS = "https://vtui.dev/xmlns/test-run"  # libvirt metadata of the domains tests define
+
+
+def _started(pid: int) -> str | None:
+    """A process's start time (clock ticks since boot), which tells it from a later one of the same PID."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()[19]
+
+
+OWNER = f"{os.getpid()}:{_started(os.getpid())}"  # this pytest process
+TEST_LABELS = {TEST_LABEL: OWNER}  # on every container and network a test makes
+
+
+# Fixtures every engine-using fixture or test depends on, directly or through another.
+ENGINE_FIXTURES = {"docker_client", "bed_vm", "ssh_lab"}
+
+
+def owner_alive(owner: str) -> bool:
+    pid, _, start = owner.partition(":")
+    return pid.isdigit() and _started(int(pid)) == start
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use a real engine get the `engines` mark: `pytest -m 'not engines'` runs the rest."""
+    for item in items:
+        marked = any(item.get_closest_marker(name) for name in ("docker", "libvirt"))
+        if marked or ENGINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engines)
 
 
 @pytest.fixture(autouse=True)
@@ -81,13 +118,23 @@ def docker_client() -> docker.DockerClient:
         client.images.get(TEST_IMAGE)
     except (docker.errors.DockerException, OSError) as err:
         pytest.fail(f"the test bed's dockerd or image is missing ({err}); {BED_HINT}")
-    # leftovers of runs that died; not the containers of a run going on beside this one
-    stale = time.time() - 30 * 60
-    for leftover in client.containers.list(all=True, filters={"label": TEST_LABEL}):
-        created = calendar.timegm(time.strptime(leftover.attrs["Created"][:19], "%Y-%m-%dT%H:%M:%S"))
-        if created < stale:
-            leftover.remove(force=True)
+    sweep_dead_runs(client)
     return client
+
+
+def sweep_dead_runs(client: docker.DockerClient) -> None:
+    """Remove the containers and networks of test runs that died; not those of a run going on beside
+    this one, nor anything without the test label."""
+    stale = time.time() - 30 * 60  # labelled "1" by runs before OWNER: by age
+    for leftover in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+        owner = leftover.labels.get(TEST_LABEL, "")
+        created = calendar.timegm(time.strptime(leftover.attrs["Created"][:19], "%Y-%m-%dT%H:%M:%S"))
+        if (owner == "1" and created < stale) or (owner != "1" and not owner_alive(owner)):
+            leftover.remove(force=True)
+    for network in client.networks.list(filters={"label": TEST_LABEL}):
+        if not owner_alive(network.attrs.get("Labels", {}).get(TEST_LABEL, "")):
+            with contextlib.suppress(docker.errors.APIError):  # a container of a live run is on it
+                network.remove()
 
 
 @dataclass(frozen=True)
@@ -119,7 +166,7 @@ class Containers:
         """A container running `sh -c command`; `options` as docker-py's (tty=True, stdin_open=True…)."""
         name = name or f"vtui-t-{uuid.uuid4().hex[:8]}"
         container = self.client.containers.run(
-            TEST_IMAGE, ["sh", "-c", command], name=name, detach=True, labels={TEST_LABEL: "1"}, **options,
+            TEST_IMAGE, ["sh", "-c", command], name=name, detach=True, labels=TEST_LABELS, **options,
         )
         self.made.append(container)
         return TestContainer(name, str(container.id), container)
@@ -155,15 +202,35 @@ def docker_status(name: str) -> str:
 
 # --- libvirt ----------------------------------------------------------------
 
-@pytest.fixture
-def test_vm() -> Iterator[libvirt.virDomain]:
-    """The test bed's VM, left shut off afterwards whatever the test did to it."""
+def vm_template() -> str:
+    try:
+        return VM_TEMPLATE.read_text()
+    except OSError as err:
+        pytest.fail(f"the test bed's VM template is missing ({err}); {BED_HINT}")
+
+
+@pytest.fixture(scope="session")
+def bed_vm() -> Iterator[str]:
+    """This run's VM, TEST_VM: the test bed's template defined under the run's name, shut off;
+    undefined when the run ends. Domains that dead runs left behind are removed first."""
     ensure_event_loop()
+    xml = vm_template()
     try:
         conn = libvirt.open(SYSTEM_URI)
-        dom = conn.lookupByName(TEST_VM)
     except libvirt.libvirtError as err:
-        pytest.fail(f"the test bed's libvirtd or VM is missing ({err}); {BED_HINT}")
+        pytest.fail(f"the test bed's libvirtd is missing ({err}); {BED_HINT}")
+    discard([dom for dom in conn.listAllDomains() if (owner := run_owner(dom)) and not owner_alive(owner)])
+    dom = define_copy(conn, xml, TEST_VM)
+    yield TEST_VM
+    discard([dom])
+    conn.close()
+
+
+@pytest.fixture
+def test_vm(bed_vm: str) -> Iterator[libvirt.virDomain]:
+    """This run's VM, left shut off afterwards whatever the test did to it."""
+    conn = libvirt.open(SYSTEM_URI)
+    dom = conn.lookupByName(bed_vm)
     if dom.isActive():
         dom.destroy()
     yield dom
@@ -173,38 +240,58 @@ def test_vm() -> Iterator[libvirt.virDomain]:
 
 
 def define_copy(conn: libvirt.virConnect, xml: str, name: str, disks: Sequence[str] = ()) -> libvirt.virDomain:
-    """The domain described by `xml` defined again under `name` (no uuid), with extra disk elements."""
+    """The domain described by `xml` defined again under `name` (no uuid), with extra disk elements,
+    marked as this run's (run_owner)."""
     tree = ET.fromstring(xml)
     tree.find("name").text = name  # type: ignore[union-attr]
     for uuid_element in tree.findall("uuid"):
         tree.remove(uuid_element)
     for disk in disks:
         tree.find("devices").append(ET.fromstring(disk))  # type: ignore[union-attr]
+    metadata = tree.find("metadata")
+    if metadata is None:
+        metadata = ET.SubElement(tree, "metadata")
+    ET.SubElement(metadata, f"{{{RUN_NS}}}run", owner=OWNER)
     return conn.defineXML(ET.tostring(tree, encoding="unicode"))
 
 
+def run_owner(dom: libvirt.virDomain) -> str | None:
+    """The OWNER of the test run that defined `dom`; None for a domain no test run defined."""
+    with contextlib.suppress(libvirt.libvirtError):
+        mark = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)).find(f"metadata/{{{RUN_NS}}}run")
+        return None if mark is None else mark.get("owner")
+    return None
+
+
 @pytest.fixture
-def copied_vm(test_vm: libvirt.virDomain) -> Iterator[Callable[[str], str]]:
-    """Copies of the test VM under names of the test's choosing, removed afterwards."""
+def copied_vm(bed_vm: str) -> Iterator[Callable[[str], str]]:
+    """Copies of the test VM under names of the test's choosing (RUN appended), removed afterwards."""
     conn = libvirt.open(SYSTEM_URI)
     made: list[libvirt.virDomain] = []
 
     def copy(name: str) -> str:
-        made.append(define_copy(conn, test_vm.XMLDesc(), name))
-        return name
+        made.append(define_copy(conn, vm_template(), f"{name} {RUN}"))
+        return made[-1].name()  # type: ignore[no-any-return]
 
     yield copy
     discard(made)
     conn.close()
 
 
+UNDEFINE_ALL = (libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
+                | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
+
+
 def discard(domains: Sequence[libvirt.virDomain]) -> None:
-    """Destroy and undefine the domains a test made; one the test removed itself is skipped."""
+    """Destroy and undefine the domains a test made, with their snapshots, saved state and log file;
+    one the test removed itself is skipped."""
     for dom in domains:
         with contextlib.suppress(libvirt.libvirtError):
+            name = dom.name()
             if dom.isActive():
                 dom.destroy()
-            dom.undefine()
+            dom.undefineFlags(UNDEFINE_ALL)
+            (VM_LOG_DIR / f"{name}.log").unlink(missing_ok=True)
 
 
 def virsh_state(name: str) -> str:

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import TEST_IMAGE, TEST_LABEL, Containers, TestContainer, open_fds
+from tests.conftest import TEST_IMAGE, TEST_LABELS, Containers, TestContainer, open_fds
 from vtui.backends.docker import DockerBackend
 from vtui.console.session import ConsoleError, ConsoleRequest, ConsoleSession, NotRunning
 
@@ -54,7 +54,7 @@ def interactive(containers: Containers) -> TestContainer:
     """A container made as `docker run -it IMAGE sh` makes it (StdinOnce)."""
     api = containers.client.api
     made = api.create_container(TEST_IMAGE, ["sh"], tty=True, stdin_open=True,  # detach=False: StdinOnce
-                                labels={TEST_LABEL: "1"}, name=f"vtui-t-{uuid.uuid4().hex[:8]}")
+                                labels=TEST_LABELS, name=f"vtui-t-{uuid.uuid4().hex[:8]}")
     container = containers.client.containers.get(made["Id"])
     containers.made.append(container)
     container.start()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import libvirt
 import pytest
 
-from tests.conftest import SYSTEM_URI, TEST_VM, define_copy, discard
+from tests.conftest import SYSTEM_URI, define_copy, discard, vm_template
 from tests.test_console import answer
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
@@ -25,14 +25,14 @@ Copy = Callable[..., libvirt.virDomain]
 
 
 @pytest.fixture
-def vm_copy() -> Iterator[Copy]:
+def vm_copy(bed_vm: str) -> Iterator[Copy]:
     """Defines copies of the test VM named vtui-console-…; destroys and undefines them afterwards."""
     ensure_event_loop()
     conn = libvirt.open(SYSTEM_URI)
     made: list[libvirt.virDomain] = []
 
     def copy(role: str, *, start: bool = True, serial: bool = True) -> libvirt.virDomain:
-        xml = conn.lookupByName(TEST_VM).XMLDesc()
+        xml = vm_template()
         if not serial:
             xml = re.sub(r"<serial .*?</serial>\s*<console .*?</console>", "", xml, flags=re.S)
         dom = define_copy(conn, xml, f"vtui-console-{role}-{uuid.uuid4().hex[:6]}")
@@ -47,7 +47,7 @@ def vm_copy() -> Iterator[Copy]:
 
 
 @pytest.fixture
-async def backend() -> AsyncIterator[LibvirtBackend]:
+async def backend(bed_vm: str) -> AsyncIterator[LibvirtBackend]:
     connected = LibvirtBackend("local", SYSTEM_URI)
     await connected.connect()
     yield connected

@@ -20,7 +20,7 @@ from docker.types import LogConfig
 from textual.app import App
 from textual.widgets import Log
 
-from tests.conftest import SYSTEM_URI, TEST_IMAGE, TEST_LABEL, TEST_VM, Containers, TestContainer, a_run_of, wait_for
+from tests.conftest import SYSTEM_URI, TEST_IMAGE, TEST_LABELS, TEST_VM, Containers, TestContainer, a_run_of, wait_for
 from vtui.backends.base import LineSplitter, LogsUnavailable
 from vtui.backends.docker import LOGS_THREAD, DockerBackend
 from vtui.backends.libvirt import SYSTEM_LOG_DIR, LibvirtBackend, LogFile
@@ -43,7 +43,7 @@ def wait_until_logged(container: TestContainer, text: str, timeout: float = 10.0
 
 
 @pytest.fixture
-async def docker_backend() -> AsyncIterator[DockerBackend]:
+async def docker_backend(docker_client: docker.DockerClient) -> AsyncIterator[DockerBackend]:
     backend = DockerBackend("local", SOCKET)
     await backend.connect()
     yield backend
@@ -52,7 +52,7 @@ async def docker_backend() -> AsyncIterator[DockerBackend]:
 
 
 @pytest.fixture
-async def libvirt_backend() -> AsyncIterator[LibvirtBackend]:
+async def libvirt_backend(bed_vm: str) -> AsyncIterator[LibvirtBackend]:
     backend = LibvirtBackend("local", SYSTEM_URI)
     await backend.connect()
     yield backend
@@ -162,7 +162,7 @@ async def test_tty_and_long_lines(
 ) -> None:
     script = "printf 'in '; sleep 0.3; printf 'two\\n'; echo '[bold]x[/]'; sleep 3600"
     tty = docker_client.containers.run(TEST_IMAGE, ["sh", "-c", script], tty=True, detach=True,
-                                       labels={TEST_LABEL: "1"})
+                                       labels=TEST_LABELS)
     containers.made.append(tty)
     long = containers.run("head -c 40000 /dev/zero | tr '\\0' x; echo; echo end; sleep 3600")
     wait_until_logged(long, "end")
@@ -289,7 +289,7 @@ async def test_print_logs(containers: Containers, test_vm: libvirt.virDomain) ->
     assert len(out.getvalue().splitlines()) == 3
     assert await print_logs(backends, "no-such-node", 200, False, out, err) == 2
     assert "no VM or container is named 'no-such-node'" in err.getvalue()
-    mute = containers.client.containers.run(TEST_IMAGE, ["sleep", "3600"], detach=True, labels={TEST_LABEL: "1"},
+    mute = containers.client.containers.run(TEST_IMAGE, ["sleep", "3600"], detach=True, labels=TEST_LABELS,
                                             log_config=LogConfig(type=LogConfig.types.NONE))
     containers.made.append(mute)
     err = io.StringIO()

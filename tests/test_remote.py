@@ -19,7 +19,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_VM, a_run_of, vtui
+from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_LABELS, TEST_VM, a_run_of, vtui
 from tests.sshlab import JUMPED, SshLab, ssh_lab  # noqa: F401
 from tests.test_console import answer
 from tests.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
@@ -57,7 +57,7 @@ def h1_docker(lab: SshLab) -> Iterator[docker.DockerClient]:
 
 def run_on_h1(client: docker.DockerClient, command: str) -> tuple[str, str]:
     name = f"vtui-r-{uuid.uuid4().hex[:6]}"
-    made = client.containers.run(TEST_IMAGE, ["sh", "-c", command], name=name, detach=True, labels={TEST_LABEL: "1"})
+    made = client.containers.run(TEST_IMAGE, ["sh", "-c", command], name=name, detach=True, labels=TEST_LABELS)
     return name, str(made.id)
 
 
@@ -96,10 +96,10 @@ def node(inventory: Inventory, host_name: str, name: str) -> Node | None:
 
 
 async def test_inventory_stats_and_an_action_over_ssh(lab: SshLab, hub_of: Callable[..., Hub],
-                                                      h1_docker: docker.DockerClient) -> None:
+                                                      h1_docker: docker.DockerClient, bed_vm: str) -> None:
     busy, busy_id = run_on_h1(h1_docker, "while :; do :; done")
     hub = hub_of(spec(lab, "h1"), spec(lab, "h2", docker=False))
-    inventory = await until(hub, lambda i: node(i, "h1", busy) and node(i, "h2", "vtui-test-vm"))
+    inventory = await until(hub, lambda i: node(i, "h1", busy) and node(i, "h2", TEST_VM))
     # h1's own dockerd: its container is there and nowhere else; h2 shows the test bed's VM over libvirt
     assert [n.name for n in inventory.nodes if n.kind is Kind.CONTAINER] == [busy]
     assert {h.name: h.state for h in inventory.hosts} == {"h1": HostState.UP, "h2": HostState.UP}
@@ -169,7 +169,7 @@ async def test_a_dead_host_turns_unreachable_the_others_keep_updating_and_it_com
     finally:
         lab.start_sshd("h2")
     started = time.monotonic()
-    await until(hub, lambda i: host(i, "h2").state is HostState.UP and node(i, "h2", "vtui-test-vm"), timeout=20)
+    await until(hub, lambda i: host(i, "h2").state is HostState.UP and node(i, "h2", TEST_VM), timeout=20)
     print(f"h2 unreachable after {took:.2f} s; back {time.monotonic() - started:.1f} s after sshd returned")
 
 
@@ -322,7 +322,7 @@ def test_a_key_held_by_the_agent_is_used(lab: SshLab, stranger_home: Path, tmp_p
         agent.wait(timeout=10)
 
 
-async def test_a_host_behind_a_proxyjump_is_reached_through_it(lab: SshLab) -> None:
+async def test_a_host_behind_a_proxyjump_is_reached_through_it(lab: SshLab, bed_vm: str) -> None:
     (backend,) = remote_backends([HostSpec("h2j", JUMPED, docker=None)])
     assert backend.transport
     link = backend.transport.link
@@ -348,7 +348,7 @@ async def test_a_host_behind_a_proxyjump_is_reached_through_it(lab: SshLab) -> N
 
 
 def test_an_unknown_jump_host_key_is_shown_with_its_fingerprint_and_trusted_by_name(
-        lab: SshLab, tmp_path: Path) -> None:
+        lab: SshLab, tmp_path: Path, bed_vm: str) -> None:
     home = home_without(lab, tmp_path / "home", "h1")
     known = home / ".ssh/known_hosts"
     before = known.read_text()

@@ -14,7 +14,7 @@ import docker
 import libvirt
 import pytest
 
-from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_VM, Containers, one_core, vtui
+from tests.conftest import TEST_IMAGE, TEST_LABELS, TEST_VM, Containers, one_core, vtui
 from vtui.backends.cgroups import LocalCounters, find_layout
 from vtui.backends.docker import DockerBackend
 from vtui.stats import StatsBook
@@ -77,7 +77,7 @@ async def test_memory_matches_the_cgroup(containers: Containers) -> None:
 def test_network(docker_client: docker.DockerClient, containers: Containers) -> Iterator[str]:
     """A bridge network of the test's own, internal: nothing leaves this machine."""
     name = f"vtui-t-net-{uuid.uuid4().hex[:6]}"
-    network = docker_client.networks.create(name, internal=True, labels={TEST_LABEL: "1"})
+    network = docker_client.networks.create(name, internal=True, labels=TEST_LABELS)
     yield name
     containers.remove_all()  # detach them first
     network.remove()
@@ -89,7 +89,7 @@ def test_traffic_between_two_containers_shows_on_both(
     def on_network(command: str) -> Any:
         container = docker_client.containers.run(
             TEST_IMAGE, ["sh", "-c", command], detach=True, network=test_network,
-            name=f"vtui-t-{uuid.uuid4().hex[:8]}", labels={TEST_LABEL: "1"})
+            name=f"vtui-t-{uuid.uuid4().hex[:8]}", labels=TEST_LABELS)
         containers.made.append(container)
         return container
 

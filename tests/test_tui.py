@@ -198,7 +198,8 @@ async def test_no_engines_offers_the_demo(tmp_path: Path) -> None:
     app = make_app([LibvirtBackend(LOCAL_HOST, f"qemu+unix:///system?socket={tmp_path}/nope"),
                     DockerBackend(LOCAL_HOST, f"unix://{tmp_path}/docker.sock")])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, NoEnginesScreen))
+        # the screen is pushed before its widgets are mounted
+        await wait_for(pilot, lambda: isinstance(app.screen, NoEnginesScreen) and bool(app.screen.query("#reasons")))
         reasons = str(app.screen.query_one("#reasons").render())
         assert "libvirtd is not running" in reasons and "dockerd is not running" in reasons
         await pilot.press("d")

@@ -12,7 +12,7 @@ from textual.widgets import OptionList
 from tests.conftest import (
     SYSTEM_URI,
     TEST_IMAGE,
-    TEST_LABEL,
+    TEST_LABELS,
     TEST_VM,
     Containers,
     docker_status,
@@ -115,7 +115,7 @@ async def test_bulk_on_marked_nodes_with_one_failing_member(
     a, b = containers.run(), containers.run()
     for stopped in (a, b):
         stopped.handle.stop(timeout=0)
-    broken = docker_client.containers.create(TEST_IMAGE, ["no-such-program"], labels={TEST_LABEL: "1"},
+    broken = docker_client.containers.create(TEST_IMAGE, ["no-such-program"], labels=TEST_LABELS,
                                              name=f"vtui-t-{uuid.uuid4().hex[:8]}")
     containers.made.append(broken)
     app = docker_app()
@@ -248,7 +248,7 @@ async def test_triage_says_why_each_node_stopped(
 ) -> None:
     quitter = containers.run("echo 'goodbye [red]world'; exit 3")
     hog = docker_client.containers.run(TEST_IMAGE, ["sh", "-c", "head -c 200000000 /dev/zero | tail"], detach=True,
-                                       mem_limit="16m", memswap_limit="16m", labels={TEST_LABEL: "1"},
+                                       mem_limit="16m", memswap_limit="16m", labels=TEST_LABELS,
                                        name=f"vtui-t-{uuid.uuid4().hex[:8]}")
     containers.made.append(hog)
     running = containers.run()

@@ -22,17 +22,12 @@ from pathlib import Path
 import libvirt
 import pytest
 
-from tests.conftest import BED_HINT, SYSTEM_URI, TEST_VM, define_copy, sh, virsh_state, vtui
+from tests.conftest import SYSTEM_URI, define_copy, discard, sh, virsh_state, vm_template, vtui
 from vtui.actions import ACTIONS, ActionRefused
 from vtui.backends.libvirt import LibvirtBackend
-from vtui.backends.libvirt_events import ensure_event_loop
 from vtui.model import Kind
 
 IMAGES = Path("/var/lib/libvirt/images")
-UNDEFINE_ALL = (libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
-                | libvirt.VIR_DOMAIN_UNDEFINE_CHECKPOINTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
-
-
 def virsh(*args: str) -> str:
     return sh("virsh", "-c", SYSTEM_URI, *args)
 
@@ -65,7 +60,7 @@ class Vms:
 
     def __init__(self, conn: libvirt.virConnect) -> None:
         self.conn = conn
-        self.base = conn.lookupByName(TEST_VM).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+        self.base = vm_template()
         self.uuids: list[str] = []
         self.files: list[Path] = []
 
@@ -83,22 +78,14 @@ class Vms:
     def remove_all(self) -> None:
         for uuid_ in self.uuids:
             with contextlib.suppress(libvirt.libvirtError):  # the test may have deleted it
-                dom = self.conn.lookupByUUIDString(uuid_)
-                if dom.isActive():
-                    dom.destroy()
-                dom.undefineFlags(UNDEFINE_ALL)
+                discard([self.conn.lookupByUUIDString(uuid_)])
         for path in self.files:
             path.unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="module")
-def conn() -> Iterator[libvirt.virConnect]:
-    ensure_event_loop()
-    try:
-        connection = libvirt.open(SYSTEM_URI)
-        connection.lookupByName(TEST_VM)
-    except libvirt.libvirtError as err:
-        pytest.fail(f"the test bed's libvirtd or VM is missing ({err}); {BED_HINT}")
+def conn(bed_vm: str) -> Iterator[libvirt.virConnect]:
+    connection = libvirt.open(SYSTEM_URI)
     yield connection
     connection.close()
 
