@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages vtui needs to build and run (libvirt-python compiles against libvirt-dev).
 BUILD_DEBS := libvirt-dev pkg-config gcc python3-dev python3-venv
 
-.PHONY: run test lint testbed testbed-down clean
+.PHONY: run test test-fast lint testbed testbed-down clean
 
 run: $(STAMP)
 	$(VENV)/bin/vtui $(ARGS)
@@ -15,6 +15,10 @@ test: $(STAMP)
 	scripts/testbed.sh up
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory lint
+
+# The tests that need no engine (no test bed): about 30 s.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m 'not engines' $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vtui tests $(wildcard bench)
