@@ -44,13 +44,16 @@ DAEMONS=(virtlogd libvirtd dockerd) # start order; stopped in reverse
 PATH=$PATH:/usr/sbin:/sbin
 TMP=""
 CHECK_TMUX=""
-CHECK_VM="" # the transient VM check-vm runs, destroyed on the way out whatever happens
+CHECK_VM="" # the transient VM check-vm runs, destroyed with its log on the way out whatever happens
 
 say() { printf 'testbed: %s\n' "$*"; }
 die() { printf 'testbed: ERROR: %s\n' "$*" >&2; exit 1; }
 tmpdir() { [ -n "$TMP" ] || TMP=$(mktemp -d /tmp/vtui-testbed.XXXXXX); }
 cleanup() {
-  [ -z "$CHECK_VM" ] || "${VIRSH[@]}" destroy "$CHECK_VM" >/dev/null 2>&1 || true
+  if [ -n "$CHECK_VM" ]; then
+    "${VIRSH[@]}" destroy "$CHECK_VM" >/dev/null 2>&1 || true
+    rm -f "/var/log/libvirt/qemu/$CHECK_VM.log"
+  fi
   [ -z "$CHECK_TMUX" ] || tmux -L vtui-testbed kill-server 2>/dev/null || true
   [ -z "$TMP" ] || rm -rf "$TMP"
 }
@@ -325,8 +328,6 @@ cmd_check_vm() {
       sleep 0.5
     done
   fi
-  "${VIRSH[@]}" destroy "$vm" >/dev/null 2>&1 || true
-  CHECK_VM=""
   if ! grep -q 'VTUI_42 /dev/ttyS0' <<<"$pane" || grep -q 'job control turned off' <<<"$pane"; then
     tail -n 20 <<<"$pane" >&2
     die "VM did not reach a working shell prompt (see above)"

@@ -286,12 +286,12 @@ def discard(domains: Sequence[libvirt.virDomain]) -> None:
     """Destroy and undefine the domains a test made, with their snapshots, saved state and log file;
     one the test removed itself is skipped."""
     for dom in domains:
+        name = dom.name()
         with contextlib.suppress(libvirt.libvirtError):
-            name = dom.name()
             if dom.isActive():
                 dom.destroy()
             dom.undefineFlags(UNDEFINE_ALL)
-            (VM_LOG_DIR / f"{name}.log").unlink(missing_ok=True)
+        (VM_LOG_DIR / f"{name}.log").unlink(missing_ok=True)
 
 
 def virsh_state(name: str) -> str:
