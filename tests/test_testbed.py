@@ -85,7 +85,7 @@ class _Scan(ast.NodeVisitor):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             return [node.value]
         if isinstance(node, ast.JoinedStr):
-            return ["".join(v.value if isinstance(v, ast.Constant) else " \0 " for v in node.values)]
+            return ["".join(str(v.value) if isinstance(v, ast.Constant) else " \0 " for v in node.values)]
         if isinstance(node, ast.Name):
             return [s for value in self.names.get(node.id, []) for s in self.strings(value)]
         return []
