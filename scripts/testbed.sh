@@ -21,7 +21,6 @@ INITRD=$BOOT_DIR/vtui-test-initrd.img
 VM_XML=$LIB_DIR/vm.xml
 IMAGE=vtui-test/busybox:latest
 IMAGE_LABEL=vtui.testbed
-OLD_VM=vtui-test-vm # the domain earlier test beds defined; removed when it is still theirs
 VIRSH=(virsh -q -c qemu:///system)
 # Every program vtui, the tests, the benchmarks and this script run, and the Debian package
 # that provides it (tests/test_testbed.py checks this table against the code and against dpkg).
@@ -256,16 +255,6 @@ EOF
 ensure_template() {
   mkdir -p "$LIB_DIR"
   domain_xml vtui-test-vm >"$VM_XML.new" && mv "$VM_XML.new" "$VM_XML"
-  remove_old_vm
-}
-# Earlier test beds defined $OLD_VM themselves: remove it if it is still theirs and shut off.
-remove_old_vm() {
-  local xml
-  xml=$("${VIRSH[@]}" dumpxml --inactive "$OLD_VM" 2>/dev/null) || return 0
-  grep -qF "<description>vtui testbed VM:" <<<"$xml" && grep -qF "<kernel>$KERNEL</kernel>" <<<"$xml" || return 0
-  [ "$("${VIRSH[@]}" domstate "$OLD_VM")" = "shut off" ] || return 0
-  say "undefining $OLD_VM, which an earlier test bed defined (the VM is now a template: $VM_XML)..."
-  "${VIRSH[@]}" undefine "$OLD_VM" >/dev/null
 }
 
 # --- subcommands -------------------------------------------------------------------
