@@ -42,7 +42,7 @@ TEST_VM = f"vtui-test-vm-{RUN}"  # this run's VM, defined from the template (fix
 RUN_NS = "https://vtui.dev/xmlns/test-run"  # libvirt metadata of the domains tests define
 
 
-def _started(pid: int) -> str | None:
+def started(pid: int) -> str | None:
     """A process's start time (clock ticks since boot), which tells it from a later one of the same PID."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -51,7 +51,7 @@ def _started(pid: int) -> str | None:
     return stat[stat.rindex(")") + 2:].split()[19]
 
 
-OWNER = f"{os.getpid()}:{_started(os.getpid())}"  # this pytest process
+OWNER = f"{os.getpid()}:{started(os.getpid())}"  # this pytest process
 TEST_LABELS = {TEST_LABEL: OWNER}  # on every container and network a test makes
 
 
@@ -61,7 +61,7 @@ ENGINE_FIXTURES = {"docker_client", "bed_vm", "ssh_lab"}
 
 def owner_alive(owner: str) -> bool:
     pid, _, start = owner.partition(":")
-    return pid.isdigit() and _started(int(pid)) == start
+    return pid.isdigit() and started(int(pid)) == start
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -219,7 +219,7 @@ def bed_vm() -> Iterator[str]:
         conn = libvirt.open(SYSTEM_URI)
     except libvirt.libvirtError as err:
         pytest.fail(f"the test bed's libvirtd is missing ({err}); {BED_HINT}")
-    discard([dom for dom in conn.listAllDomains() if (owner := run_owner(dom)) and not owner_alive(owner)])
+    sweep_dead_vms(conn)
     dom = define_copy(conn, xml, TEST_VM)
     yield TEST_VM
     discard([dom])
@@ -239,9 +239,10 @@ def test_vm(bed_vm: str) -> Iterator[libvirt.virDomain]:
     conn.close()
 
 
-def define_copy(conn: libvirt.virConnect, xml: str, name: str, disks: Sequence[str] = ()) -> libvirt.virDomain:
+def define_copy(conn: libvirt.virConnect, xml: str, name: str, disks: Sequence[str] = (),
+                owner: str = OWNER) -> libvirt.virDomain:
     """The domain described by `xml` defined again under `name` (no uuid), with extra disk elements,
-    marked as this run's (run_owner)."""
+    marked as the run's of `owner` (run_owner)."""
     tree = ET.fromstring(xml)
     tree.find("name").text = name  # type: ignore[union-attr]
     for uuid_element in tree.findall("uuid"):
@@ -251,8 +252,14 @@ def define_copy(conn: libvirt.virConnect, xml: str, name: str, disks: Sequence[s
     metadata = tree.find("metadata")
     if metadata is None:
         metadata = ET.SubElement(tree, "metadata")
-    ET.SubElement(metadata, f"{{{RUN_NS}}}run", owner=OWNER)
+    ET.SubElement(metadata, f"{{{RUN_NS}}}run", owner=owner)
     return conn.defineXML(ET.tostring(tree, encoding="unicode"))
+
+
+def sweep_dead_vms(conn: libvirt.virConnect) -> None:
+    """Remove the domains of test runs that died; not those of a run going on beside this one, nor
+    any domain that no test run defined."""
+    discard([dom for dom in conn.listAllDomains() if (owner := run_owner(dom)) and not owner_alive(owner)])
 
 
 def run_owner(dom: libvirt.virDomain) -> str | None:

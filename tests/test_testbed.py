@@ -1,4 +1,5 @@
-"""The test bed installs every program that vtui, the tests and the benchmarks run.
+"""The test bed installs every program that vtui, the tests and the benchmarks run, and a test run
+removes only what a dead run left behind.
 
 The programs are read from the code, so the list cannot drift: the program of each argv that
 reaches subprocess (or asyncio's, or os.exec*), each `which`/`_tool` look-up, and the commands of
@@ -10,15 +11,35 @@ with one of Debian's Essential packages (coreutils, dash, util-linux…), which 
 from __future__ import annotations
 
 import ast
+import contextlib
 import re
 import shutil
 import subprocess
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import docker
+import docker.errors
+import libvirt
 import pytest
+
+from tests.conftest import (
+    RUN,
+    SYSTEM_URI,
+    TEST_IMAGE,
+    TEST_LABEL,
+    TEST_LABELS,
+    define_copy,
+    discard,
+    owner_alive,
+    started,
+    sweep_dead_runs,
+    sweep_dead_vms,
+    vm_template,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ("vtui", "tests", "bench")
@@ -203,3 +224,58 @@ def test_every_program_the_code_runs_is_installed_by_the_test_bed() -> None:
 def test_each_tool_comes_from_the_package_the_test_bed_installs(program: str) -> None:
     package, _ = package_of(program)
     assert package == tools_table()[program], f"{program} is in {package}, not {tools_table()[program]}"
+
+
+# --- what a test run may remove: only what a dead run left behind ----------------------------------
+
+def dead_owner() -> str:
+    """The OWNER a test run in a process that has ended would have written."""
+    gone = subprocess.Popen(["sleep", "0"])
+    owner = f"{gone.pid}:{started(gone.pid)}"
+    gone.wait()
+    assert not owner_alive(owner)
+    return owner
+
+
+def test_only_a_dead_runs_containers_and_networks_are_swept(docker_client: docker.DockerClient) -> None:
+    dead = dead_owner()
+    made = {
+        "dead": docker_client.containers.create(TEST_IMAGE, ["true"], name=f"vtui-t-dead-{RUN}",
+                                                labels={TEST_LABEL: dead}),
+        "ours": docker_client.containers.create(TEST_IMAGE, ["true"], name=f"vtui-t-ours-{RUN}", labels=TEST_LABELS),
+        "unmarked": docker_client.containers.create(TEST_IMAGE, ["true"], name=f"vtui-t-unmarked-{RUN}"),
+    }
+    nets = {
+        "dead": docker_client.networks.create(f"vtui-t-dead-{RUN}", labels={TEST_LABEL: dead}),
+        "ours": docker_client.networks.create(f"vtui-t-ours-{RUN}", labels=TEST_LABELS),
+    }
+    try:
+        sweep_dead_runs(docker_client)
+        left = {c.name for c in docker_client.containers.list(all=True, filters={"name": f"vtui-t-.*-{RUN}"})}
+        assert left == {f"vtui-t-ours-{RUN}", f"vtui-t-unmarked-{RUN}"}
+        networks = {n.name for n in docker_client.networks.list(names=[f"vtui-t-dead-{RUN}", f"vtui-t-ours-{RUN}"])}
+        assert networks == {f"vtui-t-ours-{RUN}"}
+    finally:
+        for container in made.values():
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+        for network in nets.values():
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()
+
+
+def test_only_a_dead_runs_vms_are_swept(bed_vm: str) -> None:
+    conn = libvirt.open(SYSTEM_URI)
+    dead = define_copy(conn, vm_template(), f"vtui-t-dead-{RUN}", owner=dead_owner())
+    ours = define_copy(conn, vm_template(), f"vtui-t-ours-{RUN}")
+    tree = ET.fromstring(vm_template())
+    tree.find("name").text = f"vtui-t-unmarked-{RUN}"  # type: ignore[union-attr]
+    unmarked = conn.defineXML(ET.tostring(tree, encoding="unicode"))  # as a user would define it
+    try:
+        sweep_dead_vms(conn)
+        names = {dom.name() for dom in conn.listAllDomains()}
+        assert {f"vtui-t-ours-{RUN}", f"vtui-t-unmarked-{RUN}", bed_vm} <= names
+        assert f"vtui-t-dead-{RUN}" not in names
+    finally:
+        discard([dead, ours, unmarked])
+        conn.close()
