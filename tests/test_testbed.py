@@ -170,23 +170,37 @@ def programs_run() -> tuple[Use, ...]:
     return tuple(uses)
 
 
-@cache
-def package_of(program: str) -> tuple[str | None, bool]:
-    """(the Debian package of the program as installed here, or None, whether that package is Essential)."""
+def _candidates(program: str) -> list[str]:
+    """The paths dpkg may know the program by: as found, resolved, and as its package ships it
+    (/bin/ip, not /usr/bin/ip on a merged /usr)."""
     found = shutil.which(program, path=DEBIAN_PATH)
     if found is None:
-        return None, False
-    # dpkg knows a program by the path its package ships (/bin/ip, not /usr/bin/ip on a merged /usr)
+        return []
     paths = [p for f in (found, str(Path(found).resolve())) for p in (f, re.sub(r"^/usr/(s?bin)/", r"/\1/", f))]
-    for path in dict.fromkeys(paths):
-        owner = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True, timeout=30)
-        if owner.returncode == 0:
-            package = next(line for line in owner.stdout.splitlines() if not line.startswith("diversion "))
-            package = package.split(":")[0].split(",")[0].strip()
-            essential = subprocess.run(["dpkg-query", "-W", "-f", "${Essential}", package], capture_output=True,
-                                       text=True, timeout=30).stdout.strip()
-            return package, essential == "yes"
-    return None, False
+    return list(dict.fromkeys(paths))
+
+
+@cache
+def packages() -> dict[str, tuple[str, bool]]:
+    """Each program the code runs or TOOLS names, installed here: (its Debian package, whether that
+    package is Essential). Two dpkg-query calls in all."""
+    programs = {use.program for use in programs_run()} | set(tools_table())
+    paths = {program: _candidates(program) for program in programs}
+    listed = subprocess.run(["dpkg-query", "-S", *{p for ps in paths.values() for p in ps}], capture_output=True,
+                            text=True, timeout=60).stdout  # exit 1 when some path is no package's
+    owners = {path: names.split(",")[0].strip() for line in listed.splitlines()
+              if not line.startswith("diversion ") for names, _, path in [line.partition(": ")]}
+    owned = {program: next(owners[p] for p in ps if p in owners) for program, ps in paths.items()
+             if any(p in owners for p in ps)}
+    flags = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Essential}\n", *set(owned.values())],
+                           capture_output=True, text=True, timeout=60, check=True).stdout
+    essential = {name for name, _, flag in (line.partition(" ") for line in flags.splitlines()) if flag == "yes"}
+    return {program: (package, package in essential) for program, package in owned.items()}
+
+
+def package_of(program: str) -> tuple[str | None, bool]:
+    """(the Debian package of the program as installed here, or None; whether that package is Essential)."""
+    return packages().get(program, (None, False))
 
 
 def test_the_shell_scanner_finds_the_commands_of_a_script() -> None:
