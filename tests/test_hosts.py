@@ -8,7 +8,8 @@ import pytest
 
 from vtui.config import ConfigError
 from vtui.engines import libvirt_socket, libvirt_uri_via
-from vtui.hosts import HostSpec, add_hosts, load_hosts, parse_target
+from vtui.hosts import HostSpec, add_hosts, load_hosts
+from vtui.transport.target import parse_target
 
 GOOD = """\
 local = false

@@ -25,12 +25,12 @@ from tests.test_console import answer
 from tests.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
 from vtui.backends import Backend
 from vtui.engines import remote_backends
-from vtui.hostkeys import HostKeyProblem
 from vtui.hosts import DEFAULT_DOCKER, DEFAULT_LIBVIRT, HostSpec
 from vtui.hub import Hub
 from vtui.listing import list_all
 from vtui.model import HostState, HostStatus, Inventory, Kind, Node, State
-from vtui.ssh import SshLink
+from vtui.transport.hostkeys import HostKeyProblem
+from vtui.transport.ssh import SshLink
 
 
 @pytest.fixture

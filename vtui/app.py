@@ -20,7 +20,6 @@ from vtui.console.relay import Relay
 from vtui.console.session import ConsoleError, ConsoleRequest
 from vtui.engines import demo_backends, remote_backends
 from vtui.hangup import watch_terminal
-from vtui.hostkeys import HostKeyProblem
 from vtui.hosts import HostSpec, add_hosts
 from vtui.hub import Hub
 from vtui.messages import ConsoleWanted, HostChosen, HostsAdded, InventoryChanged
@@ -31,6 +30,7 @@ from vtui.screens.consoles import ConsoleScreen, console_key
 from vtui.screens.hosts import HostsScreen
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
+from vtui.transport.hostkeys import HostKeyProblem
 
 log = logging.getLogger(__name__)
 

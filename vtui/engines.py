@@ -59,7 +59,7 @@ def remote_backends(hosts: Sequence[HostSpec], *, read_only: bool = False) -> li
     if not hosts:
         return []
     from vtui.backends.remote_counters import RemoteCounters
-    from vtui.ssh import SshLink, runtime_dir  # asyncssh only when there is a remote host
+    from vtui.transport.ssh import SshLink, runtime_dir  # asyncssh only when there is a remote host
 
     sockets = runtime_dir()
     atexit.register(shutil.rmtree, sockets, ignore_errors=True)

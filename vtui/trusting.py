@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from vtui.backends import Backend
-from vtui.hostkeys import HostKeyProblem
 from vtui.transport import HostKeyError, TransportError, Trust
+from vtui.transport.hostkeys import HostKeyProblem
 
 
 def terminal_trust(err: TextIO | None = None) -> Trust:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Protocol
 
-from vtui.hostkeys import HostKeyProblem
 from vtui.model import HostState
+from vtui.transport.hostkeys import HostKeyProblem
 
 Trust = Callable[[HostKeyProblem], Awaitable[bool]]  # asks the user whether to accept an unknown key
 
@@ -34,7 +34,7 @@ class HostKeyError(TransportError):
 
 
 class HostLink(Protocol):
-    """The one connection to a host (vtui.ssh.SshLink), as the hub keeps it."""
+    """The one connection to a host (vtui.transport.ssh.SshLink), as the hub keeps it."""
 
     name: str
     target: str
@@ -56,7 +56,7 @@ class HostLink(Protocol):
 
 
 class Transport(Protocol):
-    """How a backend reaches an engine on another host (vtui.ssh.Forward)."""
+    """How a backend reaches an engine on another host (vtui.transport.ssh.Forward)."""
 
     @property
     def link(self) -> HostLink: ...

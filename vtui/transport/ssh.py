@@ -27,11 +27,11 @@ from typing import Any
 
 import asyncssh
 
-from vtui.hostkeys import judge_host_key, record
-from vtui.hosts import SshTarget, parse_target
 from vtui.model import HostState
-from vtui.ssh_proxy import ProxyCommandTunnel
 from vtui.transport import CommandFailed, HostKeyError, TransportError, Trust
+from vtui.transport.hostkeys import judge_host_key, record
+from vtui.transport.proxy import ProxyCommandTunnel
+from vtui.transport.target import SshTarget, parse_target
 
 log = logging.getLogger(__name__)
 
