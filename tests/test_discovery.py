@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import open_fds
-from vtui.discover_command import run_discover
+from vtui.cli.discover import run_discover
 from vtui.discovery import PORTS, Found, OpenPort, Scan, Service, parse_network, parse_ports
 
 OPENSSH = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
@@ -568,6 +568,6 @@ async def test_command_add_with_the_real_hosts_file(lab: tuple[Service, ...], tm
 
 
 def test_discovery_does_not_import_textual() -> None:
-    code = "import sys, vtui.discovery, vtui.discover_command; print(sorted(m for m in sys.modules if 'textual' in m))"
+    code = "import sys, vtui.discovery, vtui.cli.discover; print(sorted(m for m in sys.modules if 'textual' in m))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

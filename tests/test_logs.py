@@ -24,7 +24,7 @@ from tests.conftest import SYSTEM_URI, TEST_IMAGE, TEST_LABELS, TEST_VM, Contain
 from vtui.backends.base import LineSplitter, LogsUnavailable
 from vtui.backends.docker import LOGS_THREAD, DockerBackend
 from vtui.backends.libvirt import SYSTEM_LOG_DIR, LibvirtBackend, LogFile
-from vtui.logs import print_logs, tail_arg
+from vtui.cli.logs import print_logs, tail_arg
 from vtui.model import Node
 from vtui.screens.logs import LogsScreen, plain
 
@@ -300,7 +300,8 @@ async def test_print_logs(containers: Containers, test_vm: libvirt.virDomain) ->
 
 def test_ctrl_c_while_following_exits_0(containers: Containers) -> None:
     web = containers.run("echo ready; sleep 3600")
-    script = ("import asyncio, sys; from vtui.logs import print_logs; from vtui.backends.docker import DockerBackend;"
+    script = ("import asyncio, sys; from vtui.cli.logs import print_logs;"
+              " from vtui.backends.docker import DockerBackend;"
               f"sys.exit(asyncio.run(print_logs([DockerBackend('local', {SOCKET!r})], {web.name!r}, 10, True,"
               " sys.stdout)))")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -84,7 +84,7 @@ def test_human_bytes() -> None:
 
 def test_nothing_below_the_ui_imports_textual() -> None:
     code = (
-        "import sys, vtui.model, vtui.hub, vtui.backends.libvirt, vtui.backends.docker, vtui.listing, "
+        "import sys, vtui.model, vtui.hub, vtui.backends.libvirt, vtui.backends.docker, vtui.cli.ls, "
         "vtui.engines, vtui.config, vtui.cli, vtui.net, vtui.console; "
         "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'textual'); print(bad); sys.exit(1 if bad else 0)"
     )

@@ -1,5 +1,5 @@
 import sys
 
-from vtui.cli import main
+from vtui.cli.main import main
 
 sys.exit(main())

@@ -57,6 +57,7 @@ PORTS: tuple[Service, ...] = (
     Service(2375, "docker"),
     Service(2376, "docker-tls"),
 )
+COLUMNS = ("ssh", "libvirt", "docker")  # the families a listing of hosts shows a column each
 
 
 class OpenPort(NamedTuple):

@@ -13,8 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static
 
-from vtui.discover_command import COLUMNS
-from vtui.discovery import Found, Scan, ssh_target
+from vtui.discovery import COLUMNS, Found, Scan, ssh_target
 from vtui.messages import HostsAdded
 
 PROGRESS_EVERY = 0.1  # seconds between progress repaints

@@ -14,21 +14,22 @@ from pathlib import Path
 
 import platformdirs
 
-from vtui.acting import act, snapshot_list
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
+from vtui.cli.actions import act, snapshot_list
+from vtui.cli.console import run_console
+from vtui.cli.discover import run_discover
+from vtui.cli.logs import DEFAULT_TAIL, print_logs, tail_arg
+from vtui.cli.ls import described, list_all, table
+from vtui.cli.terminal import agreed, answer, columns
+from vtui.cli.trust import run_trust, trust_terminal_where_possible
 from vtui.config import MAX_INTERVAL, MIN_INTERVAL, Config, ConfigError, load_config
 from vtui.console.session import ConsoleRequest
-from vtui.console_command import run_console
-from vtui.discover_command import run_discover
 from vtui.discovery import PORTS
 from vtui.engines import demo_backends, local_backends, remote_backends
 from vtui.hosts import load_hosts
-from vtui.listing import described, list_all, table
-from vtui.logs import DEFAULT_TAIL, print_logs, tail_arg
 from vtui.model import SnapshotInfo
 from vtui.stats import NodeStats
-from vtui.trusting import run_trust, trust_terminal_where_possible
 
 # Actions the CLI spells as `GROUP SUB`: ACTIONS["snapshot-create"] is `vtui snapshot create`.
 GROUPS = {"snapshot": ("create", "revert", "delete"), "autostart": ("on", "off")}
@@ -222,15 +223,14 @@ def _confirmed(args: argparse.Namespace) -> bool:
     names = ", ".join(repr(n) for n in args.nodes)
     if snapshot := getattr(args, "snapshot", None):
         names += f", snapshot {snapshot!r}"
-    answer = input(f"{action.title} {names}? {action.description}. [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
+    return agreed(answer(f"{action.title} {names}? {action.description}. [y/N] "))
 
 
 def _name_typed(spec: str, storage: bool) -> bool:
     """Deleting a VM cannot be undone: the user types its name, not just y."""
     name = spec.rsplit("/", 1)[-1]  # HOST/KIND/NAME: VM names cannot contain '/'
     print(f"Delete the VM {name!r}{' and its disk volumes' if storage else ''}? This cannot be undone.")
-    if input("Type the VM's name to confirm: ").strip() == name.strip():
+    if answer("Type the VM's name to confirm: ") == name.strip():
         return True
     print(f"vtui: that is not {name!r}; nothing was deleted", file=sys.stderr)
     return False
@@ -277,11 +277,9 @@ def cmd_snapshot_list(args: argparse.Namespace, backends: list[Backend]) -> int:
 
 
 def snapshot_table(snapshots: Sequence[SnapshotInfo]) -> str:
-    rows = [("NAME", "CREATED", "STATE", "CURRENT", "DESCRIPTION")] + [
+    return columns([("NAME", "CREATED", "STATE", "CURRENT", "DESCRIPTION")] + [
         (s.name, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created)), s.state, "*" if s.current else "",
-         " ".join(s.description.split())) for s in snapshots]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+         " ".join(s.description.split())) for s in snapshots])
 
 
 def cmd_console(args: argparse.Namespace, backends: list[Backend], config: Config) -> int:

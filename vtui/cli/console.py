@@ -12,11 +12,12 @@ from typing import TextIO
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, EngineUnavailable, backend_for
+from vtui.cli.ls import connected, described
+from vtui.cli.terminal import agreed, answer_async
 from vtui.console.fullscreen import ESCAPE_NAME, hand_over
 from vtui.console.opening import open_console
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleError, ConsoleRequest
-from vtui.listing import connected, described
 from vtui.targets import TargetError, resolve
 
 
@@ -34,9 +35,7 @@ async def run_console(
     async def ask(question: str) -> bool:
         if start or request.force:  # what the options already answered
             return True
-        print(f"vtui: {question} [y/N] ", end="", file=err, flush=True)
-        answer = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        return answer.strip().lower() in ("y", "yes")
+        return agreed(await answer_async(f"vtui: {question} [y/N] ", err))
 
     async with connected(backends) as (listed, failures):
         try:

@@ -14,7 +14,7 @@ from typing import TextIO
 
 from vtui.backends import Backend, EngineUnavailable, backend_for
 from vtui.backends.base import LogsUnavailable
-from vtui.listing import connected, described
+from vtui.cli.ls import connected, described
 from vtui.targets import TargetError, resolve
 
 DEFAULT_TAIL = 200

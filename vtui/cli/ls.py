@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from vtui.backends import Backend, EngineUnavailable
+from vtui.cli.terminal import columns
 from vtui.format import detail, human_bytes, human_rate, percent
 from vtui.hub import SAMPLED_STATES
 from vtui.model import Node
@@ -103,6 +104,4 @@ def table(nodes: Sequence[Node], stats: dict[str, NodeStats] | None = None) -> s
                         human_rate(s.net_tx_bps))
 
     headers = HEADERS if stats is None else HEADERS + STATS_HEADERS
-    rows = [headers] + [row(n) for n in nodes]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return columns([headers] + [row(n) for n in nodes])

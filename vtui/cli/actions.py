@@ -10,7 +10,7 @@ from typing import Any
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, EngineUnavailable, backend_for
 from vtui.backends.libvirt import LibvirtBackend
-from vtui.listing import connected, described
+from vtui.cli.ls import connected, described
 from vtui.model import Node, SnapshotInfo
 from vtui.targets import TargetError, resolve
 

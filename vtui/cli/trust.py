@@ -3,12 +3,12 @@ or `vtui trust HOST --fingerprint SHA256:…` where no one can be asked (no TUI)
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from vtui.backends import Backend
+from vtui.cli.terminal import answer_async
 from vtui.transport import HostKeyError, TransportError, Trust
 from vtui.transport.hostkeys import HostKeyProblem
 
@@ -20,9 +20,8 @@ def terminal_trust(err: TextIO | None = None) -> Trust:
         out = err or sys.stderr
         print(f"The authenticity of {problem.who} can't be established.\n"
               f"{problem.algorithm} key fingerprint is {problem.fingerprint}.", file=out)
-        print("Are you sure you want to continue connecting (yes/no)? ", end="", file=out, flush=True)
-        answer = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-        return answer.strip().lower() in ("yes", problem.fingerprint.lower())
+        reply = await answer_async("Are you sure you want to continue connecting (yes/no)? ", out)
+        return reply.lower() in ("yes", problem.fingerprint.lower())  # as ssh: "y" is not enough
 
     return ask
 

@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from vtui.cli.terminal import columns
 from vtui.config import ConfigError
-from vtui.discovery import PORTS, Found, Scan, Service, family, parse_ports, ssh_target
+from vtui.discovery import COLUMNS, PORTS, Found, Scan, Service, family, parse_ports, ssh_target
 
-COLUMNS = ("ssh", "libvirt", "docker")
 PROGRESS_EVERY = 0.1  # seconds between progress lines on a terminal
 
 
@@ -81,8 +81,7 @@ def table(found: Sequence[Found], services: Sequence[Service] = PORTS) -> str:
             cells.append(ports(host, None))
         cells.append("; ".join(s.banner for s in host.services if s.banner))
         rows.append(tuple(cells))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+    return columns(rows)
 
 
 def _as_json(host: Found) -> dict[str, object]:

@@ -1,0 +1,1 @@
+"""The command line: `vtui VERB …` without the TUI, one module per verb family (main parses)."""
