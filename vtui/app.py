@@ -13,9 +13,9 @@ from textual.screen import Screen
 from textual.widgets import HelpPanel
 
 from vtui.actions import ActionRefused
+from vtui.attach import open_console
 from vtui.backends import Backend, EngineUnavailable
 from vtui.config import ConfigError, ConsoleConfig
-from vtui.console.opening import open_console
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleError, ConsoleRequest
 from vtui.engines import demo_backends, remote_backends

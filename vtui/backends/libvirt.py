@@ -20,7 +20,7 @@ import libvirt
 from vtui.actions import SHUTDOWN_TIMEOUT, ActionRefused, ShutdownTimedOut
 from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
 from vtui.backends.libvirt_events import ensure_event_loop
-from vtui.backends.libvirt_states import describe
+from vtui.backends.libvirt_states import describe, in_words
 from vtui.console.libvirt_serial import LibvirtSerialSession
 from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, ViewOnly
 from vtui.model import Kind, Node, SnapshotInfo, State
@@ -339,7 +339,8 @@ class LibvirtBackend(Backend):
     async def open_console(self, node: Node, request: ConsoleRequest = SHELL) -> ConsoleSession:
         """The VM's serial console; `request.force` takes it over from another client (virsh console).
         It lasts across restarts of the VM (see LibvirtSerialSession)."""
-        session = await LibvirtSerialSession.open(self.conn, self._call, node.id, node.name, force=request.force)
+        session = await LibvirtSerialSession.open(self.conn, self._call, node.id, node.name, in_words,
+                                                  force=request.force)
         return ViewOnly(session) if self.read_only else session
 
     async def logs(self, node: Node, *, tail: int | None = 200, follow: bool = False) -> AsyncGenerator[str, None]:

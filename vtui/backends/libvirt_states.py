@@ -45,6 +45,13 @@ REASONS: dict[int, list[str]] = {
 }
 
 
+def in_words(state: int, reason: int) -> str:
+    """A libvirt state as a phrase: 'shut off (destroyed)', 'crashed (panicked)'."""
+    _normal, native, why = describe(state, reason)
+    native = "shut off" if native == "shutoff" else native
+    return f"{native} ({why})" if why else native
+
+
 def describe(state: int, reason: int) -> tuple[State, str, str]:
     """(normalised state, native state name, reason text) for a libvirt pair."""
     normal, native = STATES.get(state, (State.UNKNOWN, f"state {state}"))

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TextIO
 
 from vtui.actions import ActionRefused
+from vtui.attach import open_console
 from vtui.backends import Backend, EngineUnavailable, backend_for
 from vtui.cli.ls import connected, described
 from vtui.cli.terminal import agreed, answer_async
 from vtui.console.fullscreen import ESCAPE_NAME, hand_over
-from vtui.console.opening import open_console
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleError, ConsoleRequest
 from vtui.targets import TargetError, resolve

@@ -15,7 +15,6 @@ from typing import Any, Protocol, TypeVar
 
 import libvirt
 
-from vtui.backends.libvirt_states import describe
 from vtui.console.session import ConsoleBusy, ConsoleError, ConsoleSession, NotRunning
 
 T = TypeVar("T")
@@ -30,6 +29,9 @@ _WRITE = libvirt.VIR_STREAM_EVENT_WRITABLE
 
 class NoSerialConsole(ConsoleError):
     """The VM's definition has no serial console."""
+
+
+Words = Callable[[int, int], str]  # a libvirt (state, reason) as a phrase: 'shut off (destroyed)'
 
 
 class Call(Protocol):
@@ -223,8 +225,8 @@ class LibvirtSerialSession(ConsoleSession):
     Opened with `await LibvirtSerialSession.open(conn, call, uuid, name)`.
     """
 
-    def __init__(self, conn: libvirt.virConnect, call: Call, dom: libvirt.virDomain, title: str) -> None:
-        self._conn, self._call, self._dom = conn, call, dom
+    def __init__(self, conn: libvirt.virConnect, call: Call, dom: libvirt.virDomain, title: str, words: Words) -> None:
+        self._conn, self._call, self._dom, self._words = conn, call, dom, words
         self.title = title
         self._loop = asyncio.get_running_loop()
         self._inbox = _Inbox(self._loop)
@@ -234,9 +236,10 @@ class LibvirtSerialSession(ConsoleSession):
         self._closed = False
 
     @classmethod
-    async def open(cls, conn: libvirt.virConnect, call: Call, uuid: str, name: str,
+    async def open(cls, conn: libvirt.virConnect, call: Call, uuid: str, name: str, words: Words,
                    *, force: bool = False) -> LibvirtSerialSession:
-        """Raises ConsoleBusy, NotRunning, NoSerialConsole or ConsoleError."""
+        """`words` tells the VM's state in the notices. Raises ConsoleBusy, NotRunning, NoSerialConsole
+        or ConsoleError."""
 
         def lookup() -> libvirt.virDomain:
             try:
@@ -244,7 +247,7 @@ class LibvirtSerialSession(ConsoleSession):
             except libvirt.libvirtError as err:
                 raise _refusal(name, err) from err
 
-        session = cls(conn, call, await call(lookup), name)
+        session = cls(conn, call, await call(lookup), name, words)
         try:
             await session._attach(force)
         except BaseException:
@@ -319,7 +322,7 @@ class LibvirtSerialSession(ConsoleSession):
         try:
             dom = self._conn.lookupByUUIDString(self._dom.UUIDString())
             state, reason = dom.state()
-            return dom, int(dom.ID()), _words(state, reason)
+            return dom, int(dom.ID()), self._words(state, reason)
         except libvirt.libvirtError as err:
             if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                 return None
@@ -402,13 +405,6 @@ class LibvirtSerialSession(ConsoleSession):
 def _abort(stream: Any) -> None:
     with contextlib.suppress(libvirt.libvirtError):
         stream.abort()
-
-
-def _words(state: int, reason: int) -> str:
-    """A libvirt state as a phrase: 'shut off (destroyed)', 'crashed (panicked)'."""
-    _normal, native, why = describe(state, reason)
-    native = "shut off" if native == "shutoff" else native
-    return f"{native} ({why})" if why else native
 
 
 def _refusal(name: str, err: libvirt.libvirtError) -> ConsoleError:
