@@ -23,6 +23,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check vtui tests $(wildcard bench)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 testbed:
 	scripts/testbed.sh up
