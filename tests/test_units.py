@@ -103,3 +103,19 @@ def test_nothing_below_the_ui_imports_textual() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"textual imported below the UI: {result.stdout}{result.stderr}"
+
+
+async def test_backends_advertise_their_optional_methods_and_the_rest_raise() -> None:
+    from vtui.backends import Capability
+    from vtui.backends.docker import DockerBackend
+    from vtui.backends.libvirt import LibvirtBackend
+    from vtui.model import Kind, Node, State
+
+    docker_, libvirt_ = DockerBackend("local", "unix:///nowhere"), LibvirtBackend("local", "test:///default")
+    assert docker_.supports(Capability.EXIT_STATE) and not docker_.supports(Capability.SNAPSHOTS)
+    assert libvirt_.supports(Capability.SNAPSHOTS) and not libvirt_.supports(Capability.EXIT_STATE)
+    node = Node("local", Kind.VM, "libvirt", "x", "x", State.STOPPED, "shutoff")
+    with pytest.raises(NotImplementedError):
+        await docker_.snapshots(node)
+    with pytest.raises(NotImplementedError):
+        await libvirt_.exit_state(node)

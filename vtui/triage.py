@@ -7,8 +7,7 @@ import re
 from dataclasses import dataclass, field
 
 from vtui.backends import Backend, EngineUnavailable
-from vtui.backends.base import LogsUnavailable
-from vtui.backends.docker import DockerBackend
+from vtui.backends.base import Capability, LogsUnavailable
 from vtui.format import detail
 from vtui.model import Node, State
 
@@ -36,10 +35,10 @@ async def stop_report(backend: Backend, node: Node) -> StopReport:
     except (LogsUnavailable, EngineUnavailable) as err:
         problem = str(err)
     when, facts = "", []
-    if isinstance(backend, DockerBackend):
+    if backend.supports(Capability.EXIT_STATE):
         state: dict[str, object] = {}
         with contextlib.suppress(EngineUnavailable):
-            state = await backend.container_state(node)
+            state = await backend.exit_state(node)
         if state:
             when = str(state.get("FinishedAt", ""))[:19].replace("T", " ")
             if "exit code" not in node.reason:  # the list's status may have said it already

@@ -7,11 +7,12 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
 from vtui.actions import ACTIONS, ActionRefused
 from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession
-from vtui.model import Kind, Node, node_key
+from vtui.model import Kind, Node, SnapshotInfo, node_key
 from vtui.stats import Sample
 from vtui.transport import Transport, TransportError
 
@@ -56,16 +57,25 @@ def backend_for(backends: Iterable[Backend], node: Node) -> Backend:
     raise EngineUnavailable(node.host, node.engine, "no such engine in this session")
 
 
+class Capability(StrEnum):
+    """What a backend may do beyond every backend's list, act, sample, watch, logs and console."""
+
+    SNAPSHOTS = "snapshots"  # snapshots(): listed (and the snapshot-* actions)
+    EXIT_STATE = "exit state"  # exit_state(): how a stopped node ended (exit code, OOM kill)
+
+
 class Backend(ABC):
     """One engine on one host.
 
     The constructor only records where to connect: all I/O happens in
     `connect()` and later calls. Blocking library calls run in the backend's
-    own thread pool, never on the event loop.
+    own thread pool, never on the event loop. A backend advertises its optional
+    methods in `capabilities`; the others raise NotImplementedError.
     """
 
     engine: ClassVar[str]
     kind: ClassVar[Kind]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
     def __init__(self, host: str, target: str, *, read_only: bool = False, transport: Transport | None = None) -> None:
         """`target` is where the engine answers (a URI, a socket); `transport`, given for an engine on
@@ -163,6 +173,19 @@ class Backend(ABC):
         Raises NotRunning for a node that has none now, ConsoleBusy when another client holds it,
         ConsoleError otherwise; each with a sentence that names the node."""
         raise ConsoleError(f"{self.engine} on {self.host} has no console for {node.name!r}")
+
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    async def snapshots(self, node: Node) -> list[SnapshotInfo]:
+        """The node's snapshots, oldest first (Capability.SNAPSHOTS)."""
+        raise NotImplementedError
+
+    async def exit_state(self, node: Node) -> dict[str, Any]:
+        """How the node last ended: ExitCode, OOMKilled, FinishedAt, Error; {} once it is gone
+        (Capability.EXIT_STATE)."""
+        raise NotImplementedError
 
 
 class LogsUnavailable(Exception):

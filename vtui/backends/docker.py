@@ -18,7 +18,17 @@ import docker.errors
 import requests
 
 from vtui.actions import ActionRefused
-from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
+from vtui.backends.base import (
+    Backend,
+    Capability,
+    Change,
+    EngineUnavailable,
+    LineSplitter,
+    LogsUnavailable,
+    Removed,
+    Reset,
+    Upsert,
+)
 from vtui.backends.cgroups import CounterReader
 from vtui.console.docker_exec import DEFAULT_SHELL, open_attach, open_exec
 from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession, NotRunning, ViewOnly
@@ -130,6 +140,7 @@ def inspected_node(host: str, info: dict[str, Any]) -> Node:
 class DockerBackend(Backend):
     engine = "docker"
     kind = Kind.CONTAINER
+    capabilities = frozenset({Capability.EXIT_STATE})
 
     def __init__(
         self, host: str, base_url: str, counters: CounterReader | None = None, *, read_only: bool = False,
@@ -228,7 +239,7 @@ class DockerBackend(Backend):
         return await open_exec(self.api, self._call, node.id, node.name, request.command or DEFAULT_SHELL,
                                request.user)
 
-    async def container_state(self, node: Node) -> dict[str, Any]:
+    async def exit_state(self, node: Node) -> dict[str, Any]:
         """State from inspect: ExitCode, OOMKilled, FinishedAt, Error (for triage)."""
 
         def inspect() -> dict[str, Any]:

@@ -18,7 +18,17 @@ from urllib.parse import urlsplit
 import libvirt
 
 from vtui.actions import SHUTDOWN_TIMEOUT, ActionRefused, ShutdownTimedOut
-from vtui.backends.base import Backend, Change, EngineUnavailable, LineSplitter, LogsUnavailable, Removed, Reset, Upsert
+from vtui.backends.base import (
+    Backend,
+    Capability,
+    Change,
+    EngineUnavailable,
+    LineSplitter,
+    LogsUnavailable,
+    Removed,
+    Reset,
+    Upsert,
+)
 from vtui.backends.libvirt_events import ensure_event_loop
 from vtui.backends.libvirt_states import describe, in_words
 from vtui.console.libvirt_serial import LibvirtSerialSession
@@ -87,6 +97,7 @@ def explain(uri: str, err: libvirt.libvirtError) -> str:
 class LibvirtBackend(Backend):
     engine = "libvirt"
     kind = Kind.VM
+    capabilities = frozenset({Capability.SNAPSHOTS})
 
     def __init__(self, host: str, uri: str, *, read_only: bool = False, transport: Transport | None = None) -> None:
         super().__init__(host, uri, read_only=read_only, transport=transport)

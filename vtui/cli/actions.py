@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vtui.actions import ActionRefused
-from vtui.backends import Backend, EngineUnavailable, backend_for
-from vtui.backends.libvirt import LibvirtBackend
+from vtui.backends import Backend, Capability, EngineUnavailable, backend_for
 from vtui.cli.ls import connected, described
 from vtui.model import Node, SnapshotInfo
 from vtui.targets import TargetError, resolve
@@ -80,7 +79,7 @@ async def snapshot_list(backends: Sequence[Backend], spec: str) -> SnapshotListi
             listing.problems.append(str(err))
             return listing
         backend = backend_for(listed, node)
-        if not isinstance(backend, LibvirtBackend):
+        if not backend.supports(Capability.SNAPSHOTS):
             listing.error = f"snapshot list {node.name!r}: it is a {node.kind}, and only VMs have snapshots"
             return listing
         try:

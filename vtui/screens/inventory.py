@@ -16,8 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, ActionRefused, ShutdownTimedOut, keyed
-from vtui.backends import EngineUnavailable
-from vtui.backends.libvirt import LibvirtBackend
+from vtui.backends import Capability, EngineUnavailable
 from vtui.filtering import HOST_PREFIX, filter_nodes
 from vtui.format import human_bytes, human_rate, milliseconds, percent
 from vtui.hub import HISTORY_SECONDS, Hub
@@ -354,7 +353,7 @@ class InventoryScreen(Screen[None]):
                 self.notify(f"{action.title} works on one VM at a time", severity="warning")
                 return None
             backend = self.hub.backend_for(nodes[0])
-            snaps = await backend.snapshots(nodes[0]) if isinstance(backend, LibvirtBackend) else []
+            snaps = await backend.snapshots(nodes[0]) if backend.supports(Capability.SNAPSHOTS) else []
             if not snaps:
                 self.notify(f"{nodes[0].name!r} has no snapshots", severity="warning")
                 return None
