@@ -119,3 +119,17 @@ async def test_backends_advertise_their_optional_methods_and_the_rest_raise() ->
         await docker_.snapshots(node)
     with pytest.raises(NotImplementedError):
         await libvirt_.exit_state(node)
+
+
+def test_a_refusals_remedy_is_spelled_as_a_command_by_the_cli_only() -> None:
+    from vtui.actions import ActionRefused
+    from vtui.cli.actions import command, with_command
+    from vtui.model import Kind, Node, State
+
+    node = Node("local", Kind.VM, "libvirt", "x", "my vm; rm", State.RUNNING, "running")
+    refused = ActionRefused("delete 'my vm; rm': it is running; force it off first", remedy="force-off")
+    assert "vtui" not in str(refused)  # the engine's words name no command or key
+    assert with_command(refused, node) == f"{refused}: vtui force-off 'my vm; rm'"
+    assert with_command(ActionRefused("no"), node) == "no"
+    assert (command("snapshot-create"), command("autostart-on"), command("force-off")) == (
+        "snapshot create", "autostart on", "force-off")

@@ -163,7 +163,7 @@ def test_save_restore_and_delete_a_vm_named_with_shell_metacharacters(
     assert virsh_state(name) == "running" and dominfo(name, "Managed save") == "no"
     running = vtui("delete", "--yes", name)
     assert running.returncode == 1
-    assert f"delete {name!r}: it is running; force it off first (vtui force-off '" in running.stderr
+    assert f"delete {name!r}: it is running; force it off first: vtui force-off '" in running.stderr
     assert virsh_state(name) == "running"
 
     ok("pause", name)
@@ -180,7 +180,7 @@ def test_restore_without_a_managed_save_image_is_refused(vms: Vms) -> None:
     name = vms.define().name()
     result = vtui("restore", name)
     assert result.returncode == 1
-    assert f"restore {name!r}: it has no managed save image (vtui save makes one; start boots it afresh)" in (
+    assert f"restore {name!r}: it has no managed save image (saving it makes one; starting boots it afresh)" in (
         result.stderr)
     assert virsh_state(name) == "shut off"
 

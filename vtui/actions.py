@@ -89,7 +89,13 @@ SHUTDOWN_TIMEOUT = 60.0  # seconds a guest gets to power off before force-off is
 
 
 class ActionRefused(Exception):
-    """An action that does not fit the node, or is not allowed; the message says why."""
+    """An action that does not fit the node, or is not allowed; the message says why, in words that
+    name no key or command. `remedy`, when set, is the action (of ACTIONS) that gets past it: the
+    front end says how to run it (the CLI its command, the TUI its offer)."""
+
+    def __init__(self, message: str, remedy: str | None = None) -> None:
+        super().__init__(message)
+        self.remedy = remedy
 
 
 class ShutdownTimedOut(ActionRefused):

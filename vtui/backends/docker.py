@@ -235,7 +235,7 @@ class DockerBackend(Backend):
             return ViewOnly(session) if self.read_only else session
         if self.read_only:
             raise ConsoleError(f"read-only mode: refused to open a shell in {node.name!r} (it starts a process "
-                               "there); attaching (A) shows its terminal without sending keys")
+                               "there); attaching shows its terminal without sending keys")
         return await open_exec(self.api, self._call, node.id, node.name, request.command or DEFAULT_SHELL,
                                request.user)
 

@@ -184,8 +184,7 @@ class LibvirtBackend(Backend):
     async def perform(self, node: Node, action: str, options: Mapping[str, Any] | None = None) -> str:
         # Deleting a VM that runs: say the way out, not only which states delete applies in.
         if action == "delete" and node.state is not State.STOPPED and not self.read_only:
-            raise ActionRefused(f"delete {node.name!r}: it is {node.state}; force it off first "
-                                f"(vtui force-off {shlex.quote(node.name)})")
+            raise ActionRefused(f"delete {node.name!r}: it is {node.state}; force it off first", remedy="force-off")
         return await super().perform(node, action, options)
 
     def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
@@ -222,8 +221,8 @@ class LibvirtBackend(Backend):
     def _delete(self, dom: libvirt.virDomain, node: Node, storage: bool) -> str | None:
         """Undefine a shut-off VM; with `storage`, then delete the disk volumes libvirt manages."""
         if dom.isActive():  # undefining a running VM would only make it transient
-            raise ActionRefused(f"delete {node.name!r}: it is {_state_word(dom)}; force it off first "
-                                f"(vtui force-off {shlex.quote(node.name)})")
+            raise ActionRefused(f"delete {node.name!r}: it is {_state_word(dom)}; force it off first",
+                                remedy="force-off")
         disks = _disks(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         doomed, left = self._volumes_to_delete(dom, disks) if storage else ([], [])
         try:
@@ -294,7 +293,7 @@ class LibvirtBackend(Backend):
             time.sleep(0.25)
         raise ShutdownTimedOut(
             f"shutdown {node.name!r}: still running after {timeout:g} s (the guest may ignore ACPI); "
-            f"to cut its power: vtui force-off {shlex.quote(node.name)}")
+            "forcing it off cuts its power", remedy="force-off")
 
     async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:
         return await self._call(self._sample)
@@ -439,7 +438,7 @@ def _save(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
 def _restore(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
     if not dom.hasManagedSaveImage(0):
         raise ActionRefused(f"restore {node.name!r}: it has no managed save image "
-                            f"(vtui save makes one; start boots it afresh)")
+                            "(saving it makes one; starting boots it afresh)")
     dom.create()  # a managed save image is resumed, not booted
     return f"it is {_state_word(dom)}"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,9 @@ from vtui.backends import Backend, Capability, EngineUnavailable, backend_for
 from vtui.cli.ls import connected, described
 from vtui.model import Node, SnapshotInfo
 from vtui.targets import TargetError, resolve
+
+# Actions the CLI spells as `GROUP SUB`: ACTIONS["snapshot-create"] is `vtui snapshot create`.
+GROUPS = {"snapshot": ("create", "revert", "delete"), "autostart": ("on", "off")}
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,24 @@ async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], op
         async def one(node: Node) -> Result:
             try:
                 return Result(node, action, True, await backend_for(listed, node).perform(node, action, options))
-            except (ActionRefused, EngineUnavailable) as err:
+            except ActionRefused as err:
+                return Result(node, action, False, with_command(err, node))
+            except EngineUnavailable as err:
                 return Result(node, action, False, str(err))
 
         outcome.results = list(await asyncio.gather(*(one(n) for n in targets.values())))
     return outcome
+
+
+def command(action: str) -> str:
+    """The CLI's spelling of an action: `force-off`, `snapshot create`."""
+    group, _, sub = action.partition("-")
+    return f"{group} {sub}" if sub in GROUPS.get(group, ()) else action
+
+
+def with_command(err: ActionRefused, node: Node) -> str:
+    """The refusal, and the command of its remedy: `…; force it off first: vtui force-off 'my vm'`."""
+    return str(err) if err.remedy is None else f"{err}: vtui {command(err.remedy)} {shlex.quote(node.name)}"
 
 
 @dataclass

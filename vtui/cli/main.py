@@ -16,7 +16,7 @@ import platformdirs
 
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
-from vtui.cli.actions import act, snapshot_list
+from vtui.cli.actions import GROUPS, act, snapshot_list
 from vtui.cli.console import run_console
 from vtui.cli.discover import run_discover
 from vtui.cli.logs import DEFAULT_TAIL, print_logs, tail_arg
@@ -31,8 +31,6 @@ from vtui.hosts import load_hosts
 from vtui.model import SnapshotInfo
 from vtui.stats import NodeStats
 
-# Actions the CLI spells as `GROUP SUB`: ACTIONS["snapshot-create"] is `vtui snapshot create`.
-GROUPS = {"snapshot": ("create", "revert", "delete"), "autostart": ("on", "off")}
 NODES_HELP = "NAME, HOST/NAME or HOST/KIND/NAME"
 
 
