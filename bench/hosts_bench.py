@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repositor
 from tests.sshlab import STATE_FILE, LabError, SshLab
 from vtui.backends import Backend
 from vtui.backends.remote_counters import counter_command
+from vtui.config.hosts import HostSpec
 from vtui.engines import remote_backends
-from vtui.hosts import HostSpec
 from vtui.hub import Hub
 from vtui.model import HostState, Inventory, Kind, Node
 from vtui.stats import Sample

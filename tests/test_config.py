@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import vtui
-from vtui.config import ConfigError, load_config
+from vtui.config.schema import ConfigError
+from vtui.config.settings import load_config
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -28,6 +29,15 @@ def test_good_file(tmp_path: Path) -> None:
     assert config.libvirt_uri == "test:///default"
     assert config.docker_enabled is False
     assert config.keymap == {"filter": "f"}
+    assert (config.interval, config.console.shell) == (1.0, ())
+
+
+def test_console_and_stats(tmp_path: Path) -> None:
+    text = '[stats]\ninterval = 2\n[console]\nshell = "/bin/ash -l"\nuser = "op"\nlog_dir = "~/logs"\n'
+    config = load_config(write(tmp_path, text))
+    assert config.interval == 2.0
+    assert config.console.shell == ("/bin/ash", "-l") and config.console.user == "op"
+    assert config.console.log_dir == Path("~/logs").expanduser()
 
 
 @pytest.mark.parametrize(
@@ -38,7 +48,10 @@ def test_good_file(tmp_path: Path) -> None:
         ('[local]\ndocker = true\n', "line 2: local.docker: must be a URI string"),
         ('[local]\nlibvrt = "x"\n', "line 2: local.libvrt: unknown key"),
         ('[keymap]\nquit = ""\n', "line 2: keymap.quit: must be a string of keys"),
-        ('[hosts]\na = 1\n', "line 1: hosts: unknown section"),
+        ('[hosts]\na = 1\n', "line 1: hosts: unknown key (known: read_only, local, stats, keymap, console)"),
+        ('[stats]\n\ninterval = 0\n', "line 3: stats.interval: must be a number of seconds from 0.2 to 60.0"),
+        ("[console]\nshell = \"sh -c 'x\"\n", "line 2: console.shell: cannot split into words"),
+        ('local = 1\n', "line 1: local: must be a table"),
         ('read_only = "yes"\n', "line 1: read_only: must be true or false"),
     ],
 )

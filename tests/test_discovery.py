@@ -539,7 +539,7 @@ async def test_command_add_hands_ssh_hosts_to_add_hosts(
         return [t for t in targets if t not in present]
 
     stand_in = types.SimpleNamespace(add_hosts=add_hosts, default_path=lambda: tmp_path / "default")
-    monkeypatch.setitem(sys.modules, "vtui.hosts", stand_in)
+    monkeypatch.setitem(sys.modules, "vtui.config.hosts", stand_in)
     err = io.StringIO()
     hosts = tmp_path / "hosts"
     assert await run_discover("127.0.0.0/29", ports=lab, add=True, hosts_file=hosts, out=io.StringIO(), err=err) == 0
@@ -549,9 +549,9 @@ async def test_command_add_hands_ssh_hosts_to_add_hosts(
 
 
 async def test_command_add_with_the_real_hosts_file(lab: tuple[Service, ...], tmp_path: Path) -> None:
-    hosts_module = pytest.importorskip("vtui.hosts")
+    hosts_module = pytest.importorskip("vtui.config.hosts")
     if not hasattr(hosts_module, "add_hosts"):
-        pytest.skip("vtui.hosts has no add_hosts yet")
+        pytest.skip("vtui.config.hosts has no add_hosts yet")
     hosts = tmp_path / "hosts.toml"
     ssh = lab[0].port
     err = io.StringIO()

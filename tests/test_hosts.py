@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from vtui.config import ConfigError
+from vtui.config.hosts import HostSpec, add_hosts, load_hosts
+from vtui.config.schema import ConfigError
 from vtui.engines import libvirt_socket, libvirt_uri_via
-from vtui.hosts import HostSpec, add_hosts, load_hosts
 from vtui.transport.target import parse_target
 
 GOOD = """\
@@ -49,8 +49,8 @@ def test_the_hosts_file_and_host_options_choose_the_hosts(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    ('[[host]]\ntarget = "a"\nport = 22\n', r"hosts.toml, line 1: host #1: port: unknown key"),
-    ('[[host]]\ntarget = "a"\n\n[[host]]\ntarget = "b"\nname = "a"\n', r"line 4: host #2: name: 'a' is taken"),
+    ('[[host]]\ntarget = "a"\nport = 22\n', r"hosts.toml, line 3: host #1.port: unknown key"),
+    ('[[host]]\ntarget = "a"\n\n[[host]]\ntarget = "b"\nname = "a"\n', r"line 6: host #2.name: 'a' is taken"),
     ('[[host]]\ntarget = "x"\nname = "local"\n', r"name: 'local' is taken \(this machine\)"),
     ('[[host]]\nname = "x"\n', r"target: is required"),
     ('[[host]]\ntarget = "a b"\n', r"target: 'a b' is not an SSH target"),

@@ -25,8 +25,8 @@ from tests.test_console import answer
 from tests.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
 from vtui.backends import Backend
 from vtui.cli.ls import list_all
+from vtui.config.hosts import DEFAULT_DOCKER, DEFAULT_LIBVIRT, HostSpec
 from vtui.engines import remote_backends
-from vtui.hosts import DEFAULT_DOCKER, DEFAULT_LIBVIRT, HostSpec
 from vtui.hub import Hub
 from vtui.model import HostState, HostStatus, Inventory, Kind, Node, State
 from vtui.transport.hostkeys import HostKeyProblem

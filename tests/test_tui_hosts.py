@@ -13,8 +13,8 @@ from tests.conftest import make_app, wait_for
 from tests.sshlab import SshLab, ssh_lab  # noqa: F401
 from tests.test_remote import lab, stranger_home  # noqa: F401
 from tests.tmux import vtui_in_tmux
+from vtui.config.hosts import HostSpec
 from vtui.engines import demo_backends, remote_backends
-from vtui.hosts import HostSpec
 from vtui.model import HostState
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.hosts import HostsScreen

@@ -15,12 +15,13 @@ from textual.widgets import HelpPanel
 from vtui.actions import ActionRefused
 from vtui.attach import open_console
 from vtui.backends import Backend, EngineUnavailable
-from vtui.config import ConfigError, ConsoleConfig
+from vtui.config.hosts import HostSpec, add_hosts
+from vtui.config.schema import ConfigError
+from vtui.config.settings import ConsoleConfig
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleError, ConsoleRequest
 from vtui.engines import demo_backends, remote_backends
 from vtui.hangup import watch_terminal
-from vtui.hosts import HostSpec, add_hosts
 from vtui.hub import Hub
 from vtui.messages import ConsoleWanted, HostChosen, HostsAdded, InventoryChanged
 from vtui.model import Inventory, Kind, Node

@@ -14,8 +14,9 @@ from vtui.backends import Backend
 from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend, default_base_url
 from vtui.backends.libvirt import LibvirtBackend
-from vtui.config import Config, ConfigError
-from vtui.hosts import HostSpec
+from vtui.config.hosts import HostSpec
+from vtui.config.schema import ConfigError
+from vtui.config.settings import Config
 from vtui.model import LOCAL_HOST
 
 DEMO_HOST = "demo"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from vtui.cli.terminal import columns
-from vtui.config import ConfigError
+from vtui.config.schema import ConfigError
 from vtui.discovery import COLUMNS, PORTS, Found, Scan, Service, family, parse_ports, ssh_target
 
 PROGRESS_EVERY = 0.1  # seconds between progress lines on a terminal
@@ -91,7 +91,7 @@ def _as_json(host: Found) -> dict[str, object]:
 
 def _added(targets: Sequence[str], hosts_file: Path | None, err: TextIO) -> bool:
     """Hands the SSH targets to the hosts file and says what it took; False when it could not."""
-    from vtui.hosts import add_hosts, default_path  # only for --add
+    from vtui.config.hosts import add_hosts, default_path  # only for --add
 
     where = hosts_file or default_path()
     try:

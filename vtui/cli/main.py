@@ -23,11 +23,12 @@ from vtui.cli.logs import DEFAULT_TAIL, print_logs, tail_arg
 from vtui.cli.ls import described, list_all, table
 from vtui.cli.terminal import agreed, answer, columns
 from vtui.cli.trust import run_trust, trust_terminal_where_possible
-from vtui.config import MAX_INTERVAL, MIN_INTERVAL, Config, ConfigError, load_config
+from vtui.config.hosts import load_hosts
+from vtui.config.schema import ConfigError
+from vtui.config.settings import MAX_INTERVAL, MIN_INTERVAL, Config, load_config
 from vtui.console.session import ConsoleRequest
 from vtui.discovery import PORTS
 from vtui.engines import demo_backends, local_backends, remote_backends
-from vtui.hosts import load_hosts
 from vtui.model import SnapshotInfo
 from vtui.stats import NodeStats
 

@@ -21,10 +21,22 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import platformdirs
 
-from vtui.config import ConfigError, read_toml
+from vtui.config.schema import (
+    ConfigError,
+    Invalid,
+    Key,
+    array_of,
+    boolean,
+    check_table,
+    read_toml,
+    text,
+    text_or_false,
+    toml_lines,
+)
 from vtui.model import LOCAL_HOST
 from vtui.transport.target import SshTarget, parse_target
 
@@ -87,59 +99,55 @@ def load_hosts(path: Path | None = None) -> HostsConfig:
     return HostsConfig() if read is None else _validate(path, *read)
 
 
-def _validate(path: Path, text: str, data: dict[str, object]) -> HostsConfig:
-    local = data.pop("local", True)
-    if not isinstance(local, bool):
-        raise ConfigError(f"{path}: local: must be true or false")
-    entries = data.pop("host", [])
-    for key in data:
-        raise ConfigError(f"{path}: {key}: unknown key (known: local, and [[host]] tables)")
-    if not isinstance(entries, list):
-        raise ConfigError(f"{path}: host: write each host as a [[host]] table")
+def _target(value: object) -> HostSpec:
+    try:
+        return HostSpec.of(text("is required: user@host:port or a ~/.ssh/config alias")(value))
+    except ValueError as err:
+        if isinstance(err, Invalid):
+            raise
+        raise Invalid(str(err)) from None
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise Invalid("letters, digits and . _ - : @ only (no spaces or '/')")
+    return value
+
+
+def _socket(value: object) -> str | Literal[False]:
+    socket = text_or_false(ENGINE)(value)
+    if socket is not False and not socket.startswith("/"):
+        raise Invalid(f"{socket!r}: write the docker socket's absolute path on that host")
+    return socket
+
+
+ENGINE = "must be a string (a URI for libvirt, a socket path for docker), or false"
+HOST: dict[str, Key[Any]] = {
+    "target": Key(_target, required=True),
+    "name": Key(_name),
+    "libvirt": Key(text_or_false(ENGINE), DEFAULT_LIBVIRT),
+    "docker": Key(_socket, DEFAULT_DOCKER),
+}
+SCHEMA: dict[str, Key[Any]] = {
+    "local": Key(boolean, True),
+    "host": Key(array_of(lambda entry: check_table(entry, HOST)), list[dict[str, Any]]()),
+}
+
+
+def _validate(path: Path, content: str, data: dict[str, object]) -> HostsConfig:
     hosts: list[HostSpec] = []
-    for index, entry in enumerate(entries):
-
-        def problem(key: str, what: str, index: int = index) -> ConfigError:
-            line = _entry_line(text, index)
-            return ConfigError(f"{path}{f', line {line}' if line else ''}: host #{index + 1}: {key}: {what}")
-
-        if not isinstance(entry, dict):
-            raise problem("host", "must be a table")
-        for key in entry:
-            if key not in ("target", "name", "libvirt", "docker"):
-                raise problem(key, "unknown key (known: target, name, libvirt, docker)")
-        target = entry.get("target")
-        if not isinstance(target, str) or not target.strip():
-            raise problem("target", "is required: user@host:port or a ~/.ssh/config alias")
-        try:
-            spec = HostSpec.of(target.strip())
-        except ValueError as err:
-            raise problem("target", str(err)) from err
-        name = entry.get("name", spec.name)
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise problem("name", "letters, digits and . _ - : @ only (no spaces or '/')")
-        if name == LOCAL_HOST or any(h.name == name for h in hosts):
-            raise problem("name", f"{name!r} is taken ({'this machine' if name == LOCAL_HOST else 'another host'})")
-        engines: dict[str, str | None] = {"libvirt": DEFAULT_LIBVIRT, "docker": DEFAULT_DOCKER}
-        for key in engines:
-            value = entry.get(key, engines[key])
-            if value is False:
-                engines[key] = None
-            elif isinstance(value, str) and value.strip():
-                engines[key] = value.strip()
-            else:
-                raise problem(key, "must be a string (a URI for libvirt, a socket path for docker), or false")
-        docker = engines["docker"]
-        if docker is not None and not docker.startswith("/"):
-            raise problem("docker", f"{docker!r}: write the docker socket's absolute path on that host")
-        hosts.append(HostSpec(name, spec.target, engines["libvirt"], docker))
-    return HostsConfig(path, local, tuple(hosts))
-
-
-def _entry_line(text: str, index: int) -> int | None:
-    """The line of the `index`-th [[host]] header (tomllib keeps no positions)."""
-    headers = [n for n, line in enumerate(text.splitlines(), 1) if re.match(r"^\s*\[\[\s*host\s*\]\]", line)]
-    return headers[index] if index < len(headers) else None
+    try:
+        values = check_table(data, SCHEMA)
+        for index, entry in enumerate(values["host"]):
+            spec: HostSpec = entry["target"]
+            name = entry["name"] or spec.name
+            if name == LOCAL_HOST or any(h.name == name for h in hosts):
+                taken = "this machine" if name == LOCAL_HOST else "another host"
+                raise Invalid(f"{name!r} is taken ({taken})", ("host", index, "name"))
+            hosts.append(HostSpec(name, spec.target, entry["libvirt"] or None, entry["docker"] or None))
+    except Invalid as bad:
+        raise bad.located(path, toml_lines(content)) from None
+    return HostsConfig(path, values["local"], tuple(hosts))
 
 
 def add_hosts(path: Path | None, targets: Sequence[str]) -> list[str]:

@@ -1,0 +1,1 @@
+"""vtui's files: config.toml (settings), hosts.toml (hosts), read by one schema mechanism (schema)."""
