@@ -50,7 +50,7 @@ class VtuiApp(App[None]):
                  keymap: dict[str, str] | None = None, interval: float = 1.0,
                  console: ConsoleConfig | None = None) -> None:
         super().__init__()
-        self.hub = Hub(backends, demo=demo, interval=interval)
+        self.hub = Hub(backends, demo=demo, interval=interval, trust=self._ask_trust)
         self.inventory_screen = InventoryScreen()
         self.console_config = console or ConsoleConfig()
         self.consoles = ConsoleScreen(self.console_config.log_dir)
@@ -69,8 +69,6 @@ class VtuiApp(App[None]):
         self.hub = hub
         self.inventory_screen.hub = hub
         self._name_hosts()
-        for link in hub.links.values():
-            link.trust = self._ask_trust
         hub.subscribe(self._published)
         hub.start()
 
@@ -133,9 +131,6 @@ class VtuiApp(App[None]):
         if not added:
             self.notify(f"{', '.join(message.targets)}: already in the hosts file", severity="warning")
             return
-        for backend in backends:
-            if backend.transport:
-                backend.transport.link.trust = self._ask_trust
         self.hub.add(backends)
         self._name_hosts()
         self.notify(f"added {', '.join(added)} to the hosts file; connecting…")

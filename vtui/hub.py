@@ -15,10 +15,10 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert, backend_for
+from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert, backend_for, host_links
 from vtui.model import LOCAL_HOST, EngineState, EngineStatus, HostState, HostStatus, Inventory, Node, State
 from vtui.stats import StatsBook
-from vtui.transport import HostKeyError, HostLink, TransportError
+from vtui.transport import HostKeyError, HostLink, TransportError, Trust
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,16 @@ SAMPLED_STATES = (State.RUNNING, State.PAUSED)
 
 
 class Hub:
-    def __init__(self, backends: Sequence[Backend], *, demo: bool = False, interval: float = 1.0) -> None:
+    def __init__(self, backends: Sequence[Backend], *, demo: bool = False, interval: float = 1.0,
+                 trust: Trust | None = None) -> None:
         self.backends = tuple(backends)
+        self.trust = trust  # asks the user about a host's unknown key; None: unknown keys are refused
         self.demo = demo
         self.interval = interval
         self.stats = StatsBook(history_length=max(2, round(HISTORY_SECONDS / interval)))
         self._nodes: dict[Backend, dict[str, Node]] = {}
         self._status: dict[Backend, EngineStatus] = {}
-        self.links: dict[str, HostLink] = {}
+        self.links: dict[str, HostLink] = {}  # each remote host's connection: the hub keeps it up
         for backend in self.backends:
             self._include(backend)
         self._listeners: list[Listener] = []
@@ -92,9 +94,11 @@ class Hub:
         """Track a backend's state; returns its host's link when it is the first backend of that host."""
         self._nodes[backend] = {}
         self._status[backend] = EngineStatus(backend.host, backend.engine, backend.where, EngineState.CONNECTING)
-        if backend.transport is None or backend.host in self.links:
+        link = host_links([backend]).get(backend.host)
+        if link is None or backend.host in self.links:
             return None
-        link = self.links[backend.host] = backend.transport.link
+        self.links[backend.host] = link
+        link.trust = self.trust
         seen = (link.state, link.reason)
 
         def changed() -> None:
@@ -129,7 +133,7 @@ class Hub:
 
     async def _follow(self, backend: Backend) -> None:
         delay = RETRY_FIRST
-        link = backend.transport.link if backend.transport else None
+        link = self.links.get(backend.host)
         while True:
             if link is not None and not link.connected:  # the host's task reconnects (and reports); wait
                 await link.wait_connected()
@@ -197,7 +201,7 @@ class Hub:
         return await self.backend_for(node).perform(node, action, options)
 
     def _lost(self, backend: Backend, reason: str) -> None:
-        link = backend.transport.link if backend.transport else None
+        link = self.links.get(backend.host)
         if link is not None and not link.connected and link.reason:
             reason = link.reason  # the engine's own error would only say its socket closed
         log.warning("%s on %s unavailable: %s", backend.engine, backend.host, reason)

@@ -1,5 +1,16 @@
 """Engine backends: one per engine, the same async interface, no textual."""
 
-from vtui.backends.base import Backend, Capability, Change, EngineUnavailable, Removed, Reset, Upsert, backend_for
+from vtui.backends.base import (
+    Backend,
+    Capability,
+    Change,
+    EngineUnavailable,
+    Removed,
+    Reset,
+    Upsert,
+    backend_for,
+    host_links,
+)
 
-__all__ = ["Backend", "Capability", "Change", "EngineUnavailable", "Removed", "Reset", "Upsert", "backend_for"]
+__all__ = ["Backend", "Capability", "Change", "EngineUnavailable", "Removed", "Reset", "Upsert", "backend_for",
+           "host_links"]

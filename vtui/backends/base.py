@@ -14,7 +14,7 @@ from vtui.actions import ACTIONS, ActionRefused
 from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession
 from vtui.model import Kind, Node, SnapshotInfo, node_key
 from vtui.stats import Sample
-from vtui.transport import Transport, TransportError
+from vtui.transport import HostLink, Transport, TransportError
 
 T = TypeVar("T")
 
@@ -55,6 +55,11 @@ def backend_for(backends: Iterable[Backend], node: Node) -> Backend:
         if backend.host == node.host and backend.engine == node.engine:
             return backend
     raise EngineUnavailable(node.host, node.engine, "no such engine in this session")
+
+
+def host_links(backends: Iterable[Backend]) -> dict[str, HostLink]:
+    """Each remote host's one connection, by host name (its engines' backends share it)."""
+    return {b.host: b.transport.link for b in backends if b.transport is not None}
 
 
 class Capability(StrEnum):

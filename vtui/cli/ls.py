@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from vtui.backends import Backend, EngineUnavailable
+from vtui.backends import Backend, EngineUnavailable, host_links
 from vtui.cli.terminal import columns
 from vtui.format import detail, human_bytes, human_rate, percent
 from vtui.hub import SAMPLED_STATES
@@ -48,8 +48,7 @@ async def connected(
                [r for r in results if isinstance(r, EngineUnavailable)])
     finally:
         await asyncio.gather(*(b.close() for b in backends))
-        links = {b.transport.link for b in backends if b.transport}  # after the engines that use them
-        await asyncio.gather(*(link.close() for link in links))
+        await asyncio.gather(*(link.close() for link in host_links(backends).values()))  # after their engines
 
 
 def described(failures: Sequence[EngineUnavailable]) -> list[str]:

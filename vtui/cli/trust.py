@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from vtui.backends import Backend
+from vtui.backends import Backend, host_links
 from vtui.cli.terminal import answer_async
 from vtui.transport import HostKeyError, TransportError, Trust
 from vtui.transport.hostkeys import HostKeyProblem
@@ -39,14 +39,13 @@ def trust_terminal_where_possible(backends: Sequence[Backend]) -> None:
     """With a terminal, an unknown key is asked about; without one, it is refused (and the error says how
     to accept it)."""
     if sys.stdin.isatty() and sys.stderr.isatty():
-        for backend in backends:
-            if backend.transport:
-                backend.transport.link.trust = terminal_trust()
+        for link in host_links(backends).values():
+            link.trust = terminal_trust()
 
 
 async def run_trust(backends: Sequence[Backend], host: str, fingerprint: str | None, err: TextIO) -> int:
     """`vtui trust HOST`: connect, and record the host's key if the user (or --fingerprint) accepts it."""
-    links = list({b.transport.link for b in backends if b.transport})  # the one host named
+    links = list(host_links(backends).values())  # the one host named
     if not links:
         print(f"vtui: {host!r} is not a remote host of this session (name it as in hosts.toml, or as "
               "user@host:port)", file=err)
