@@ -133,3 +133,28 @@ def test_a_refusals_remedy_is_spelled_as_a_command_by_the_cli_only() -> None:
     assert with_command(ActionRefused("no"), node) == "no"
     assert (command("snapshot-create"), command("autostart-on"), command("force-off")) == (
         "snapshot create", "autostart on", "force-off")
+
+
+def test_the_cli_takes_each_actions_declared_options() -> None:
+    from vtui.actions import ACTIONS
+    from vtui.cli.actions import command
+    from vtui.cli.main import parser
+
+    cli = parser()
+    checked = 0
+    for name, action in ACTIONS.items():
+        argv, expected = [*command(name).split(), "node"], dict[str, object]()
+        for option in action.options:
+            if option.positional:
+                argv.append("pre-upgrade")
+                expected[option.name] = "pre-upgrade"
+            elif option.type is bool:
+                argv.append(f"--{option.name}")
+                expected[option.name] = True
+            else:
+                argv += [f"--{option.name}", "7"]
+                expected[option.name] = option.type("7")
+        args = cli.parse_args(argv)
+        assert args.action == name and {k: getattr(args, k) for k in expected} == expected, name
+        checked += len(expected)
+    assert checked == 9  # timeout (3 actions), volumes, snapshot (3), description, storage

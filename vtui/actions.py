@@ -1,18 +1,48 @@
-"""The one registry of actions: what exists, what it applies to, whether it destroys.
+"""The one registry of actions: what exists, what it applies to, whether it destroys, and the
+options it takes.
 
-The CLI verbs, and later the TUI's menus, keys and palette, all read this table;
+The CLI verbs and flags, the TUI's menus, keys, palette and questions all read this table;
 the backends carry the actions out (and refuse them in read-only mode).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from vtui.model import Kind, Node, State
 
 VM, CT = frozenset({Kind.VM}), frozenset({Kind.CONTAINER})
 BOTH = VM | CT
 S = State
+
+
+class Asked(StrEnum):
+    """How the TUI gets an option's value (the CLI always takes it from its flag or argument)."""
+
+    NOT = "not asked"  # the CLI's flag only; the TUI uses the default (or its config)
+    YES_NO = "yes or no"  # a question answered y or n
+    TEXT = "text"  # typed in
+    SNAPSHOT = "a snapshot"  # picked from the VM's snapshots
+
+
+@dataclass(frozen=True)
+class Option:
+    """One value an action takes besides the nodes; `name` is its key in the options and its CLI flag."""
+
+    name: str
+    type: type[float] | type[bool] | type[str]
+    help: str  # the CLI's help, and the TUI question's detail
+    asked: Asked = Asked.NOT
+    question: str = ""  # the TUI's, with {names} for the nodes: "Also remove their anonymous volumes?"
+    positional: bool = False  # the CLI takes it after the node, not as --name (one node at a time)
+    metavar: str | None = None
+
+
+TIMEOUT = Option("timeout", float, "seconds to wait (shutdown: 60, then suggest force-off; stop: 10, then SIGKILL)",
+                 metavar="SECONDS")
+SNAPSHOT = Option("snapshot", str, "the snapshot's name", Asked.SNAPSHOT, "{title}: which snapshot of {names}?",
+                  positional=True, metavar="NAME")
 
 
 @dataclass(frozen=True)
@@ -25,6 +55,7 @@ class Action:
     done: str  # past tense, for results: "paused"
     destructive: bool = False  # asks first; --yes without a terminal
     key: str | None = None
+    options: tuple[Option, ...] = ()
 
     def applies_to(self, node: Node) -> bool:
         return node.kind in self.kinds and node.state in self.states
@@ -39,7 +70,7 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("start", "Start", BOTH, _STOPPED, "boot the VM (restoring a managed save) or start the container",
            "started", key="U"),
     Action("shutdown", "Shut down", VM, _RUNNING_VM, "ask the guest to power off (ACPI); force off after a timeout",
-           "shut down", key="D"),
+           "shut down", key="D", options=(TIMEOUT,)),
     Action("force-off", "Force off", VM, frozenset({S.RUNNING, S.PAUSED, S.SHUTTING_DOWN, S.CRASHED,
                                                       S.SUSPENDED}),
            "cut the VM's power at once (virsh destroy)", "forced off", destructive=True, key="F"),
@@ -49,30 +80,38 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
            "paused", key="P"),
     Action("resume", "Resume", BOTH, frozenset({S.PAUSED}), "unfreeze a paused VM or container", "resumed", key="P"),
     Action("stop", "Stop", CT, frozenset({S.RUNNING, S.PAUSED, S.RESTARTING}),
-           "SIGTERM, then SIGKILL after the timeout", "stopped", key="D"),
+           "SIGTERM, then SIGKILL after the timeout", "stopped", key="D", options=(TIMEOUT,)),
     Action("restart", "Restart", CT, frozenset({S.RUNNING, S.PAUSED, S.STOPPED, S.CREATED}),
-           "stop (with the timeout) and start the container", "restarted", key="R"),
+           "stop (with the timeout) and start the container", "restarted", key="R", options=(TIMEOUT,)),
     Action("kill", "Kill", CT, frozenset({S.RUNNING}), "send SIGKILL to the container", "killed", destructive=True,
            key="K"),
     Action("remove", "Remove", CT, _STOPPED, "delete the container (and, asked for, its volumes)", "removed",
-           destructive=True, key="X"),
+           destructive=True, key="X", options=(Option(
+               "volumes", bool, "also remove the container's anonymous volumes (named volumes stay)", Asked.YES_NO,
+               "Also remove their anonymous volumes?"),)),
     # VMs beyond power: managed save, snapshots, autostart, undefine. The CLI groups
     # snapshot-* as `vtui snapshot create|revert|delete` and autostart-* as `vtui autostart on|off`.
     Action("save", "Save", VM, _LIVE_VM, "write the VM's memory to disk and stop it (managed save); start resumes it",
            "saved", key="W"),
     Action("restore", "Restore", VM, frozenset({S.STOPPED}), "resume a VM from its managed save image", "restored"),
     Action("snapshot-create", "Snapshot", VM, _SNAPSHOTTABLE,
-           "take a named snapshot of the VM's disks (and memory, when it runs)", "snapshotted"),
+           "take a named snapshot of the VM's disks (and memory, when it runs)", "snapshotted", options=(
+               Option("snapshot", str, "the snapshot's name, e.g. pre-upgrade", Asked.TEXT,
+                      "Name the snapshot of {names}", positional=True, metavar="NAME"),
+               Option("description", str, "a note kept with the snapshot", metavar="TEXT"))),
     Action("snapshot-revert", "Revert", VM, _SNAPSHOTTABLE | {S.CRASHED},
-           "roll the VM back to a snapshot, discarding its current state", "reverted", destructive=True),
+           "roll the VM back to a snapshot, discarding its current state", "reverted", destructive=True,
+           options=(SNAPSHOT,)),
     Action("snapshot-delete", "Del snapshot", VM, _SNAPSHOTTABLE | {S.CRASHED}, "delete one of the VM's snapshots",
-           "deleted a snapshot of", destructive=True),
+           "deleted a snapshot of", destructive=True, options=(SNAPSHOT,)),
     Action("autostart-on", "Autostart on", VM, _ANY_VM, "start the VM when the host boots", "enabled autostart of"),
     Action("autostart-off", "Autostart off", VM, _ANY_VM, "do not start the VM when the host boots",
            "disabled autostart of"),
     Action("delete", "Delete", VM, frozenset({S.STOPPED}),
            "undefine the VM with its managed save, snapshot metadata and NVRAM (asked for, its disk volumes too)",
-           "deleted", destructive=True, key="X"),
+           "deleted", destructive=True, key="X", options=(Option(
+               "storage", bool, "also delete the VM's disk volumes (those in a libvirt storage pool, used by no "
+               "other VM)", Asked.YES_NO, "Also delete their disk volumes?"),)),
 )}
 
 

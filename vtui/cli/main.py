@@ -127,30 +127,24 @@ def _discover_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
 def _verb_parser(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], verb: str, name: str, common: argparse.ArgumentParser
 ) -> argparse.ArgumentParser:
-    """The subcommand of one registered action: `VERB NODE…`, or `NODE NAME` for snapshot actions."""
+    """The subcommand of one registered action: `VERB NODE…` and the action's options as flags, or
+    `VERB NODE ARG` when an option is positional (one node at a time)."""
     action = ACTIONS[name]
     parser = sub.add_parser(verb, parents=[common], help=action.description,
                             description=f"{action.title}: {action.description}.")
     parser.set_defaults(action=name)
-    if name.startswith("snapshot-"):
-        parser.add_argument("nodes", nargs=1, metavar="NODE", help=NODES_HELP)
-        parser.add_argument("snapshot", metavar="NAME", help="the snapshot's name")
-    else:
-        parser.add_argument("nodes", nargs="+", metavar="NODE", help=NODES_HELP)
+    one_node = any(o.positional for o in action.options)
+    parser.add_argument("nodes", nargs=1 if one_node else "+", metavar="NODE", help=NODES_HELP)
+    for option in action.options:
+        if option.positional:
+            parser.add_argument(option.name, metavar=option.metavar, help=option.help)
+        elif option.type is bool:
+            parser.add_argument(f"--{option.name}", action="store_true", help=option.help)
+        else:
+            parser.add_argument(f"--{option.name}", type=option.type, metavar=option.metavar, help=option.help)
     parser.add_argument("--json", action="store_true", help="print a JSON array of results")
     if action.destructive:
         parser.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
-    if name in ("shutdown", "stop", "restart"):
-        parser.add_argument("--timeout", type=float, metavar="SECONDS",
-                            help="seconds to wait (shutdown: 60, then suggest force-off; stop: 10, then SIGKILL)")
-    if name == "remove":
-        parser.add_argument("--volumes", action="store_true", help="also remove the container's anonymous volumes")
-    if name == "delete":
-        parser.add_argument("--storage", action="store_true",
-                            help="also delete the VM's disk volumes (those in a libvirt storage pool, used by no "
-                                 "other VM)")
-    if name == "snapshot-create":
-        parser.add_argument("--description", metavar="TEXT", help="a note kept with the snapshot")
     return parser
 
 
@@ -238,9 +232,7 @@ def _name_typed(spec: str, storage: bool) -> bool:
 def cmd_act(args: argparse.Namespace, backends: list[Backend]) -> int:
     if not _confirmed(args):
         return 2
-    options = {"timeout": getattr(args, "timeout", None), "volumes": getattr(args, "volumes", False)}
-    options |= {"storage": getattr(args, "storage", False), "snapshot": getattr(args, "snapshot", None),
-                "description": getattr(args, "description", None)}
+    options = {option.name: getattr(args, option.name) for option in ACTIONS[args.action].options}
     outcome = asyncio.run(act(backends, args.action, args.nodes, options))
     for problem in outcome.problems:
         print(f"vtui: {problem}", file=sys.stderr)

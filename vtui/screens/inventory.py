@@ -15,7 +15,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, ActionRefused, ShutdownTimedOut, keyed
+from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, ActionRefused, Asked, Option, ShutdownTimedOut, keyed
 from vtui.backends import Capability, EngineUnavailable
 from vtui.filtering import HOST_PREFIX, filter_nodes
 from vtui.format import human_bytes, human_rate, milliseconds, percent
@@ -345,41 +345,41 @@ class InventoryScreen(Screen[None]):
         """
         options: dict[str, object] = {"timeout": self.shutdown_timeout}
         names = ", ".join(repr(n.name) for n in nodes[:5]) + (" …" if len(nodes) > 5 else "")
-        if action.name == "snapshot-create":
-            name = await self.app.push_screen_wait(PromptScreen(f"Name the snapshot of {names}", "e.g. pre-upgrade"))
-            return {**options, "snapshot": name} if name else None
-        if action.name in ("snapshot-revert", "snapshot-delete"):
-            if len(nodes) != 1 or self.hub is None:
-                self.notify(f"{action.title} works on one VM at a time", severity="warning")
+        for option in (o for o in action.options if o.asked in (Asked.TEXT, Asked.SNAPSHOT)):
+            value = await self._ask_value(action, option, nodes, names)
+            if not value:
                 return None
-            backend = self.hub.backend_for(nodes[0])
-            snaps = await backend.snapshots(nodes[0]) if backend.supports(Capability.SNAPSHOTS) else []
-            if not snaps:
-                self.notify(f"{nodes[0].name!r} has no snapshots", severity="warning")
-                return None
-            choices = [(s.name, f"{s.name}  ({s.state}){'  current' if s.current else ''}  {s.description}")
-                       for s in snaps]
-            picked = await self.app.push_screen_wait(PickScreen(f"{action.title}: which snapshot of {names}?", choices))
-            if not picked:
-                return None
-            options["snapshot"] = picked
-        if action.name == "delete":
+            options[option.name] = value
+        if action.name == "delete":  # cannot be undone: each name typed out
             for node in nodes:
                 question = f"Delete VM {node.name!r}? Type its name to confirm."
-                typed = await self.app.push_screen_wait(PromptScreen(question, node.name, must_equal=node.name))
-                if typed is None:
+                if await self.app.push_screen_wait(PromptScreen(question, node.name, must_equal=node.name)) is None:
                     return None
-            storage = await self.app.push_screen_wait(ConfirmScreen(
-                "Also delete their disk volumes?", "Only volumes in libvirt storage pools; y deletes them."))
-            return {**options, "storage": storage}
-        confirm = ConfirmScreen(f"{action.title} {names}?", action.description)
-        if action.destructive and not await self.app.push_screen_wait(confirm):
+        elif action.destructive and not await self.app.push_screen_wait(
+                ConfirmScreen(f"{action.title} {names}?", action.description)):
             return None
-        if action.name == "remove":
-            volumes = await self.app.push_screen_wait(ConfirmScreen(
-                "Also remove their anonymous volumes?", "Named volumes stay; y removes the anonymous ones."))
-            return {**options, "volumes": volumes}
+        for option in (o for o in action.options if o.asked is Asked.YES_NO):
+            yes: bool = await self.app.push_screen_wait(ConfirmScreen(option.question, option.help))
+            options[option.name] = yes
         return options
+
+    async def _ask_value(self, action: Action, option: Option, nodes: list[Node], names: str) -> str | None:
+        """A text option typed in, or a snapshot picked from the VM's; None when cancelled or there is none."""
+        question = option.question.format(names=names, title=action.title)
+        if option.asked is Asked.TEXT:
+            return await self.app.push_screen_wait(PromptScreen(question, option.help))
+        if len(nodes) != 1 or self.hub is None:
+            self.notify(f"{action.title} works on one VM at a time", severity="warning")
+            return None
+        backend = self.hub.backend_for(nodes[0])
+        snaps = await backend.snapshots(nodes[0]) if backend.supports(Capability.SNAPSHOTS) else []
+        if not snaps:
+            self.notify(f"{nodes[0].name!r} has no snapshots", severity="warning")
+            return None
+        choices = [(s.name, f"{s.name}  ({s.state}){'  current' if s.current else ''}  {s.description}")
+                   for s in snaps]
+        picked: str | None = await self.app.push_screen_wait(PickScreen(question, choices))
+        return picked
 
     async def _act_on(self, action: Action, node: Node, options: dict[str, object]) -> bool:
         """One node: progress on its row, the result as a notification; True when it worked."""
