@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/hosts_bench.py [--hosts 20] [--containers 10] [--window 30] [--quick]
 
-The hosts are the SSH lab (tests/sshlab.py): one real sshd per network namespace, reached through
+The hosts are the SSH lab (tests/support/sshlab.py): one real sshd per network namespace, reached through
 a ProxyCommand relay; each lab host shares this machine's filesystem, so its docker and libvirt are
 the test bed's daemons and every host shows the same containers and VMs. Measures:
   1. start to a full inventory (every host up, every host's containers and VMs listed):
@@ -43,8 +43,8 @@ import libvirt
 from probing import log, p95
 from stats_bench import IMAGE, docker_client, remove_containers, start_containers
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.sshlab
-from tests.sshlab import STATE_FILE, LabError, SshLab
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.support.sshlab
+from tests.support.sshlab import STATE_FILE, LabError, SshLab
 from vtui.backends import Backend
 from vtui.backends.remote_counters import counter_command
 from vtui.config.hosts import HostSpec
@@ -808,7 +808,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise BenchError("the SSH lab needs root")
     if STATE_FILE.exists():
         raise BenchError(f"an SSH lab is up already ({STATE_FILE}): a test session may be using it. If it is a "
-                         "leftover: .venv/bin/python -m tests.sshlab down")
+                         "leftover: .venv/bin/python -m tests.support.sshlab down")
     signal.signal(signal.SIGTERM, raise_interrupt)
     started = time.monotonic()
     client = docker_client()

@@ -1,4 +1,4 @@
-"""Remote hosts over SSH, against the lab (tests/sshlab.py): sshd in network namespaces, h1 with a
+"""Remote hosts over SSH, against the lab (tests/support/sshlab.py): sshd in network namespaces, h1 with a
 dockerd of its own; the lab hosts share the test bed's libvirtd (and h2/h3 its dockerd) through the
 machine's filesystem, so a VM started on h2 is the test bed's."""
 
@@ -20,9 +20,9 @@ import docker
 import pytest
 
 from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_LABELS, TEST_VM, a_run_of, vtui
-from tests.sshlab import JUMPED, SshLab, ssh_lab  # noqa: F401
-from tests.test_console import answer
-from tests.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
+from tests.engines.test_console import answer
+from tests.engines.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
+from tests.support.sshlab import JUMPED, SshLab, ssh_lab  # noqa: F401
 from vtui.backends import Backend
 from vtui.cli.ls import list_all
 from vtui.config.hosts import DEFAULT_DOCKER, DEFAULT_LIBVIRT, HostSpec

@@ -1,10 +1,10 @@
 """A crowded machine: a user's own VMs, containers and networks beside the test bed, for checking
 that a test run touches none of them.
 
-    .venv/bin/python -m tests.neighbours up [--containers 100]   make them (as a user would: no test labels)
-    .venv/bin/python -m tests.neighbours save FILE                record what they are now
-    .venv/bin/python -m tests.neighbours check FILE               exit 1 naming each one that changed
-    .venv/bin/python -m tests.neighbours down                     remove them
+    .venv/bin/python -m tests.support.neighbours up [--containers 100]   make them (as a user would: no test labels)
+    .venv/bin/python -m tests.support.neighbours save FILE                record what they are now
+    .venv/bin/python -m tests.support.neighbours check FILE               exit 1 naming each one that changed
+    .venv/bin/python -m tests.support.neighbours down                     remove them
 
 The VMs and containers take the names the tests use (the test bed's former VM name, the odd names
 of the shell-metacharacter tests, a container named like a VM), some running and some not, and
@@ -128,7 +128,7 @@ def down() -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.neighbours", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.neighbours", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="verb", required=True)
     sub.add_parser("up").add_argument("--containers", type=int, default=100)
     sub.add_parser("save").add_argument("file", type=Path)

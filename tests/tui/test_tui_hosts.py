@@ -10,9 +10,9 @@ import pytest
 from textual.widgets import DataTable
 
 from tests.conftest import make_app, wait_for
-from tests.sshlab import SshLab, ssh_lab  # noqa: F401
-from tests.test_remote import lab, stranger_home  # noqa: F401
-from tests.tmux import vtui_in_tmux
+from tests.engines.test_remote import lab, stranger_home  # noqa: F401
+from tests.support.sshlab import SshLab, ssh_lab  # noqa: F401
+from tests.support.tmux import vtui_in_tmux
 from vtui.config.hosts import HostSpec
 from vtui.engines import demo_backends, remote_backends
 from vtui.model import HostState

@@ -21,8 +21,8 @@ from tests.conftest import (
     virsh_state,
     wait_for,
 )
-from tests.test_actions import odd_vm  # noqa: F401  (fixture)
-from tests.test_vm_actions import Vms, conn, defined, dominfo, file_disk, snapshot_names, vms  # noqa: F401
+from tests.engines.test_actions import odd_vm  # noqa: F401  (fixture)
+from tests.engines.test_vm_actions import Vms, conn, defined, dominfo, file_disk, snapshot_names, vms  # noqa: F401
 from vtui.actions import ACTIONS
 from vtui.app import VtuiApp
 from vtui.backends.cgroups import LocalCounters

@@ -31,9 +31,9 @@ Root only. State: pidfiles under /run/vtui-lab, keys and configs under /var/lib/
 /var/log/vtui-lab (kept after down() for a post-mortem; cleared by the next up()). Every daemon runs
 under `tini -s`, which reaps at once the processes it leaves behind (this machine's PID 1 does so late).
 
-    .venv/bin/python -m tests.sshlab up 3 [--docker h1,h2 | --no-docker]
-    .venv/bin/python -m tests.sshlab status
-    .venv/bin/python -m tests.sshlab down
+    .venv/bin/python -m tests.support.sshlab up 3 [--docker h1,h2 | --no-docker]
+    .venv/bin/python -m tests.support.sshlab status
+    .venv/bin/python -m tests.support.sshlab down
 """
 
 from __future__ import annotations
@@ -547,7 +547,8 @@ SetEnv HOME={REMOTE_HOME}
             f"    IdentityFile {self.client_key}\n    IdentitiesOnly yes\n"
             f"    UserKnownHostsFile {self.known_hosts}\n    StrictHostKeyChecking yes\n")
         self.ssh_config.write_text(
-            f"# vtui SSH lab (tests/sshlab.py). asyncssh/vtui: HOME={self.home}. OpenSSH: ssh -F {self.ssh_config}\n\n"
+            f"# vtui SSH lab (tests/support/sshlab.py). asyncssh/vtui: HOME={self.home}. "
+            f"OpenSSH: ssh -F {self.ssh_config}\n\n"
             + "\n".join(blocks))
         self.ssh_config.chmod(0o600)
         self.write_known_hosts()
@@ -724,7 +725,7 @@ def ssh_lab() -> Iterator[SshLab]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.sshlab", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.support.sshlab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="build a lab (tearing down any earlier one)")
     up.add_argument("count", type=int, nargs="?", default=3)

@@ -10,8 +10,8 @@ from textual import events
 from textual.pilot import Pilot
 
 from tests.conftest import SYSTEM_URI, Containers, docker_status, make_app, virsh_state, wait_for
-from tests.test_tui_actions import SIZE, docker_app, select, toasts
-from tests.test_vm_actions import Vms, conn, vms  # noqa: F401  (fixtures)
+from tests.engines.test_vm_actions import Vms, conn, vms  # noqa: F401  (fixtures)
+from tests.tui.test_tui_actions import SIZE, docker_app, select, toasts
 from vtui.app import VtuiApp
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.screens.confirm import ConfirmScreen

@@ -21,7 +21,7 @@ from tests.conftest import (
     wait_for,
     write_test_driver_xml,
 )
-from tests.test_ls import ODD_NAMES, odd_names_uri
+from tests.engines.test_ls import ODD_NAMES, odd_names_uri
 from vtui.app import VtuiApp
 from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend

@@ -228,7 +228,7 @@ def test_refused_no_answer_and_unreachable_are_counted_apart() -> None:
              "ip route add prohibit 10.99.0.5/32 && ip route add unreachable 10.99.0.8/29 && "
              f"exec {sys.executable} -c '{NETNS_SCAN}'")
     result = subprocess.run(["unshare", "--net", "sh", "-c", setup], capture_output=True, text=True, timeout=30,
-                            cwd=Path(__file__).parent.parent)
+                            cwd=Path(__file__).parents[2])
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["addresses"], summary["answered"], summary["refused"], summary["unreachable"],

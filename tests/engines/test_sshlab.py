@@ -1,4 +1,4 @@
-"""The SSH lab itself (tests/sshlab.py): its hosts answer over SSH from their own namespaces, h1 runs a
+"""The SSH lab itself (tests/support/sshlab.py): its hosts answer over SSH from their own namespaces, h1 runs a
 dockerd of its own, and the failures other tests rely on happen as they should.
 
 Each test leaves the lab as it found it: a stopped sshd is started again, a rekeyed host is trusted
@@ -12,7 +12,7 @@ import time
 import asyncssh
 import pytest
 
-from tests.sshlab import LAB_USER, TEST_IMAGE, SshLab, ssh_lab  # noqa: F401
+from tests.support.sshlab import LAB_USER, TEST_IMAGE, SshLab, ssh_lab  # noqa: F401
 
 
 def test_every_host_answers_over_openssh_from_its_own_namespace(ssh_lab: SshLab) -> None:

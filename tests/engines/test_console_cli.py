@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 from tests.conftest import Containers, virsh_state
-from tests.test_vm_actions import Vms, conn, vms  # noqa: F401  (fixtures)
-from tests.tmux import Tmux, vtui_in_tmux
+from tests.engines.test_vm_actions import Vms, conn, vms  # noqa: F401  (fixtures)
+from tests.support.tmux import Tmux, vtui_in_tmux
 
 
 def test_container_shell_answers_and_ctrl_bracket_leaves(containers: Containers) -> None:

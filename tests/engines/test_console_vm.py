@@ -12,7 +12,7 @@ import libvirt
 import pytest
 
 from tests.conftest import SYSTEM_URI, define_copy, discard, vm_template
-from tests.test_console import answer
+from tests.engines.test_console import answer
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
 from vtui.console.libvirt_serial import NoSerialConsole

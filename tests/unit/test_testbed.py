@@ -41,7 +41,7 @@ from tests.conftest import (
     vm_template,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("vtui", "tests", "bench")
 DEBIAN_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"  # where packages put programs (not /usr/local)
 ARGV_CALLS = {"run", "Popen", "check_output", "check_call", "call", "create_subprocess_exec", "subprocess_exec",
@@ -59,7 +59,7 @@ BUILTINS = {"if", "then", "else", "elif", "fi", "for", "while", "until", "do", "
 @dataclass(frozen=True)
 class Use:
     program: str
-    where: str  # "tests/test_vm_actions.py:80"
+    where: str  # "tests/engines/test_vm_actions.py:80"
 
 
 def tools_table() -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""The CLI, backends, consoles and remote hosts against the real engines of the test bed."""

@@ -1,0 +1,1 @@
+"""Helpers the tests share: the SSH lab of netns hosts, tmux drivers, a crowded neighbourhood."""
