@@ -1,0 +1,106 @@
+"""Links between containers on this machine (vtui.net.local), in the kernels of real containers:
+traffic crosses, a second wiring changes nothing, a failure leaves nothing, removal is complete."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+
+from tests.conftest import Containers, TestContainer, sh
+from vtui.net.local import unwire_veth, wire_veth
+from vtui.net.plan import GROUP, End, LinkError, Veth
+
+
+def pid(box: TestContainer) -> int:
+    box.handle.reload()
+    return int(box.handle.attrs["State"]["Pid"])
+
+
+def end(box: TestContainer, ifname: str = "eth1") -> End:
+    return End(pid(box), ifname, f"container {box.name!r} on local")
+
+
+def inside(box: TestContainer, *cmd: str) -> str:
+    """A command of the host's, run in the container's network namespace (the image needs nothing)."""
+    return sh("nsenter", f"--net=/proc/{pid(box)}/ns/net", *cmd)
+
+
+def links_of(box: TestContainer) -> dict[str, str]:
+    """name -> 'alias group' of each interface but lo."""
+    out = inside(box, "ip", "-o", "-d", "link", "show")
+    shown: dict[str, str] = {}
+    for line in out.splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name != "lo":
+            shown[name] = line
+    return shown
+
+
+def pings(box: TestContainer, address: str) -> bool:
+    done = subprocess.run(["docker", "exec", box.name, "ping", "-c", "1", "-W", "2", address],
+                          capture_output=True, text=True, timeout=30)
+    return done.returncode == 0
+
+
+@pytest.fixture
+def pair(containers: Containers) -> tuple[TestContainer, TestContainer]:
+    return containers.run(), containers.run()
+
+
+def test_a_veth_link_carries_traffic_and_is_made_once(pair: tuple[TestContainer, TestContainer]) -> None:
+    a, b = pair
+    link = Veth(uuid.uuid4().hex[:8], end(a), end(b), mtu=9000)
+    assert wire_veth(link) is True
+    assert wire_veth(link) is False  # already there, as planned: nothing changes
+    for box, side, address in ((a, "a", "10.99.0.1/30"), (b, "b", "10.99.0.2/30")):
+        line = links_of(box)["eth1"]
+        assert f"alias {link.alias(side)}" in line and f"group {GROUP} " in line
+        assert "mtu 9000" in line and "state UP" in line
+        inside(box, "ip", "addr", "add", address, "dev", "eth1")
+    assert pings(a, "10.99.0.2") and pings(b, "10.99.0.1")
+    assert unwire_veth(link) is True
+    assert "eth1" not in links_of(a) and "eth1" not in links_of(b)
+    assert unwire_veth(link) is False
+
+
+def test_a_name_taken_in_the_second_namespace_leaves_nothing_behind(
+    pair: tuple[TestContainer, TestContainer],
+) -> None:
+    a, b = pair
+    inside(b, "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth9")  # not vtui's
+    before_a, before_b = set(links_of(a)), set(links_of(b))
+    with pytest.raises(LinkError, match=rf"eth1 of container '{b.name}' on local: that name is taken"):
+        wire_veth(Veth(uuid.uuid4().hex[:8], end(a), end(b)))
+    assert set(links_of(a)) == before_a and set(links_of(b)) == before_b
+    assert "alias" not in links_of(b)["eth1"]  # the user's interface is untouched
+
+
+@pytest.mark.parametrize(("ifname", "problem"), [
+    ("a-name-of-16-ch", None),
+    ("a-name-of-16-chr", "an interface name has 1 to 15 characters"),
+    ("eth 1", "letters, digits and"),
+    ("eth1;reboot", "letters, digits and"),
+    ("..", "letters, digits and"),
+])
+def test_interface_names_the_kernel_or_a_shell_would_refuse_are_refused_first(
+    pair: tuple[TestContainer, TestContainer], ifname: str, problem: str | None,
+) -> None:
+    a, b = pair
+    link = Veth(uuid.uuid4().hex[:8], end(a, ifname), end(b, "eth1"))
+    if problem is None:
+        assert wire_veth(link) and ifname in links_of(a)
+        return
+    with pytest.raises(LinkError, match=problem):
+        wire_veth(link)
+    assert set(links_of(a)) == {"eth0"} and set(links_of(b)) == {"eth0"}
+
+
+def test_a_stopped_container_is_named(containers: Containers, pair: tuple[TestContainer, TestContainer]) -> None:
+    a, b = pair
+    gone = end(b)
+    b.handle.stop(timeout=0)
+    with pytest.raises(LinkError, match=rf"container '{b.name}' on local is not running"):
+        wire_veth(Veth(uuid.uuid4().hex[:8], end(a), gone))
+    assert set(links_of(a)) == {"eth0"}

@@ -1,0 +1,103 @@
+"""Wiring on this machine with netlink (pyroute2): each call is blocking (run it in a thread) and
+either completes or leaves nothing behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from vtui.net.plan import GROUP, End, LinkError, Veth, check_ifname, check_mtu
+
+
+@contextlib.contextmanager
+def _netns(end: End) -> Iterator[IPRoute]:
+    """A netlink socket inside the end's namespace (the namespace is entered, never created)."""
+    try:
+        with IPRoute(netns=end.netns, flags=0) as ipr:
+            yield ipr
+    except (FileNotFoundError, ProcessLookupError) as err:
+        raise LinkError(f"{end.where} is not running (no network namespace at {end.netns})") from err
+
+
+@contextlib.contextmanager
+def _fd(end: End) -> Iterator[int]:
+    try:
+        fd = os.open(end.netns, os.O_RDONLY)
+    except OSError as err:
+        raise LinkError(f"{end.where} is not running (no network namespace at {end.netns})") from err
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _index(ipr: IPRoute, ifname: str) -> int | None:
+    found = ipr.link_lookup(ifname=ifname)
+    return int(found[0]) if found else None
+
+
+def _alias(ipr: IPRoute, index: int) -> str | None:
+    link = ipr.get_links(index)[0]
+    alias = link.get("ifalias")
+    return str(alias) if alias is not None else None
+
+
+def wire_veth(veth: Veth) -> bool:
+    """Make the pair (False when it is already there, as planned). Both ends are created at once
+    under their final names inside the two namespaces; anything that fails after that removes them."""
+    for end in (veth.a, veth.b):
+        check_ifname(end.ifname, end.where)
+    check_mtu(veth.mtu)
+    if veth.a.netns == veth.b.netns and veth.a.ifname == veth.b.ifname:
+        raise LinkError(f"{veth.a}: both ends of a link cannot have one name in one namespace")
+    present = 0
+    for end, side in ((veth.a, "a"), (veth.b, "b")):
+        with _netns(end) as ipr:
+            index = _index(ipr, end.ifname)
+            if index is None:
+                continue
+            if _alias(ipr, index) != veth.alias(side):
+                raise LinkError(f"{end}: that name is taken (by an interface vtui did not make for this link)")
+            present += 1
+    if present == 2:
+        return False
+    if present == 1:  # a namespace was replaced under one end: start afresh
+        unwire_veth(veth)
+    with _fd(veth.a) as fd_a, _fd(veth.b) as fd_b, IPRoute() as root:
+        try:
+            root.link("add", ifname=veth.a.ifname, kind="veth", net_ns_fd=fd_a, mtu=veth.mtu,
+                      peer={"ifname": veth.b.ifname, "net_ns_fd": fd_b, "mtu": veth.mtu})
+        except NetlinkError as err:
+            raise LinkError(f"cannot create the pair {veth.a} — {veth.b}: {os.strerror(err.code)}") from err
+    try:
+        for end, side in ((veth.a, "a"), (veth.b, "b")):
+            with _netns(end) as ipr:
+                index = _index(ipr, end.ifname)
+                if index is None:
+                    raise LinkError(f"{end}: vanished right after it was made")
+                ipr.link("set", index=index, ifalias=veth.alias(side), group=GROUP, state="up")
+    except LinkError:
+        unwire_veth(veth)
+        raise
+    except NetlinkError as err:
+        unwire_veth(veth)
+        raise LinkError(f"cannot set up {veth.a} — {veth.b}: {os.strerror(err.code)}") from err
+    return True
+
+
+def unwire_veth(veth: Veth) -> bool:
+    """Remove the pair (deleting one end deletes both); False when neither end was there. Only
+    an interface carrying this link's alias is removed."""
+    removed = False
+    for end, side in ((veth.a, "a"), (veth.b, "b")):
+        with contextlib.suppress(LinkError), _netns(end) as ipr:
+            index = _index(ipr, end.ifname)
+            if index is not None and _alias(ipr, index) == veth.alias(side):
+                with contextlib.suppress(NetlinkError):  # gone with its peer meanwhile
+                    ipr.link("del", index=index)
+                    removed = True
+    return removed

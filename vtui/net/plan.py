@@ -1,0 +1,64 @@
+"""Links as the kernel objects that make them, named and marked so vtui can find them again.
+
+A link's plan is plain data; an executor carries it out: vtui.net.local with netlink (pyroute2)
+on this machine, and (next) `ip -batch` over a host's SSH connection. Every interface vtui makes
+carries the alias `vtui:<link id>:<side>` and the interface group GROUP, by which it is found,
+re-made after a node restarts, and removed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+GROUP = 0x7674  # "vt": the interface group of every vtui interface
+IFNAME_MAX = 15  # bytes: the kernel's IFNAMSIZ less its NUL
+DEFAULT_MTU = 1500
+_IFNAME = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
+
+
+class LinkError(Exception):
+    """A link that cannot be made or changed; the message names the node, interface and reason."""
+
+
+@dataclass(frozen=True)
+class End:
+    """One end of a link: an interface name in the network namespace of a process (a container's
+    first process; 1 for the host itself). `where` names it for people: "container 'web' on local"."""
+
+    pid: int
+    ifname: str
+    where: str
+
+    @property
+    def netns(self) -> str:
+        return f"/proc/{self.pid}/ns/net"
+
+    def __str__(self) -> str:
+        return f"{self.ifname} of {self.where}"
+
+
+@dataclass(frozen=True)
+class Veth:
+    """A veth pair with one end in each namespace, both up, under their final names."""
+
+    id: str  # the link's id: 8 hex digits
+    a: End
+    b: End
+    mtu: int = DEFAULT_MTU
+
+    def alias(self, side: str) -> str:
+        return f"vtui:{self.id}:{side}"
+
+
+def check_ifname(name: str, where: str) -> None:
+    """LinkError with a sentence for a name the kernel would refuse or a shell would mangle."""
+    if not name or len(name.encode()) > IFNAME_MAX:
+        raise LinkError(f"{name!r} on {where}: an interface name has 1 to {IFNAME_MAX} characters")
+    if name in (".", "..") or not _IFNAME.match(name):
+        raise LinkError(f"{name!r} on {where}: an interface name has letters, digits and . _ - @ : + only")
+
+
+def check_mtu(mtu: int) -> None:
+    if not 68 <= mtu <= 65535:
+        raise LinkError(f"MTU {mtu}: it must lie between 68 and 65535")
