@@ -1,15 +1,19 @@
-"""Links between containers on this machine (vtui.net.local), in the kernels of real containers:
-traffic crosses, a second wiring changes nothing, a failure leaves nothing, removal is complete."""
+"""Links between containers, in the kernels of real containers: traffic crosses, a second wiring
+changes nothing, a failure leaves nothing, removal is complete. Every test runs with both executors
+of a plan: netlink on this machine (vtui.net.local) and the sh script of `ip` commands that a remote
+host runs (vtui.net.batch), here run by a local sh."""
 
 from __future__ import annotations
 
 import subprocess
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
 from tests.conftest import Containers, TestContainer, sh
-from vtui.net.local import unwire_veth, wire_veth
+from vtui.net import batch, local
 from vtui.net.plan import GROUP, End, LinkError, Veth
 
 
@@ -44,35 +48,56 @@ def pings(box: TestContainer, address: str) -> bool:
     return done.returncode == 0
 
 
+@dataclass(frozen=True)
+class Executor:
+    wire: Callable[[Veth], bool]
+    unwire: Callable[[Veth], bool]
+
+
+def by_script(script: Callable[[Veth], str]) -> Callable[[Veth], bool]:
+    def run(veth: Veth) -> bool:
+        done = subprocess.run(["sh", "-c", script(veth)], capture_output=True, text=True, timeout=30)
+        return batch.outcome(veth, done.stdout + done.stderr)
+
+    return run
+
+
+@pytest.fixture(params=["netlink", "ip-script"])
+def ex(request: pytest.FixtureRequest) -> Executor:
+    if request.param == "netlink":
+        return Executor(local.wire_veth, local.unwire_veth)
+    return Executor(by_script(batch.wire_script), by_script(batch.unwire_script))
+
+
 @pytest.fixture
 def pair(containers: Containers) -> tuple[TestContainer, TestContainer]:
     return containers.run(), containers.run()
 
 
-def test_a_veth_link_carries_traffic_and_is_made_once(pair: tuple[TestContainer, TestContainer]) -> None:
+def test_a_veth_link_carries_traffic_and_is_made_once(pair: tuple[TestContainer, TestContainer], ex: Executor) -> None:
     a, b = pair
     link = Veth(uuid.uuid4().hex[:8], end(a), end(b), mtu=9000)
-    assert wire_veth(link) is True
-    assert wire_veth(link) is False  # already there, as planned: nothing changes
+    assert ex.wire(link) is True
+    assert ex.wire(link) is False  # already there, as planned: nothing changes
     for box, side, address in ((a, "a", "10.99.0.1/30"), (b, "b", "10.99.0.2/30")):
         line = links_of(box)["eth1"]
         assert f"alias {link.alias(side)}" in line and f"group {GROUP} " in line
         assert "mtu 9000" in line and "state UP" in line
         inside(box, "ip", "addr", "add", address, "dev", "eth1")
     assert pings(a, "10.99.0.2") and pings(b, "10.99.0.1")
-    assert unwire_veth(link) is True
+    assert ex.unwire(link) is True
     assert "eth1" not in links_of(a) and "eth1" not in links_of(b)
-    assert unwire_veth(link) is False
+    assert ex.unwire(link) is False
 
 
 def test_a_name_taken_in_the_second_namespace_leaves_nothing_behind(
-    pair: tuple[TestContainer, TestContainer],
+    pair: tuple[TestContainer, TestContainer], ex: Executor,
 ) -> None:
     a, b = pair
     inside(b, "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth9")  # not vtui's
     before_a, before_b = set(links_of(a)), set(links_of(b))
     with pytest.raises(LinkError, match=rf"eth1 of container '{b.name}' on local: that name is taken"):
-        wire_veth(Veth(uuid.uuid4().hex[:8], end(a), end(b)))
+        ex.wire(Veth(uuid.uuid4().hex[:8], end(a), end(b)))
     assert set(links_of(a)) == before_a and set(links_of(b)) == before_b
     assert "alias" not in links_of(b)["eth1"]  # the user's interface is untouched
 
@@ -85,22 +110,22 @@ def test_a_name_taken_in_the_second_namespace_leaves_nothing_behind(
     ("..", "letters, digits and"),
 ])
 def test_interface_names_the_kernel_or_a_shell_would_refuse_are_refused_first(
-    pair: tuple[TestContainer, TestContainer], ifname: str, problem: str | None,
+    pair: tuple[TestContainer, TestContainer], ifname: str, problem: str | None, ex: Executor,
 ) -> None:
     a, b = pair
     link = Veth(uuid.uuid4().hex[:8], end(a, ifname), end(b, "eth1"))
     if problem is None:
-        assert wire_veth(link) and ifname in links_of(a)
+        assert ex.wire(link) and ifname in links_of(a)
         return
     with pytest.raises(LinkError, match=problem):
-        wire_veth(link)
+        ex.wire(link)
     assert set(links_of(a)) == {"eth0"} and set(links_of(b)) == {"eth0"}
 
 
-def test_a_stopped_container_is_named(containers: Containers, pair: tuple[TestContainer, TestContainer]) -> None:
+def test_a_stopped_container_is_named(pair: tuple[TestContainer, TestContainer], ex: Executor) -> None:
     a, b = pair
     gone = end(b)
     b.handle.stop(timeout=0)
     with pytest.raises(LinkError, match=rf"container '{b.name}' on local is not running"):
-        wire_veth(Veth(uuid.uuid4().hex[:8], end(a), gone))
+        ex.wire(Veth(uuid.uuid4().hex[:8], end(a), gone))
     assert set(links_of(a)) == {"eth0"}

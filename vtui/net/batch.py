@@ -1,0 +1,86 @@
+"""The same plans as vtui.net.local, as one POSIX sh script of `ip` commands: what runs on a remote
+host over its SSH connection (one exec per change), where no Python of vtui's is installed.
+
+The script holds only checked tokens (PIDs, interface names, the link's hex id, numbers): names of
+nodes never reach a shell. It reports on its last line, which `outcome()` turns into a sentence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vtui.net.plan import GROUP, LinkError, Veth, check_ifname, check_mtu
+
+# The script's last line: what happened, for outcome()
+MADE, PRESENT, REMOVED, ABSENT = "vtui-made", "vtui-present", "vtui-removed", "vtui-absent"
+_FUNCTIONS = """\
+set -u -f
+gone() { echo "vtui-gone $1"; exit 1; }
+# absent | ours | foreign: is interface $2 of namespace $1 there, and with alias $3?
+state() {
+  out=$(nsenter --net="$1" ip -j link show dev "$2" 2>/dev/null) || { echo absent; return; }
+  case $out in *"\\"ifalias\\":\\"$3\\""*) echo ours ;; *) echo foreign ;; esac
+}
+drop() { [ "$(state "$1" "$2" "$3")" != ours ] || nsenter --net="$1" ip link del dev "$2" 2>/dev/null || true; }
+"""
+
+
+def _header(veth: Veth, *, running: bool) -> str:
+    """The functions and the link's tokens; with `running`, a check that both namespaces exist."""
+    for end in (veth.a, veth.b):
+        check_ifname(end.ifname, end.where)
+    check_mtu(veth.mtu)
+    return (_FUNCTIONS + f"A={veth.a.netns} B={veth.b.netns}\n"
+            f"AI={veth.a.ifname} BI={veth.b.ifname} AL={veth.alias('a')} BL={veth.alias('b')}\n"
+            + ('[ -e "$A" ] || gone a\n[ -e "$B" ] || gone b\n' if running else ""))
+
+
+def wire_script(veth: Veth) -> str:
+    """Make the pair, or find it made; a failure after the add removes it."""
+    return _header(veth, running=True) + f"""\
+sa=$(state "$A" "$AI" "$AL") sb=$(state "$B" "$BI" "$BL")
+[ "$sa" != foreign ] || {{ echo "vtui-taken a"; exit 2; }}
+[ "$sb" != foreign ] || {{ echo "vtui-taken b"; exit 2; }}
+[ "$sa$sb" != oursours ] || {{ echo {PRESENT}; exit 0; }}
+drop "$A" "$AI" "$AL"; drop "$B" "$BI" "$BL"
+err=$(ip link add "$AI" netns {veth.a.pid} mtu {veth.mtu} type veth peer name "$BI" netns {veth.b.pid} \\
+  mtu {veth.mtu} 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}
+if ! err=$(nsenter --net="$A" ip link set dev "$AI" alias "$AL" group {GROUP} up 2>&1 &&
+           nsenter --net="$B" ip link set dev "$BI" alias "$BL" group {GROUP} up 2>&1); then
+  drop "$A" "$AI" "$AL"
+  echo "vtui-failed" $err; exit 3
+fi
+echo {MADE}
+"""
+
+
+def unwire_script(veth: Veth) -> str:
+    """Remove the pair if it is there (only interfaces with this link's alias)."""
+    return _header(veth, running=False) + f"""\
+if [ "$(state "$A" "$AI" "$AL")" = ours ] || [ "$(state "$B" "$BI" "$BL")" = ours ]; then
+  drop "$A" "$AI" "$AL"; drop "$B" "$BI" "$BL"; echo {REMOVED}
+else
+  echo {ABSENT}
+fi
+"""
+
+
+def outcome(veth: Veth, output: str) -> bool:
+    """True when the script changed something, False when there was nothing to do; LinkError with a
+    sentence otherwise."""
+    lines = output.strip().splitlines()
+    last = lines[-1] if lines else ""
+    word, _, rest = last.partition(" ")
+    end = {"a": veth.a, "b": veth.b}.get(rest)
+    sentences: dict[str, Callable[[], str]] = {
+        "vtui-gone": lambda: f"{end.where if end else rest} is not running (no network namespace)",
+        "vtui-taken": lambda: f"{end}: that name is taken (by an interface vtui did not make for this link)",
+        "vtui-failed": lambda: f"cannot create the pair {veth.a} — {veth.b}: {rest}",
+    }
+    if word in (MADE, REMOVED):
+        return True
+    if word in (PRESENT, ABSENT):
+        return False
+    if word in sentences:
+        raise LinkError(sentences[word]())
+    raise LinkError(f"the link {veth.a} — {veth.b}: unexpected answer {output.strip()[-200:]!r}")
