@@ -6,6 +6,7 @@ host runs (vtui.net.batch), here run by a local sh."""
 from __future__ import annotations
 
 import subprocess
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,11 +53,12 @@ def pings(box: TestContainer, address: str) -> bool:
 class Executor:
     wire: Callable[[Veth], bool]
     unwire: Callable[[Veth], bool]
+    admin: Callable[[Veth, str, bool], object]
 
 
-def by_script(script: Callable[[Veth], str]) -> Callable[[Veth], bool]:
-    def run(veth: Veth) -> bool:
-        done = subprocess.run(["sh", "-c", script(veth)], capture_output=True, text=True, timeout=30)
+def by_script(script: Callable[..., str]) -> Callable[..., bool]:
+    def run(veth: Veth, *args: object) -> bool:
+        done = subprocess.run(["sh", "-c", script(veth, *args)], capture_output=True, text=True, timeout=30)
         return batch.outcome(veth, done.stdout + done.stderr)
 
     return run
@@ -65,8 +67,8 @@ def by_script(script: Callable[[Veth], str]) -> Callable[[Veth], bool]:
 @pytest.fixture(params=["netlink", "ip-script"])
 def ex(request: pytest.FixtureRequest) -> Executor:
     if request.param == "netlink":
-        return Executor(local.wire_veth, local.unwire_veth)
-    return Executor(by_script(batch.wire_script), by_script(batch.unwire_script))
+        return Executor(local.wire_veth, local.unwire_veth, local.set_admin)
+    return Executor(by_script(batch.wire_script), by_script(batch.unwire_script), by_script(batch.admin_script))
 
 
 @pytest.fixture
@@ -88,6 +90,39 @@ def test_a_veth_link_carries_traffic_and_is_made_once(pair: tuple[TestContainer,
     assert ex.unwire(link) is True
     assert "eth1" not in links_of(a) and "eth1" not in links_of(b)
     assert ex.unwire(link) is False
+
+
+def carrier(box: TestContainer) -> bool:
+    return "NO-CARRIER" not in links_of(box)["eth1"]
+
+
+def soon(predicate: Callable[[], bool], timeout: float = 5) -> bool:
+    """The kernel reports a carrier change up to a second later (linkwatch)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_one_end_down_takes_the_peers_carrier_and_up_brings_traffic_back(
+    pair: tuple[TestContainer, TestContainer], ex: Executor,
+) -> None:
+    a, b = pair
+    link = Veth(uuid.uuid4().hex[:8], end(a), end(b))
+    ex.wire(link)
+    inside(a, "ip", "addr", "add", "10.99.0.1/30", "dev", "eth1")
+    inside(b, "ip", "addr", "add", "10.99.0.2/30", "dev", "eth1")
+    assert soon(lambda: carrier(b)) and pings(a, "10.99.0.2")
+    ex.admin(link, "a", False)
+    assert "state DOWN" in links_of(a)["eth1"] and soon(lambda: not carrier(b))
+    assert not pings(b, "10.99.0.1")
+    ex.admin(link, "a", True)
+    assert soon(lambda: carrier(b)) and pings(a, "10.99.0.2")
+    ex.unwire(link)
+    with pytest.raises(LinkError, match=rf"eth1 of container '{a.name}' on local: the link is not wired"):
+        ex.admin(link, "a", False)
 
 
 def test_a_name_taken_in_the_second_namespace_leaves_nothing_behind(

@@ -65,6 +65,17 @@ fi
 """
 
 
+def admin_script(veth: Veth, side: str, up: bool) -> str:
+    """Take one end down (its peer loses carrier) or up again."""
+    ns, name, alias = ("$A", "$AI", "$AL") if side == "a" else ("$B", "$BI", "$BL")
+    state = "up" if up else "down"
+    return _header(veth, running=True) + f"""\
+[ "$(state "{ns}" "{name}" "{alias}")" = ours ] || {{ echo "vtui-unwired {side}"; exit 2; }}
+err=$(nsenter --net="{ns}" ip link set dev "{name}" {state} 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}
+echo {MADE}
+"""
+
+
 def outcome(veth: Veth, output: str) -> bool:
     """True when the script changed something, False when there was nothing to do; LinkError with a
     sentence otherwise."""
@@ -75,7 +86,8 @@ def outcome(veth: Veth, output: str) -> bool:
     sentences: dict[str, Callable[[], str]] = {
         "vtui-gone": lambda: f"{end.where if end else rest} is not running (no network namespace)",
         "vtui-taken": lambda: f"{end}: that name is taken (by an interface vtui did not make for this link)",
-        "vtui-failed": lambda: f"cannot create the pair {veth.a} — {veth.b}: {rest}",
+        "vtui-unwired": lambda: f"{end}: the link is not wired (wire it first)",
+        "vtui-failed": lambda: f"the link {veth.a} — {veth.b}: {rest}",
     }
     if word in (MADE, REMOVED):
         return True

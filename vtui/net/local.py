@@ -101,3 +101,13 @@ def unwire_veth(veth: Veth) -> bool:
                     ipr.link("del", index=index)
                     removed = True
     return removed
+
+
+def set_admin(veth: Veth, side: str, up: bool) -> None:
+    """Take one end down (its peer loses carrier) or up again."""
+    end = veth.a if side == "a" else veth.b
+    with _netns(end) as ipr:
+        index = _index(ipr, end.ifname)
+        if index is None or _alias(ipr, index) != veth.alias(side):
+            raise LinkError(f"{end}: the link is not wired (wire it first)")
+        ipr.link("set", index=index, state="up" if up else "down")
