@@ -6,6 +6,7 @@ host runs (vtui.net.batch), here run by a local sh."""
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import Containers, TestContainer, sh
 from vtui.net import batch, local
-from vtui.net.plan import GROUP, End, LinkError, Veth
+from vtui.net.plan import GROUP, End, Impairment, LinkError, Veth
 
 
 def pid(box: TestContainer) -> int:
@@ -54,6 +55,7 @@ class Executor:
     wire: Callable[[Veth], bool]
     unwire: Callable[[Veth], bool]
     admin: Callable[[Veth, str, bool], object]
+    impair: Callable[[Veth, str, Impairment], object]
 
 
 def by_script(script: Callable[..., str]) -> Callable[..., bool]:
@@ -67,8 +69,9 @@ def by_script(script: Callable[..., str]) -> Callable[..., bool]:
 @pytest.fixture(params=["netlink", "ip-script"])
 def ex(request: pytest.FixtureRequest) -> Executor:
     if request.param == "netlink":
-        return Executor(local.wire_veth, local.unwire_veth, local.set_admin)
-    return Executor(by_script(batch.wire_script), by_script(batch.unwire_script), by_script(batch.admin_script))
+        return Executor(local.wire_veth, local.unwire_veth, local.set_admin, local.impair)
+    return Executor(by_script(batch.wire_script), by_script(batch.unwire_script), by_script(batch.admin_script),
+                    by_script(batch.impair_script))
 
 
 @pytest.fixture
@@ -123,6 +126,75 @@ def test_one_end_down_takes_the_peers_carrier_and_up_brings_traffic_back(
     ex.unwire(link)
     with pytest.raises(LinkError, match=rf"eth1 of container '{a.name}' on local: the link is not wired"):
         ex.admin(link, "a", False)
+
+
+RECEIVE = """
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind((sys.argv[1], 5201)); s.listen(1)
+print("ready", flush=True)
+c, _ = s.accept(); n = 0; first = None
+while chunk := c.recv(1 << 20):
+    first = first or time.monotonic(); n += len(chunk)
+print(n * 8 / (time.monotonic() - first) / 1000)
+"""
+SEND = """
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], 5201)); end = time.monotonic() + float(sys.argv[2]); data = bytes(1 << 20)
+while time.monotonic() < end:
+    c.sendall(data)
+c.close()
+"""
+
+
+def throughput_kbit(sender: TestContainer, receiver: TestContainer, address: str, seconds: float = 3) -> float:
+    """TCP goodput from sender to receiver, by Python run from the host in each namespace."""
+    listen = subprocess.Popen(["nsenter", f"--net=/proc/{pid(receiver)}/ns/net", sys.executable, "-c", RECEIVE,
+                               address], stdout=subprocess.PIPE, text=True)
+    try:
+        assert listen.stdout is not None and listen.stdout.readline().strip() == "ready"
+        subprocess.run(["nsenter", f"--net=/proc/{pid(sender)}/ns/net", sys.executable, "-c", SEND, address,
+                        str(seconds)], check=True, timeout=seconds + 30)
+        return float(listen.communicate(timeout=30)[0])
+    finally:
+        listen.kill()
+        listen.wait()
+
+
+def test_a_rate_holds_one_direction_within_ten_percent(pair: tuple[TestContainer, TestContainer], ex: Executor) -> None:
+    a, b = pair
+    link = Veth(uuid.uuid4().hex[:8], end(a), end(b))
+    ex.wire(link)
+    inside(a, "ip", "addr", "add", "10.99.0.1/30", "dev", "eth1")
+    inside(b, "ip", "addr", "add", "10.99.0.2/30", "dev", "eth1")
+    ex.impair(link, "a", Impairment(rate_kbit=20_000))
+    assert 18_000 <= throughput_kbit(a, b, "10.99.0.2") <= 22_000  # a sends at the rate
+    assert throughput_kbit(b, a, "10.99.0.1") > 200_000  # the other direction is not held
+    ex.impair(link, "a", Impairment())
+    assert throughput_kbit(a, b, "10.99.0.2") > 200_000
+
+
+def has_netem(box: TestContainer) -> bool:
+    """Probed by tc itself on the container's loopback, apart from vtui."""
+    ns = f"--net=/proc/{pid(box)}/ns/net"
+    probe = subprocess.run(["nsenter", ns, "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"],
+                           capture_output=True, text=True, timeout=30)
+    subprocess.run(["nsenter", ns, "tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+def test_netem_is_set_or_its_absence_named(pair: tuple[TestContainer, TestContainer], ex: Executor) -> None:
+    a, b = pair
+    link = Veth(uuid.uuid4().hex[:8], end(a), end(b))
+    ex.wire(link)
+    if not has_netem(a):
+        with pytest.raises(LinkError, match=rf"eth1 of container '{a.name}' on local: this kernel has no sch_netem"):
+            ex.impair(link, "a", Impairment(delay_ms=20, loss_pct=1))
+        ex.impair(link, "a", Impairment(rate_kbit=10_000))  # the rest still works
+        assert "tbf" in inside(a, "tc", "qdisc", "show", "dev", "eth1")
+        pytest.skip("this kernel has no sch_netem (tc cannot add a netem qdisc): delay and loss are not measurable")
+    ex.impair(link, "a", Impairment(delay_ms=20, loss_pct=1))
+    shown = inside(a, "tc", "qdisc", "show", "dev", "eth1")
+    assert "netem" in shown and "delay 20ms" in shown and "loss 1%" in shown
 
 
 def test_a_name_taken_in_the_second_namespace_leaves_nothing_behind(

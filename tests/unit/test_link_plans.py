@@ -36,3 +36,16 @@ def test_node_names_never_reach_the_script_and_its_answers_become_sentences() ->
 def test_a_bad_name_or_mtu_is_refused_before_any_script(ifname: str, mtu: int, problem: str) -> None:
     with pytest.raises(LinkError, match=problem):
         batch.wire_script(Veth("0badc0de", End(1, ifname, "host"), End(2, "eth1", "host"), mtu=mtu))
+
+
+def test_impairments_become_one_qdisc_per_end() -> None:
+    from vtui.net.plan import Impairment
+
+    veth = Veth("0badc0de", End(101, "eth1", HOSTILE), End(202, "eth2", "container 'b' on local"))
+    assert "tbf rate 20000kbit burst 25000 latency 50ms" in batch.impair_script(veth, "a", Impairment(rate_kbit=20_000))
+    netem = batch.impair_script(veth, "b", Impairment(delay_ms=20, jitter_ms=5, loss_pct=0.5, rate_kbit=1000))
+    assert "netem delay 20ms 5ms loss 0.5% rate 1000kbit" in netem and '"$BI"' in netem
+    assert 'del dev "$AI" root' in batch.impair_script(veth, "a", Impairment())
+    with pytest.raises(LinkError, match="this kernel has no sch_netem"):
+        batch.outcome(veth, "vtui-nonetem b")
+    assert Impairment().none and Impairment(loss_pct=1).netem and not Impairment(rate_kbit=1).netem

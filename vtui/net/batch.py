@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vtui.net.plan import GROUP, LinkError, Veth, check_ifname, check_mtu
+from vtui.net.plan import GROUP, NO_NETEM, Impairment, LinkError, Veth, check_ifname, check_mtu
 
 # The script's last line: what happened, for outcome()
 MADE, PRESENT, REMOVED, ABSENT = "vtui-made", "vtui-present", "vtui-removed", "vtui-absent"
@@ -76,6 +76,30 @@ echo {MADE}
 """
 
 
+def impair_script(veth: Veth, side: str, impairment: Impairment) -> str:
+    """Hold what one end sends to `impairment` (replacing what was set); Impairment() clears it."""
+    ns, name, alias = ("$A", "$AI", "$AL") if side == "a" else ("$B", "$BI", "$BL")
+    tc = f'nsenter --net="{ns}" tc qdisc'
+    if impairment.none:
+        change = f'{tc} del dev "{name}" root 2>/dev/null || true'
+    elif impairment.netem:
+        words = [f"delay {impairment.delay_ms or 0:g}ms", f"{impairment.jitter_ms:g}ms" if impairment.jitter_ms else "",
+                 f"loss {impairment.loss_pct:g}%" if impairment.loss_pct else "",
+                 f"corrupt {impairment.corrupt_pct:g}%" if impairment.corrupt_pct else "",
+                 f"rate {impairment.rate_kbit}kbit" if impairment.rate_kbit else ""]
+        change = (f'err=$({tc} replace dev "{name}" root handle 1: netem {" ".join(w for w in words if w)} 2>&1) || '
+                  '{ case $err in *"No such file"*|*"qdisc kind is unknown"*) echo "vtui-nonetem ' + side + '";; '
+                  '*) echo "vtui-failed" $err;; esac; exit 3; }')
+    else:
+        change = (f'err=$({tc} replace dev "{name}" root handle 1: tbf rate {impairment.rate_kbit}kbit '
+                  f'burst {impairment.tbf_burst()} latency 50ms 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}')
+    return _header(veth, running=True) + f"""\
+[ "$(state "{ns}" "{name}" "{alias}")" = ours ] || {{ echo "vtui-unwired {side}"; exit 2; }}
+{change}
+echo {MADE}
+"""
+
+
 def outcome(veth: Veth, output: str) -> bool:
     """True when the script changed something, False when there was nothing to do; LinkError with a
     sentence otherwise."""
@@ -87,6 +111,7 @@ def outcome(veth: Veth, output: str) -> bool:
         "vtui-gone": lambda: f"{end.where if end else rest} is not running (no network namespace)",
         "vtui-taken": lambda: f"{end}: that name is taken (by an interface vtui did not make for this link)",
         "vtui-unwired": lambda: f"{end}: the link is not wired (wire it first)",
+        "vtui-nonetem": lambda: f"{end}: {NO_NETEM}",
         "vtui-failed": lambda: f"the link {veth.a} — {veth.b}: {rest}",
     }
     if word in (MADE, REMOVED):

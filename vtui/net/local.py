@@ -4,13 +4,14 @@ either completes or leaves nothing behind."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from vtui.net.plan import GROUP, End, LinkError, Veth, check_ifname, check_mtu
+from vtui.net.plan import GROUP, NO_NETEM, End, Impairment, LinkError, Veth, check_ifname, check_mtu
 
 
 @contextlib.contextmanager
@@ -111,3 +112,28 @@ def set_admin(veth: Veth, side: str, up: bool) -> None:
         if index is None or _alias(ipr, index) != veth.alias(side):
             raise LinkError(f"{end}: the link is not wired (wire it first)")
         ipr.link("set", index=index, state="up" if up else "down")
+
+
+def impair(veth: Veth, side: str, impairment: Impairment) -> None:
+    """Hold what one end sends to `impairment` (replacing what was set); Impairment() clears it."""
+    end = veth.a if side == "a" else veth.b
+    with _netns(end) as ipr:
+        index = _index(ipr, end.ifname)
+        if index is None or _alias(ipr, index) != veth.alias(side):
+            raise LinkError(f"{end}: the link is not wired (wire it first)")
+        try:
+            if impairment.none:
+                with contextlib.suppress(NetlinkError):  # nothing set
+                    ipr.tc("del", index=index, handle="1:", root=True)
+            elif impairment.netem:
+                ipr.tc("replace", "netem", index, handle="1:", root=True,
+                       delay=int((impairment.delay_ms or 0) * 1000), jitter=int((impairment.jitter_ms or 0) * 1000),
+                       loss=impairment.loss_pct or 0, prob_corrupt=impairment.corrupt_pct or 0,
+                       **({"rate": f"{impairment.rate_kbit}kbit"} if impairment.rate_kbit else {}))
+            else:
+                ipr.tc("replace", "tbf", index, handle="1:", root=True, rate=f"{impairment.rate_kbit}kbit",
+                       burst=impairment.tbf_burst(), latency="50ms")
+        except NetlinkError as err:
+            if impairment.netem and err.code == errno.ENOENT:
+                raise LinkError(f"{end}: {NO_NETEM}") from err
+            raise LinkError(f"{end}: cannot set the impairment: {os.strerror(err.code)}") from err

@@ -62,3 +62,31 @@ def check_ifname(name: str, where: str) -> None:
 def check_mtu(mtu: int) -> None:
     if not 68 <= mtu <= 65535:
         raise LinkError(f"MTU {mtu}: it must lie between 68 and 65535")
+
+
+@dataclass(frozen=True)
+class Impairment:
+    """What one end sends is held to this (its egress): a rate by tbf; delay, jitter, loss and
+    corruption by netem, which some kernels lack (vtui says so and sets the rest)."""
+
+    rate_kbit: int | None = None
+    delay_ms: float | None = None
+    jitter_ms: float | None = None
+    loss_pct: float | None = None
+    corrupt_pct: float | None = None
+
+    @property
+    def netem(self) -> bool:
+        return any(v is not None for v in (self.delay_ms, self.jitter_ms, self.loss_pct, self.corrupt_pct))
+
+    @property
+    def none(self) -> bool:
+        return self.rate_kbit is None and not self.netem
+
+    def tbf_burst(self) -> int:
+        """Bytes of burst: 10 ms at the rate, at least a 9000-byte frame and then some."""
+        return max(16 * 1024, (self.rate_kbit or 0) * 1000 // 8 // 100)
+
+
+NO_NETEM = ("this kernel has no sch_netem (the netem qdisc module): delay, jitter, loss and corruption cannot "
+            "be set here; a rate can (tbf)")
