@@ -104,23 +104,26 @@ def unwire_veth(veth: Veth) -> bool:
     return removed
 
 
-def set_admin(veth: Veth, side: str, up: bool) -> None:
-    """Take one end down (its peer loses carrier) or up again."""
+@contextlib.contextmanager
+def _wired_end(veth: Veth, side: str) -> Iterator[tuple[IPRoute, int, End]]:
+    """A socket in one end's namespace and the end's index; LinkError when the link is not wired."""
     end = veth.a if side == "a" else veth.b
     with _netns(end) as ipr:
         index = _index(ipr, end.ifname)
         if index is None or _alias(ipr, index) != veth.alias(side):
             raise LinkError(f"{end}: the link is not wired (wire it first)")
+        yield ipr, index, end
+
+
+def set_admin(veth: Veth, side: str, up: bool) -> None:
+    """Take one end down (its peer loses carrier) or up again."""
+    with _wired_end(veth, side) as (ipr, index, _end):
         ipr.link("set", index=index, state="up" if up else "down")
 
 
 def impair(veth: Veth, side: str, impairment: Impairment) -> None:
     """Hold what one end sends to `impairment` (replacing what was set); Impairment() clears it."""
-    end = veth.a if side == "a" else veth.b
-    with _netns(end) as ipr:
-        index = _index(ipr, end.ifname)
-        if index is None or _alias(ipr, index) != veth.alias(side):
-            raise LinkError(f"{end}: the link is not wired (wire it first)")
+    with _wired_end(veth, side) as (ipr, index, end):
         try:
             if impairment.none:
                 with contextlib.suppress(NetlinkError):  # nothing set
