@@ -15,6 +15,9 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import Containers, TestContainer, sh
+from vtui.actions import ActionRefused
+from vtui.backends import Capability
+from vtui.backends.docker import DockerBackend
 from vtui.net import batch, local
 from vtui.net.plan import GROUP, End, Impairment, LinkError, Veth
 
@@ -236,3 +239,19 @@ def test_a_stopped_container_is_named(pair: tuple[TestContainer, TestContainer],
     with pytest.raises(LinkError, match=rf"container '{b.name}' on local is not running"):
         ex.wire(Veth(uuid.uuid4().hex[:8], end(a), gone))
     assert set(links_of(a)) == {"eth0"}
+
+
+async def test_the_docker_backend_gives_a_running_containers_namespace(containers: Containers) -> None:
+    running, stopped = containers.run(), containers.run()
+    stopped.handle.stop(timeout=0)
+    backend = DockerBackend("local", "unix:///var/run/docker.sock")
+    await backend.connect()
+    try:
+        nodes = {n.name: n for n in await backend.list_nodes()}
+        assert backend.supports(Capability.NETNS)
+        assert await backend.netns_pid(nodes[running.name]) == pid(running)
+        with pytest.raises(ActionRefused, match=f"'{stopped.name}' is exited: a link needs it running") as refused:
+            await backend.netns_pid(nodes[stopped.name])
+        assert refused.value.remedy == "start"
+    finally:
+        await backend.close()

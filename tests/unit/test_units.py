@@ -114,11 +114,14 @@ async def test_backends_advertise_their_optional_methods_and_the_rest_raise() ->
     docker_, libvirt_ = DockerBackend("local", "unix:///nowhere"), LibvirtBackend("local", "test:///default")
     assert docker_.supports(Capability.EXIT_STATE) and not docker_.supports(Capability.SNAPSHOTS)
     assert libvirt_.supports(Capability.SNAPSHOTS) and not libvirt_.supports(Capability.EXIT_STATE)
+    assert docker_.supports(Capability.NETNS) and not libvirt_.supports(Capability.NETNS)
     node = Node("local", Kind.VM, "libvirt", "x", "x", State.STOPPED, "shutoff")
     with pytest.raises(NotImplementedError):
         await docker_.snapshots(node)
     with pytest.raises(NotImplementedError):
         await libvirt_.exit_state(node)
+    with pytest.raises(NotImplementedError):
+        await libvirt_.netns_pid(node)
 
 
 def test_a_refusals_remedy_is_spelled_as_a_command_by_the_cli_only() -> None:

@@ -67,6 +67,7 @@ class Capability(StrEnum):
 
     SNAPSHOTS = "snapshots"  # snapshots(): listed (and the snapshot-* actions)
     EXIT_STATE = "exit state"  # exit_state(): how a stopped node ended (exit code, OOM kill)
+    NETNS = "network namespace"  # netns_pid(): where a link's end of the node goes
 
 
 class Backend(ABC):
@@ -190,6 +191,11 @@ class Backend(ABC):
     async def exit_state(self, node: Node) -> dict[str, Any]:
         """How the node last ended: ExitCode, OOMKilled, FinishedAt, Error; {} once it is gone
         (Capability.EXIT_STATE)."""
+        raise NotImplementedError
+
+    async def netns_pid(self, node: Node) -> int:
+        """A process of the running node whose network namespace holds its link ends, as its host
+        numbers it; ActionRefused when the node does not run (Capability.NETNS)."""
         raise NotImplementedError
 
 

@@ -140,7 +140,7 @@ def inspected_node(host: str, info: dict[str, Any]) -> Node:
 class DockerBackend(Backend):
     engine = "docker"
     kind = Kind.CONTAINER
-    capabilities = frozenset({Capability.EXIT_STATE})
+    capabilities = frozenset({Capability.EXIT_STATE, Capability.NETNS})
 
     def __init__(
         self, host: str, base_url: str, counters: CounterReader | None = None, *, read_only: bool = False,
@@ -251,6 +251,15 @@ class DockerBackend(Backend):
                 raise self.unavailable(explain(self.target, err)) from err
 
         return await self._call(inspect)
+
+    async def netns_pid(self, node: Node) -> int:
+        state = await self.exit_state(node)
+        if not state:
+            raise ActionRefused(f"{node.name!r} no longer exists on {node.host}")
+        if not state.get("Running") or not state.get("Pid"):
+            raise ActionRefused(f"{node.name!r} is {state.get('Status', 'not running')}: a link needs it running",
+                                remedy="start")
+        return int(state["Pid"])
 
     async def sample(self, nodes: Sequence[Node]) -> dict[str, Sample]:
         ids = [n.id for n in nodes]
