@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from textual.pilot import Pilot
 
 from vtui.app import VtuiApp
 from vtui.backends import Backend
+from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
 
 TEST_IMAGE = "vtui-test/busybox:latest"
@@ -278,7 +279,7 @@ def copied_vm(bed_vm: str) -> Iterator[Callable[[str], str]]:
 
     def copy(name: str) -> str:
         made.append(define_copy(conn, vm_template(), f"{name} {RUN}"))
-        return made[-1].name()  # type: ignore[no-any-return]
+        return f"{name} {RUN}"
 
     yield copy
     discard(made)
@@ -299,6 +300,15 @@ def discard(domains: Sequence[libvirt.virDomain]) -> None:
                 dom.destroy()
             dom.undefineFlags(UNDEFINE_ALL)
         (VM_LOG_DIR / f"{name}.log").unlink(missing_ok=True)
+
+
+@pytest.fixture
+async def libvirt_backend(bed_vm: str) -> AsyncIterator[LibvirtBackend]:
+    """A backend connected to the test bed's libvirtd."""
+    backend = LibvirtBackend("local", SYSTEM_URI)
+    await backend.connect()
+    yield backend
+    await backend.close()
 
 
 def virsh_state(name: str) -> str:

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import libvirt
 import pytest
@@ -46,14 +46,6 @@ def vm_copy(bed_vm: str) -> Iterator[Copy]:
     conn.close()
 
 
-@pytest.fixture
-async def backend(bed_vm: str) -> AsyncIterator[LibvirtBackend]:
-    connected = LibvirtBackend("local", SYSTEM_URI)
-    await connected.connect()
-    yield connected
-    await connected.close()
-
-
 async def node_of(backend: LibvirtBackend, dom: libvirt.virDomain) -> Node:
     return next(n for n in await backend.list_nodes() if n.name == dom.name())
 
@@ -87,10 +79,10 @@ async def prompt(session: ConsoleSession, timeout: float = 30) -> None:
 
 
 async def test_console_computes_survives_a_reboot_and_close_leaves_the_vm_running(
-    vm_copy: Copy, backend: LibvirtBackend
+    vm_copy: Copy, libvirt_backend: LibvirtBackend
 ) -> None:
     dom = vm_copy("reboot")
-    session = await backend.open_console(await node_of(backend, dom))
+    session = await libvirt_backend.open_console(await node_of(libvirt_backend, dom))
     try:
         assert session.title == dom.name()
         await prompt(session)
@@ -112,14 +104,14 @@ async def test_console_computes_survives_a_reboot_and_close_leaves_the_vm_runnin
     assert await session.read() == b""
 
 
-async def test_a_held_console_is_busy_until_taken_over(vm_copy: Copy, backend: LibvirtBackend) -> None:
+async def test_a_held_console_is_busy_until_taken_over(vm_copy: Copy, libvirt_backend: LibvirtBackend) -> None:
     dom = vm_copy("busy")
-    node = await node_of(backend, dom)
-    first = await backend.open_console(node)
+    node = await node_of(libvirt_backend, dom)
+    first = await libvirt_backend.open_console(node)
     try:
         with pytest.raises(ConsoleBusy, match=f"the serial console of '{dom.name()}' is in use by another client"):
-            await backend.open_console(node)
-        second = await backend.open_console(node, FORCE)
+            await libvirt_backend.open_console(node)
+        second = await libvirt_backend.open_console(node, FORCE)
         try:
             assert b"another client took over the console" in await read_to_end(first)
             await prompt(second)
@@ -131,11 +123,11 @@ async def test_a_held_console_is_busy_until_taken_over(vm_copy: Copy, backend: L
 
 
 async def test_the_console_follows_the_vm_through_destroy_and_start_until_undefined(
-    vm_copy: Copy, backend: LibvirtBackend
+    vm_copy: Copy, libvirt_backend: LibvirtBackend
 ) -> None:
     dom = vm_copy("restart")
-    node = await node_of(backend, dom)
-    session = await backend.open_console(node)
+    node = await node_of(libvirt_backend, dom)
+    session = await libvirt_backend.open_console(node)
     try:
         await prompt(session)
         await asyncio.to_thread(dom.destroy)
@@ -151,7 +143,7 @@ async def test_the_console_follows_the_vm_through_destroy_and_start_until_undefi
     finally:
         await session.close()
     await asyncio.to_thread(dom.create)
-    session = await backend.open_console(node)
+    session = await libvirt_backend.open_console(node)
     try:
         await asyncio.to_thread(dom.destroy)
         await asyncio.to_thread(dom.undefine)
@@ -161,11 +153,11 @@ async def test_the_console_follows_the_vm_through_destroy_and_start_until_undefi
 
 
 async def test_a_vm_that_does_not_run_or_has_no_serial_port_has_no_console(
-    vm_copy: Copy, backend: LibvirtBackend
+    vm_copy: Copy, libvirt_backend: LibvirtBackend
 ) -> None:
     off = vm_copy("off", start=False)
     with pytest.raises(NotRunning, match=f"'{off.name()}' is shut off"):
-        await backend.open_console(await node_of(backend, off), SHELL)
+        await libvirt_backend.open_console(await node_of(libvirt_backend, off), SHELL)
     bare = vm_copy("bare", serial=False)
     with pytest.raises(NoSerialConsole, match="has no serial console"):
-        await backend.open_console(await node_of(backend, bare))
+        await libvirt_backend.open_console(await node_of(libvirt_backend, bare))

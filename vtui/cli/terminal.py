@@ -27,6 +27,6 @@ async def answer_async(question: str, out: TextIO | None = None) -> str:
     return await asyncio.get_running_loop().run_in_executor(None, answer, question, out)
 
 
-def agreed(reply: str, also: Sequence[str] = ()) -> bool:
-    """A yes (y, yes, or one of `also`, in any case)."""
-    return reply.lower() in (*YES, *(a.lower() for a in also))
+def agreed(reply: str) -> bool:
+    """A yes: y or yes, in any case."""
+    return reply.lower() in YES

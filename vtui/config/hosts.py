@@ -100,11 +100,10 @@ def load_hosts(path: Path | None = None) -> HostsConfig:
 
 
 def _target(value: object) -> HostSpec:
+    target = text("is required: user@host:port or a ~/.ssh/config alias")(value)
     try:
-        return HostSpec.of(text("is required: user@host:port or a ~/.ssh/config alias")(value))
-    except ValueError as err:
-        if isinstance(err, Invalid):
-            raise
+        return HostSpec.of(target)
+    except ValueError as err:  # not a target: the sentence says why
         raise Invalid(str(err)) from None
 
 

@@ -65,39 +65,42 @@ fi
 """
 
 
-def admin_script(veth: Veth, side: str, up: bool) -> str:
-    """Take one end down (its peer loses carrier) or up again."""
+def _on_end(veth: Veth, side: str, change: Callable[[str, str], str]) -> str:
+    """A script that runs `change(namespace, interface)` on one end, once it is found wired."""
     ns, name, alias = ("$A", "$AI", "$AL") if side == "a" else ("$B", "$BI", "$BL")
-    state = "up" if up else "down"
     return _header(veth, running=True) + f"""\
 [ "$(state "{ns}" "{name}" "{alias}")" = ours ] || {{ echo "vtui-unwired {side}"; exit 2; }}
-err=$(nsenter --net="{ns}" ip link set dev "{name}" {state} 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}
+{change(ns, name)}
 echo {MADE}
 """
+
+
+def admin_script(veth: Veth, side: str, up: bool) -> str:
+    """Take one end down (its peer loses carrier) or up again."""
+    state = "up" if up else "down"
+    return _on_end(veth, side, lambda ns, name: f'err=$(nsenter --net="{ns}" ip link set dev "{name}" {state} 2>&1) '
+                                                '|| { echo "vtui-failed" $err; exit 3; }')
 
 
 def impair_script(veth: Veth, side: str, impairment: Impairment) -> str:
     """Hold what one end sends to `impairment` (replacing what was set); Impairment() clears it."""
-    ns, name, alias = ("$A", "$AI", "$AL") if side == "a" else ("$B", "$BI", "$BL")
-    tc = f'nsenter --net="{ns}" tc qdisc'
+    return _on_end(veth, side, lambda ns, name: _qdisc(f'nsenter --net="{ns}" tc qdisc', name, side, impairment))
+
+
+def _qdisc(tc: str, name: str, side: str, impairment: Impairment) -> str:
+    """The tc command for one end: netem when anything but a rate is set, else tbf, or nothing."""
     if impairment.none:
-        change = f'{tc} del dev "{name}" root 2>/dev/null || true'
-    elif impairment.netem:
+        return f'{tc} del dev "{name}" root 2>/dev/null || true'
+    if impairment.netem:
         words = [f"delay {impairment.delay_ms or 0:g}ms", f"{impairment.jitter_ms:g}ms" if impairment.jitter_ms else "",
                  f"loss {impairment.loss_pct:g}%" if impairment.loss_pct else "",
                  f"corrupt {impairment.corrupt_pct:g}%" if impairment.corrupt_pct else "",
                  f"rate {impairment.rate_kbit}kbit" if impairment.rate_kbit else ""]
-        change = (f'err=$({tc} replace dev "{name}" root handle 1: netem {" ".join(w for w in words if w)} 2>&1) || '
-                  '{ case $err in *"No such file"*|*"qdisc kind is unknown"*) echo "vtui-nonetem ' + side + '";; '
-                  '*) echo "vtui-failed" $err;; esac; exit 3; }')
-    else:
-        change = (f'err=$({tc} replace dev "{name}" root handle 1: tbf rate {impairment.rate_kbit}kbit '
-                  f'burst {impairment.tbf_burst()} latency 50ms 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}')
-    return _header(veth, running=True) + f"""\
-[ "$(state "{ns}" "{name}" "{alias}")" = ours ] || {{ echo "vtui-unwired {side}"; exit 2; }}
-{change}
-echo {MADE}
-"""
+        return (f'err=$({tc} replace dev "{name}" root handle 1: netem {" ".join(w for w in words if w)} 2>&1) || '
+                '{ case $err in *"No such file"*|*"qdisc kind is unknown"*) echo "vtui-nonetem ' + side + '";; '
+                '*) echo "vtui-failed" $err;; esac; exit 3; }')
+    return (f'err=$({tc} replace dev "{name}" root handle 1: tbf rate {impairment.rate_kbit}kbit '
+            f'burst {impairment.tbf_burst()} latency 50ms 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}')
 
 
 def outcome(veth: Veth, output: str) -> bool:
