@@ -34,7 +34,8 @@ declare -A TOOLS=(
   [ssh-add]=openssh-client
   [busybox]=busybox-static [cpio]=cpio [gzip]=gzip [tmux]=tmux [ip]=iproute2 [tc]=iproute2
   [fuser]=psmisc [nc]=netcat-openbsd [tini]=tini [apt-get]=apt [dpkg]=dpkg
-  [useradd]=passwd [userdel]=passwd [mount]=mount [umount]=mount
+  [useradd]=passwd [userdel]=passwd [mount]=mount [umount]=mount [ethtool]=ethtool [tcpdump]=tcpdump
+  [nsenter]=util-linux
 )
 # Packages needed for what they hold rather than for a program: the qemu driver of libvirtd, the
 # daemon's set-up (virtqemud groups, default paths), and a static busybox to copy into images.

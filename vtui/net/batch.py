@@ -50,6 +50,10 @@ if ! err=$(nsenter --net="$A" ip link set dev "$AI" alias "$AL" group {GROUP} up
   drop "$A" "$AI" "$AL"
   echo "vtui-failed" $err; exit 3
 fi
+if command -v ethtool >/dev/null; then  # TX checksum offload off, as vtui.net.local does
+  nsenter --net="$A" ethtool -K "$AI" tx off >/dev/null 2>&1
+  nsenter --net="$B" ethtool -K "$BI" tx off >/dev/null 2>&1
+fi
 echo {MADE}
 """
 

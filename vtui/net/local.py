@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vtui.net.netns import NamespaceGone, iproute_in, tx_checksum_off
 from vtui.net.plan import GROUP, NO_NETEM, End, Impairment, LinkError, Veth, check_ifname, check_mtu
 
 
@@ -18,22 +19,26 @@ from vtui.net.plan import GROUP, NO_NETEM, End, Impairment, LinkError, Veth, che
 def _netns(end: End) -> Iterator[IPRoute]:
     """A netlink socket inside the end's namespace (the namespace is entered, never created)."""
     try:
-        with IPRoute(netns=end.netns, flags=0) as ipr:
+        with iproute_in(end.netns) as ipr:
             yield ipr
-    except (FileNotFoundError, ProcessLookupError) as err:
+    except NamespaceGone as err:
         raise LinkError(f"{end.where} is not running (no network namespace at {end.netns})") from err
 
 
 @contextlib.contextmanager
 def _fd(end: End) -> Iterator[int]:
     try:
-        fd = os.open(end.netns, os.O_RDONLY)
+        fd = os.open(end.netns, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as err:
         raise LinkError(f"{end.where} is not running (no network namespace at {end.netns})") from err
     try:
         yield fd
     finally:
         os.close(fd)
+
+
+def _why(err: NetlinkError | OSError) -> str:
+    return os.strerror(err.code if isinstance(err, NetlinkError) else err.errno or 0)
 
 
 def _index(ipr: IPRoute, ifname: str) -> int | None:
@@ -81,12 +86,13 @@ def wire_veth(veth: Veth) -> bool:
                 if index is None:
                     raise LinkError(f"{end}: vanished right after it was made")
                 ipr.link("set", index=index, ifalias=veth.alias(side), group=GROUP, state="up")
+            tx_checksum_off(end.netns, end.ifname)
     except LinkError:
         unwire_veth(veth)
         raise
-    except NetlinkError as err:
+    except (NetlinkError, OSError) as err:
         unwire_veth(veth)
-        raise LinkError(f"cannot set up {veth.a} — {veth.b}: {os.strerror(err.code)}") from err
+        raise LinkError(f"cannot set up {veth.a} — {veth.b}: {_why(err)}") from err
     return True
 
 
