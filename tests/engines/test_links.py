@@ -191,6 +191,7 @@ def test_netem_is_set_or_its_absence_named(pair: tuple[TestContainer, TestContai
     link = Veth(uuid.uuid4().hex[:8], end(a), end(b))
     ex.wire(link)
     if not has_netem(a):
+        ex.impair(link, "a", Impairment(rate_kbit=20_000))  # then netem over it: another kind of qdisc
         with pytest.raises(LinkError, match=rf"eth1 of container '{a.name}' on local: this kernel has no sch_netem"):
             ex.impair(link, "a", Impairment(delay_ms=20, loss_pct=1))
         ex.impair(link, "a", Impairment(rate_kbit=10_000))  # the rest still works

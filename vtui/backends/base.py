@@ -138,8 +138,7 @@ class Backend(ABC):
         known = ACTIONS.get(action)
         if known is None or node.kind not in known.kinds:
             raise ActionRefused(f"{action} is not an action for a {node.kind}")
-        if self.read_only:
-            raise ActionRefused(f"read-only mode: refused to {action} {node.name!r} on {node.host}")
+        self.check_writable(f"{action} {node.name!r}")
         if not known.applies_to(node):
             states = ", ".join(sorted(known.states))
             raise ActionRefused(f"cannot {action} {node.name!r}: it is {node.state} ({action} applies when {states})")
@@ -180,6 +179,11 @@ class Backend(ABC):
         ConsoleError otherwise; each with a sentence that names the node."""
         raise ConsoleError(f"{self.engine} on {self.host} has no console for {node.name!r}")
 
+
+    def check_writable(self, doing: str) -> None:
+        """ActionRefused in read-only mode; `doing` says what was refused ("wire a link to 'web'")."""
+        if self.read_only:
+            raise ActionRefused(f"read-only mode: refused to {doing} on {self.host}")
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities

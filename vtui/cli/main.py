@@ -16,6 +16,7 @@ import platformdirs
 
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
+from vtui.cli import links
 from vtui.cli.actions import GROUPS, act, snapshot_list
 from vtui.cli.console import run_console
 from vtui.cli.discover import run_discover
@@ -86,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
         if action.name not in grouped:
             _verb_parser(sub, action.name, action.name, common)
     _snapshot_parser(sub, common)
+    links.add_parser(sub, common)
     autostart = sub.add_parser("autostart", parents=[common], help="start VMs when the host boots, or not",
                                description="Autostart: whether libvirt starts the VMs when the host boots.")
     switch = autostart.add_subparsers(dest="switch", metavar="on|off", required=True)
@@ -313,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(print_logs(backends, args.node, args.tail, args.follow, sys.stdout))
     if args.command == "console":
         return cmd_console(args, backends, config)
+    if args.command == "link":
+        return links.run(args, backends)
     if getattr(args, "query", None) == "snapshot-list":
         return cmd_snapshot_list(args, backends)
     if getattr(args, "action", None):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vtui.net.plan import GROUP, NO_NETEM, Impairment, LinkError, Veth, check_ifname, check_mtu
+from vtui.net.plan import GROUP, NO_NETEM, Impairment, LinkError, Veth, check_end, check_mtu
 
 # The script's last line: what happened, for outcome()
 MADE, PRESENT, REMOVED, ABSENT = "vtui-made", "vtui-present", "vtui-removed", "vtui-absent"
@@ -28,7 +28,7 @@ drop() { [ "$(state "$1" "$2" "$3")" != ours ] || nsenter --net="$1" ip link del
 def _header(veth: Veth, *, running: bool) -> str:
     """The functions and the link's tokens; with `running`, a check that both namespaces exist."""
     for end in (veth.a, veth.b):
-        check_ifname(end.ifname, end.where)
+        check_end(end)
     check_mtu(veth.mtu)
     return (_FUNCTIONS + f"A={veth.a.netns} B={veth.b.netns}\n"
             f"AI={veth.a.ifname} BI={veth.b.ifname} AL={veth.alias('a')} BL={veth.alias('b')}\n"
@@ -46,7 +46,7 @@ drop "$A" "$AI" "$AL"; drop "$B" "$BI" "$BL"
 err=$(ip link add "$AI" netns {veth.a.pid} mtu {veth.mtu} type veth peer name "$BI" netns {veth.b.pid} \\
   mtu {veth.mtu} 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}
 if ! err=$(nsenter --net="$A" ip link set dev "$AI" alias "$AL" group {GROUP} up 2>&1 &&
-           nsenter --net="$B" ip link set dev "$BI" alias "$BL" group {GROUP} up 2>&1); then
+           nsenter --net="$B" ip link set dev "$BI" alias "$BL" group {GROUP} up 2>&1{_addresses(veth)}); then
   drop "$A" "$AI" "$AL"
   echo "vtui-failed" $err; exit 3
 fi
@@ -56,6 +56,11 @@ if command -v ethtool >/dev/null; then  # TX checksum offload off, as vtui.net.l
 fi
 echo {MADE}
 """
+
+
+def _addresses(veth: Veth) -> str:
+    return "".join(f' &&\n           nsenter --net="{ns}" ip addr add {address} dev "{name}" 2>&1'
+                   for end, ns, name in ((veth.a, "$A", "$AI"), (veth.b, "$B", "$BI")) for address in end.addresses)
 
 
 def unwire_script(veth: Veth) -> str:
@@ -93,17 +98,18 @@ def impair_script(veth: Veth, side: str, impairment: Impairment) -> str:
 
 def _qdisc(tc: str, name: str, side: str, impairment: Impairment) -> str:
     """The tc command for one end: netem when anything but a rate is set, else tbf, or nothing."""
+    clear = f'{tc} del dev "{name}" root 2>/dev/null'  # a qdisc of another kind cannot be replaced
     if impairment.none:
-        return f'{tc} del dev "{name}" root 2>/dev/null || true'
+        return clear + " || true"
     if impairment.netem:
         words = [f"delay {impairment.delay_ms or 0:g}ms", f"{impairment.jitter_ms:g}ms" if impairment.jitter_ms else "",
                  f"loss {impairment.loss_pct:g}%" if impairment.loss_pct else "",
                  f"corrupt {impairment.corrupt_pct:g}%" if impairment.corrupt_pct else "",
                  f"rate {impairment.rate_kbit}kbit" if impairment.rate_kbit else ""]
-        return (f'err=$({tc} replace dev "{name}" root handle 1: netem {" ".join(w for w in words if w)} 2>&1) || '
+        return (f'{clear}; err=$({tc} add dev "{name}" root handle 1: netem {" ".join(w for w in words if w)} 2>&1) || '
                 '{ case $err in *"No such file"*|*"qdisc kind is unknown"*) echo "vtui-nonetem ' + side + '";; '
                 '*) echo "vtui-failed" $err;; esac; exit 3; }')
-    return (f'err=$({tc} replace dev "{name}" root handle 1: tbf rate {impairment.rate_kbit}kbit '
+    return (f'{clear}; err=$({tc} add dev "{name}" root handle 1: tbf rate {impairment.rate_kbit}kbit '
             f'burst {impairment.tbf_burst()} latency 50ms 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}')
 
 
@@ -128,3 +134,15 @@ def outcome(veth: Veth, output: str) -> bool:
     if word in sentences:
         raise LinkError(sentences[word]())
     raise LinkError(f"the link {veth.a} — {veth.b}: unexpected answer {output.strip()[-200:]!r}")
+
+
+def status_script(veth: Veth) -> str:
+    """Each end as `ip -j -s link` and `tc -j qdisc` show it, on lines "a …", "aq …", "b …", "bq …"."""
+    return _header(veth, running=False) + """\
+for side in a b; do
+  if [ $side = a ]; then ns=$A name=$AI; else ns=$B name=$BI; fi
+  link=$(nsenter --net="$ns" ip -j -s link show dev "$name" 2>/dev/null) || continue
+  echo "$side $link"
+  echo "${side}q $(nsenter --net="$ns" tc -j qdisc show dev "$name" 2>/dev/null)"
+done
+"""

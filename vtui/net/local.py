@@ -12,7 +12,7 @@ from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vtui.net.netns import NamespaceGone, iproute_in, tx_checksum_off
-from vtui.net.plan import GROUP, NO_NETEM, End, Impairment, LinkError, Veth, check_ifname, check_mtu
+from vtui.net.plan import ABSENT, GROUP, NO_NETEM, End, EndStatus, Impairment, LinkError, Veth, check_end, check_mtu
 
 
 @contextlib.contextmanager
@@ -56,7 +56,7 @@ def wire_veth(veth: Veth) -> bool:
     """Make the pair (False when it is already there, as planned). Both ends are created at once
     under their final names inside the two namespaces; anything that fails after that removes them."""
     for end in (veth.a, veth.b):
-        check_ifname(end.ifname, end.where)
+        check_end(end)
     check_mtu(veth.mtu)
     if veth.a.netns == veth.b.netns and veth.a.ifname == veth.b.ifname:
         raise LinkError(f"{veth.a}: both ends of a link cannot have one name in one namespace")
@@ -86,6 +86,9 @@ def wire_veth(veth: Veth) -> bool:
                 if index is None:
                     raise LinkError(f"{end}: vanished right after it was made")
                 ipr.link("set", index=index, ifalias=veth.alias(side), group=GROUP, state="up")
+                for address in end.addresses:
+                    ip, _, prefix = address.partition("/")
+                    ipr.addr("add", index=index, address=ip, prefixlen=int(prefix))
             tx_checksum_off(end.netns, end.ifname)
     except LinkError:
         unwire_veth(veth)
@@ -131,18 +134,48 @@ def impair(veth: Veth, side: str, impairment: Impairment) -> None:
     """Hold what one end sends to `impairment` (replacing what was set); Impairment() clears it."""
     with _wired_end(veth, side) as (ipr, index, end):
         try:
+            with contextlib.suppress(NetlinkError):  # nothing set; a qdisc of another kind cannot be replaced
+                ipr.tc("del", index=index, handle="1:", root=True)
             if impairment.none:
-                with contextlib.suppress(NetlinkError):  # nothing set
-                    ipr.tc("del", index=index, handle="1:", root=True)
-            elif impairment.netem:
-                ipr.tc("replace", "netem", index, handle="1:", root=True,
+                return
+            if impairment.netem:
+                ipr.tc("add", "netem", index, handle="1:", root=True,
                        delay=int((impairment.delay_ms or 0) * 1000), jitter=int((impairment.jitter_ms or 0) * 1000),
                        loss=impairment.loss_pct or 0, prob_corrupt=impairment.corrupt_pct or 0,
                        **({"rate": f"{impairment.rate_kbit}kbit"} if impairment.rate_kbit else {}))
             else:
-                ipr.tc("replace", "tbf", index, handle="1:", root=True, rate=f"{impairment.rate_kbit}kbit",
+                ipr.tc("add", "tbf", index, handle="1:", root=True, rate=f"{impairment.rate_kbit}kbit",
                        burst=impairment.tbf_burst(), latency="50ms")
         except NetlinkError as err:
             if impairment.netem and err.code == errno.ENOENT:
                 raise LinkError(f"{end}: {NO_NETEM}") from err
             raise LinkError(f"{end}: cannot set the impairment: {os.strerror(err.code)}") from err
+
+
+
+def interfaces(pid: int, where: str) -> set[str]:
+    """The names of the interfaces in the namespace of process `pid`."""
+    with _netns(End(pid, "", where)) as ipr:
+        return {str(link.get("ifname")) for link in ipr.get_links()}
+
+
+def status(veth: Veth) -> dict[str, EndStatus]:
+    """Each end as the kernel has it (ABSENT where it is not there, or not as this link's)."""
+    found: dict[str, EndStatus] = {}
+    for side, end in (("a", veth.a), ("b", veth.b)):
+        found[side] = ABSENT
+        with contextlib.suppress(LinkError), _netns(end) as ipr:
+            index = _index(ipr, end.ifname)
+            if index is None:
+                continue
+            link = ipr.get_links(index)[0]
+            if link.get("ifalias") != veth.alias(side):
+                continue
+            stats = link.get("stats64")
+            qdiscs = [q.get("kind") for q in ipr.get_qdiscs(index) if q.get("parent") == 0xFFFFFFFF]
+            found[side] = EndStatus(
+                present=True, up=bool(link["flags"] & 1), carrier=bool(link.get("carrier")),
+                rx_bytes=stats.get("rx_bytes"), tx_bytes=stats.get("tx_bytes"), rx_packets=stats.get("rx_packets"),
+                tx_packets=stats.get("tx_packets"), drops=stats.get("rx_dropped") + stats.get("tx_dropped"),
+                qdisc=str(qdiscs[0]) if qdiscs and qdiscs[0] in ("tbf", "netem") else "")
+    return found

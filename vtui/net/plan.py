@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from ipaddress import ip_interface
 
 GROUP = 0x7674  # "vt": the interface group of every vtui interface
 IFNAME_MAX = 15  # bytes: the kernel's IFNAMSIZ less its NUL
@@ -29,6 +30,7 @@ class End:
     pid: int
     ifname: str
     where: str
+    addresses: tuple[str, ...] = ()  # checked interface addresses ("10.0.0.1/30"), set once it is made
 
     @property
     def netns(self) -> str:
@@ -57,6 +59,24 @@ def check_ifname(name: str, where: str) -> None:
         raise LinkError(f"{name!r} on {where}: an interface name has 1 to {IFNAME_MAX} characters")
     if name in (".", "..") or not _IFNAME.match(name):
         raise LinkError(f"{name!r} on {where}: an interface name has letters, digits and . _ - @ : + only")
+
+
+def check_end(end: End) -> None:
+    """LinkError unless the end's name and addresses are ones the kernel takes as they are."""
+    check_ifname(end.ifname, end.where)
+    for address in end.addresses:
+        if check_address(address) != address:
+            raise LinkError(f"address {address!r} of {end}: write it as {check_address(address)}")
+
+
+def check_address(address: str) -> str:
+    """An interface address with its prefix ("10.0.0.1/30"), or LinkError naming it."""
+    if "/" not in address:
+        raise LinkError(f"address {address!r}: give it with its prefix length, e.g. {address}/24")
+    try:
+        return str(ip_interface(address))
+    except ValueError as err:
+        raise LinkError(f"address {address!r}: {err}") from err
 
 
 def check_mtu(mtu: int) -> None:
@@ -90,3 +110,30 @@ class Impairment:
 
 NO_NETEM = ("this kernel has no sch_netem (the netem qdisc module): delay, jitter, loss and corruption cannot "
             "be set here; a rate can (tbf)")
+
+
+@dataclass(frozen=True)
+class EndStatus:
+    """One end as the kernel has it now: `present` when the interface with this link's alias is there."""
+
+    present: bool
+    up: bool = False  # administratively
+    carrier: bool = False
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+    rx_packets: int = 0
+    tx_packets: int = 0
+    drops: int = 0  # received and sent
+    qdisc: str = ""  # the root qdisc's kind where vtui set one ("tbf", "netem")
+
+
+ABSENT = EndStatus(present=False)
+
+
+def next_free(names: set[str], prefix: str = "eth") -> str:
+    """The first PREFIX<n> (n from 1) not among `names`: eth0 is a container's own."""
+    n = 1
+    while f"{prefix}{n}" in names:
+        n += 1
+    return f"{prefix}{n}"
+

@@ -1,0 +1,249 @@
+"""`vtui link …`: links between containers, wired, listed, changed and removed from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from vtui.actions import ActionRefused
+from vtui.backends import Backend
+from vtui.cli.ls import connected, described
+from vtui.cli.terminal import agreed, answer, columns
+from vtui.format import human_bytes
+from vtui.net.book import SIDES, LinkRecord
+from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
+from vtui.wiring import LinkView, Wiring
+
+LINK_HELP = "a link's id (from `vtui link ls`), or one of its ends as NODE:IF"
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    link = sub.add_parser("link", parents=[common], help="wire, list, change and remove links between containers",
+                          description="Links are veth pairs made in the kernel, recorded in ~/.local/state/vtui/"
+                                      "links.json and wired again when a node starts.")
+    verbs = link.add_subparsers(dest="link_command", metavar="SUBCOMMAND", required=True)
+    add = verbs.add_parser("add", parents=[common], help="wire a link between two running containers",
+                           description="Wire a veth link: each end is made in its container under its final name "
+                                       "(the next free ethN unless given).")
+    add.add_argument("a", metavar="A[:IF]", help="a node (NAME, HOST/NAME or HOST/KIND/NAME), and its interface")
+    add.add_argument("b", metavar="B[:IF]", help="the other node, and its interface")
+    add.add_argument("--mtu", type=int, default=DEFAULT_MTU, help=f"the MTU of both ends (default {DEFAULT_MTU})")
+    add.add_argument("--ip-a", action="append", default=[], metavar="ADDR/LEN", help="an address of end A (repeatable)")
+    add.add_argument("--ip-b", action="append", default=[], metavar="ADDR/LEN", help="an address of end B (repeatable)")
+    add.add_argument("--json", action="store_true", help="print the link as JSON")
+    delete = verbs.add_parser("del", parents=[common], help="remove links (their interfaces and their records)")
+    delete.add_argument("links", nargs="*", metavar="LINK", help=LINK_HELP)
+    delete.add_argument("--all", action="store_true", help="every link vtui made")
+    delete.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    ls = verbs.add_parser("ls", parents=[common], help="list links with their state and counters")
+    ls.add_argument("--json", action="store_true", help="print a JSON array of links")
+    set_ = verbs.add_parser("set", parents=[common], help="take a link down, bring it up, or flap it")
+    set_.add_argument("link", metavar="LINK", help=LINK_HELP)
+    state = set_.add_mutually_exclusive_group(required=True)
+    state.add_argument("--down", action="store_true", help="take the end(s) down: the peer loses carrier")
+    state.add_argument("--up", action="store_true", help="bring the end(s) up again")
+    state.add_argument("--flap", type=float, nargs="?", const=1.0, metavar="SECONDS",
+                       help="down, then up after SECONDS (default 1)")
+    _dir(set_)
+    impair = verbs.add_parser("impair", parents=[common], help="hold what an end sends to a rate, delay or loss",
+                              description="Impairments act on what an end sends (its egress): a rate with tbf; "
+                                          "delay, jitter, loss and corruption with netem, where the kernel has it.")
+    impair.add_argument("link", metavar="LINK", help=LINK_HELP)
+    _dir(impair)
+    impair.add_argument("--rate", type=rate_kbit, metavar="RATE", help="e.g. 10mbit, 500kbit, 1gbit (a number: kbit)")
+    impair.add_argument("--delay", type=milliseconds, metavar="TIME", help="e.g. 50ms, 1s (a number: ms)")
+    impair.add_argument("--jitter", type=milliseconds, metavar="TIME", help="variation of the delay")
+    impair.add_argument("--loss", type=percent, metavar="PCT", help="packets dropped, in %%")
+    impair.add_argument("--corrupt", type=percent, metavar="PCT", help="packets with a flipped bit, in %%")
+    impair.add_argument("--clear", action="store_true", help="remove the impairment")
+    capture = verbs.add_parser("capture", parents=[common], help="write a link's packets as pcap",
+                               description="Capture on one end (tcpdump, run in the node's namespace on its host). "
+                                           "`-w -` writes to stdout: vtui link capture L -w - | tcpdump -r -")
+    capture.add_argument("link", metavar="LINK", help=LINK_HELP)
+    capture.add_argument("-w", dest="file", required=True, metavar="FILE", help="the pcap file, or - for stdout")
+    capture.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets")
+    capture.add_argument("--dir", choices=SIDES, help="the end to capture on (default: the one named, else a)")
+
+
+def _dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", choices=(*SIDES, "both"),
+                        help="which end: a, b or both (default: the end named, else both)")
+
+
+def _number(text: str, units: dict[str, float], what: str) -> float:
+    found = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-z%]*)\s*", text.lower())
+    if not found or found.group(2) not in units:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {what} (units: {', '.join(u for u in units if u)})")
+    return float(found.group(1)) * units[found.group(2)]
+
+
+def rate_kbit(text: str) -> int:
+    kbit = _number(text, {"": 1, "kbit": 1, "mbit": 1000, "gbit": 1_000_000, "bit": 0.001}, "rate")
+    if kbit < 8:
+        raise argparse.ArgumentTypeError(f"rate {text!r}: the least is 8kbit")
+    return round(kbit)
+
+
+def milliseconds(text: str) -> float:
+    return _number(text, {"": 1, "ms": 1, "s": 1000, "us": 0.001}, "time")
+
+
+def percent(text: str) -> float:
+    value = _number(text, {"": 1, "%": 1}, "percentage")
+    if value > 100:
+        raise argparse.ArgumentTypeError(f"{text!r}: a percentage is at most 100")
+    return value
+
+
+def impairment(args: argparse.Namespace) -> Impairment | None:
+    """The impairment the flags ask for; None when none was given."""
+    if args.clear:
+        return Impairment()
+    wanted = Impairment(rate_kbit=args.rate, delay_ms=args.delay, jitter_ms=args.jitter, loss_pct=args.loss,
+                        corrupt_pct=args.corrupt)
+    return None if wanted.none else wanted
+
+
+def sides(named: str | None, flag: str | None) -> list[str]:
+    if flag:
+        return list(SIDES) if flag == "both" else [flag]
+    return [named] if named else list(SIDES)
+
+
+def impair_words(record: LinkRecord) -> str:
+    parts = []
+    for side, i in sorted(record.impair.items()):
+        words = [f"{i.rate_kbit}kbit" if i.rate_kbit else "", f"{i.delay_ms:g}ms" if i.delay_ms else "",
+                 f"±{i.jitter_ms:g}ms" if i.jitter_ms else "", f"loss {i.loss_pct:g}%" if i.loss_pct else "",
+                 f"corrupt {i.corrupt_pct:g}%" if i.corrupt_pct else ""]
+        parts.append(f"{side}: {' '.join(w for w in words if w)}")
+    return "; ".join(parts)
+
+
+def table(views: Sequence[LinkView]) -> str:
+    rows: list[tuple[str, ...]] = [("ID", "A", "B", "HOST", "STATE", "MTU", "IMPAIRMENT", "A TX", "B TX", "DROPS")]
+    for view in views:
+        r = view.record
+        rows.append((r.id, f"{r.a.node}:{r.a.ifname}", f"{r.b.node}:{r.b.ifname}", r.a.host,
+                     view.state + ("" if view.state == "up" else f" ({view.reason})"), str(r.mtu),
+                     impair_words(r) or "-",
+                     *(f"{view.ends[s].tx_packets} pkt {human_bytes(view.ends[s].tx_bytes)}" if view.ends[s].present
+                       else "-" for s in SIDES),
+                     str(sum(view.ends[s].drops for s in SIDES))))
+    return columns(rows)
+
+
+def view_json(view: LinkView) -> dict[str, Any]:
+    return view.record.to_json() | {"state": view.state, "reason": view.reason,
+                                    "ends": {s: vars(view.ends[s]) for s in SIDES}}
+
+
+async def run_link(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
+    async with connected(backends) as (listed, failures):
+        for problem in described(failures):
+            print(f"vtui: {problem}", file=sys.stderr)
+        nodes = [n for ns in listed.values() for n in ns]
+        wiring = Wiring(list(listed), lambda: nodes)
+        try:
+            return await _command(args, wiring)
+        except (LinkError, ActionRefused) as err:
+            print(f"vtui: {_with_remedy(err)}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+
+
+def _with_remedy(err: Exception) -> str:
+    if isinstance(err, ActionRefused) and err.remedy:
+        return f"{err}: vtui {err.remedy} …"
+    return str(err)
+
+
+async def _command(args: argparse.Namespace, wiring: Wiring) -> int:
+    verb = args.link_command
+    if verb == "add":
+        record, made = await wiring.add(args.a, args.b, mtu=args.mtu, addresses={"a": args.ip_a, "b": args.ip_b})
+        if args.json:
+            print(json.dumps(record.to_json(), indent=2))
+        else:
+            print(f"{'wired' if made else 'already wired'}: link {record}")
+        return 0
+    if verb == "ls":
+        views = await wiring.views()
+        if args.json:
+            print(json.dumps([view_json(v) for v in views], indent=2))
+        elif views:
+            print(table(views))
+        else:
+            print("no links: wire one with vtui link add A B")
+        return 0
+    if verb == "del":
+        return await _delete(args, wiring)
+    record, named = wiring.find(args.link)
+    if verb == "set":
+        chosen = sides(named, args.dir)
+        if args.flap is not None:
+            await wiring.flap(record, chosen, args.flap)
+            print(f"flapped: link {record} ({', '.join(chosen)} down for {args.flap:g} s)")
+        else:
+            await wiring.set_admin(record, chosen, args.up)
+            print(f"{'up' if args.up else 'down'}: link {record} (end {', '.join(chosen)})")
+        return 0
+    if verb == "impair":
+        wanted = impairment(args)
+        if wanted is None:
+            print("vtui: say what to impair: --rate, --delay, --jitter, --loss, --corrupt, or --clear", file=sys.stderr)
+            return 2
+        chosen = sides(named, args.dir)
+        record = await wiring.impair(record, chosen, wanted)
+        print(f"{'cleared' if wanted.none else 'impaired'}: link {record}" +
+              (f": {impair_words(record)}" if record.impair else ""))
+        return 0
+    if verb == "capture":
+        return await _capture(args, wiring, record, args.dir or named or "a")
+    raise AssertionError(verb)
+
+
+async def _delete(args: argparse.Namespace, wiring: Wiring) -> int:
+    if args.all == bool(args.links):
+        print("vtui: name the links to remove, or --all", file=sys.stderr)
+        return 2
+    records = list(wiring.book.load().values()) if args.all else [wiring.find(spec)[0] for spec in args.links]
+    if not records:
+        print("no links to remove")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("vtui: link del removes interfaces and there is no terminal to ask: pass --yes", file=sys.stderr)
+            return 2
+        listed = ", ".join(str(r) for r in records)
+        if not agreed(answer(f"Remove {len(records)} link{'s' * (len(records) != 1)}: {listed}? [y/N] ")):
+            return 2
+    for record in records:
+        removed = await wiring.delete(record)
+        print(f"removed: link {record}" + ("" if removed else " (its interfaces were already gone)"))
+    return 0
+
+
+async def _capture(args: argparse.Namespace, wiring: Wiring, record: LinkRecord, side: str) -> int:
+    out = sys.stdout.buffer if args.file == "-" else open(args.file, "wb")  # noqa: ASYNC230, SIM115 (once, closed below)
+    try:
+        async for chunk in wiring.capture(record, side, count=args.count):
+            out.write(chunk)
+            out.flush()
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    return 0
+
+
+def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
+    try:
+        return asyncio.run(run_link(args, backends))
+    except KeyboardInterrupt:
+        return 130

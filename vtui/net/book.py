@@ -1,0 +1,139 @@
+"""The links vtui has made, as people named them, kept in a state file: what `vtui link ls` lists
+after a restart, and what is wired again when a node comes back.
+
+The file (~/.local/state/vtui/links.json) is written whole to a temporary file and renamed over
+the old one, under an exclusive lock, so two vtui processes never lose each other's links.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
+
+SIDES = ("a", "b")
+
+
+@dataclass(frozen=True)
+class EndRef:
+    """One end as the user named it: an interface of a node on a host, and its addresses."""
+
+    host: str
+    kind: str  # "container" or "vm"
+    node: str
+    ifname: str
+    addresses: tuple[str, ...] = ()  # "10.0.0.1/30": set on the interface each time it is made
+
+    @property
+    def node_spec(self) -> str:
+        """What vtui.targets.resolve takes: HOST/KIND/NAME."""
+        return f"{self.host}/{self.kind}/{self.node}"
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.ifname}" + ("" if self.host == "local" else f"@{self.host}")
+
+    def where(self) -> str:
+        return f"{self.kind} {self.node!r} on {self.host}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"host": self.host, "kind": self.kind, "node": self.node, "ifname": self.ifname,
+                "addresses": list(self.addresses)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EndRef:
+        return cls(str(data["host"]), str(data["kind"]), str(data["node"]), str(data["ifname"]),
+                   tuple(str(a) for a in data.get("addresses", ())))
+
+
+@dataclass(frozen=True)
+class LinkRecord:
+    """One link: its two ends, MTU, and the state vtui keeps on it (ends taken down, impairments)."""
+
+    id: str
+    a: EndRef
+    b: EndRef
+    mtu: int = DEFAULT_MTU
+    kind: str = "veth"
+    down: frozenset[str] = frozenset()  # sides taken down
+    impair: Mapping[str, Impairment] = field(default_factory=dict)  # by side: what that end sends
+
+    def end(self, side: str) -> EndRef:
+        return self.a if side == "a" else self.b
+
+    def touches(self, host: str, kind: str, node: str) -> bool:
+        return any((e.host, e.kind, e.node) == (host, kind, node) for e in (self.a, self.b))
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.a} — {self.b})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "kind": self.kind, "a": self.a.to_json(), "b": self.b.to_json(), "mtu": self.mtu,
+                "down": sorted(self.down),
+                "impair": {side: {f.name: getattr(i, f.name) for f in fields(i) if getattr(i, f.name) is not None}
+                           for side, i in self.impair.items() if not i.none}}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LinkRecord:
+        return cls(str(data["id"]), EndRef.from_json(data["a"]), EndRef.from_json(data["b"]), int(data["mtu"]),
+                   str(data.get("kind", "veth")), frozenset(s for s in data.get("down", ()) if s in SIDES),
+                   {side: Impairment(**values) for side, values in data.get("impair", {}).items() if side in SIDES})
+
+    def with_impairment(self, side: str, impairment: Impairment) -> LinkRecord:
+        impair = dict(self.impair)
+        if impairment.none:
+            impair.pop(side, None)
+        else:
+            impair[side] = impairment
+        return replace(self, impair=impair)
+
+    def with_admin(self, side: str, up: bool) -> LinkRecord:
+        return replace(self, down=self.down - {side} if up else self.down | {side})
+
+
+def new_id(taken: Mapping[str, object]) -> str:
+    while (link_id := secrets.token_hex(4)) in taken:
+        pass
+    return link_id
+
+
+class LinkBook:
+    """The state file of links."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or Path(os.environ.get("VTUI_STATE_DIR") or platformdirs.user_state_dir("vtui")) / "links.json"
+
+    def load(self) -> dict[str, LinkRecord]:
+        try:
+            text = self.path.read_text()
+        except FileNotFoundError:
+            return {}
+        except OSError as err:
+            raise LinkError(f"cannot read the links file {self.path}: {err.strerror}") from err
+        try:
+            records = [LinkRecord.from_json(item) for item in json.loads(text)["links"]]
+        except (ValueError, KeyError, TypeError) as err:
+            raise LinkError(f"the links file {self.path} is damaged ({err}); move it away to start a new one") from err
+        return {r.id: r for r in records}
+
+    @contextlib.contextmanager
+    def editing(self) -> Iterator[dict[str, LinkRecord]]:
+        """The links, to change in place; saved on leaving without an exception. Other vtui
+        processes wait meanwhile."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            links = self.load()
+            yield links
+            tmp = self.path.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_text(json.dumps({"version": 1, "links": [r.to_json() for r in links.values()]}, indent=1))
+            os.replace(tmp, self.path)

@@ -1,0 +1,155 @@
+"""One link plan, two ways to carry it out: netlink on this machine, or one sh script of `ip`
+commands per change over a remote host's SSH connection. Both raise LinkError with a sentence."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import Any, Protocol
+
+from vtui.net import batch, local
+from vtui.net.plan import ABSENT, End, EndStatus, Impairment, LinkError, Veth
+from vtui.transport import CommandFailed
+
+Run = Callable[[str], Awaitable[str]]  # a command line on the host; its stdout
+Stream = Callable[[str], AsyncGenerator[bytes, None]]  # a long-running command line's stdout, as it comes
+
+
+class Executor(Protocol):
+    async def wire(self, veth: Veth) -> bool: ...
+    async def unwire(self, veth: Veth) -> bool: ...
+    async def set_admin(self, veth: Veth, side: str, up: bool) -> None: ...
+    async def impair(self, veth: Veth, side: str, impairment: Impairment) -> None: ...
+    async def interfaces(self, end: End) -> set[str]: ...
+    async def status(self, veth: Veth) -> dict[str, EndStatus]: ...
+    def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]: ...
+
+
+def capture_argv(end: End, count: int | None) -> list[str]:
+    """tcpdump on one end, in its namespace, writing pcap to stdout packet by packet."""
+    return ["nsenter", f"--net={end.netns}", "tcpdump", "-i", end.ifname, "-U", "-w", "-", "-s", "0",
+            "--immediate-mode", "-q", *(["-c", str(count)] if count else [])]
+
+
+def capture_error(end: End, host: str, stderr: str) -> LinkError:
+    if "tcpdump" in stderr and "No such file" in stderr:
+        return LinkError(f"capture on {end}: tcpdump is not installed on {host} (Debian: apt install tcpdump)")
+    return LinkError(f"capture on {end}: {stderr.strip() or 'tcpdump failed'}")
+
+
+class LocalExecutor:
+    """Netlink calls, each in a worker thread (they block)."""
+
+    async def wire(self, veth: Veth) -> bool:
+        return await asyncio.to_thread(local.wire_veth, veth)
+
+    async def unwire(self, veth: Veth) -> bool:
+        return await asyncio.to_thread(local.unwire_veth, veth)
+
+    async def set_admin(self, veth: Veth, side: str, up: bool) -> None:
+        await asyncio.to_thread(local.set_admin, veth, side, up)
+
+    async def impair(self, veth: Veth, side: str, impairment: Impairment) -> None:
+        await asyncio.to_thread(local.impair, veth, side, impairment)
+
+    async def interfaces(self, end: End) -> set[str]:
+        return await asyncio.to_thread(local.interfaces, end.pid, end.where)
+
+    async def status(self, veth: Veth) -> dict[str, EndStatus]:
+        return await asyncio.to_thread(local.status, veth)
+
+    async def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]:
+        process = await asyncio.create_subprocess_exec(*capture_argv(end, count), stdin=asyncio.subprocess.DEVNULL,
+                                                       stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert process.stdout is not None and process.stderr is not None
+        errors = asyncio.ensure_future(process.stderr.read())
+        try:
+            while chunk := await process.stdout.read(1 << 16):
+                yield chunk
+            if await process.wait():
+                raise capture_error(end, "this machine", (await errors).decode("utf-8", "replace"))
+        finally:
+            errors.cancel()
+            if process.returncode is None:
+                process.terminate()
+                await process.wait()
+
+
+class ShellExecutor:
+    """The batch scripts, run by `sh` on the host through `run` (one command per change).
+
+    The script's verdict is its last line of output, whatever its exit status: the line is what
+    batch.outcome() reads, so the command is made to succeed and the line decides."""
+
+    def __init__(self, run: Run, stream: Stream, host: str) -> None:
+        self._run = run
+        self._stream = stream
+        self.host = host
+
+    async def _script(self, script: str) -> str:
+        return await self._run(f"sh -c {shlex.quote(script)}; true")
+
+    async def wire(self, veth: Veth) -> bool:
+        return batch.outcome(veth, await self._script(batch.wire_script(veth)))
+
+    async def unwire(self, veth: Veth) -> bool:
+        return batch.outcome(veth, await self._script(batch.unwire_script(veth)))
+
+    async def set_admin(self, veth: Veth, side: str, up: bool) -> None:
+        batch.outcome(veth, await self._script(batch.admin_script(veth, side, up)))
+
+    async def impair(self, veth: Veth, side: str, impairment: Impairment) -> None:
+        batch.outcome(veth, await self._script(batch.impair_script(veth, side, impairment)))
+
+    async def interfaces(self, end: End) -> set[str]:
+        out = await self._script(f"nsenter --net={end.netns} ip -j link show || echo vtui-gone")
+        if out.strip().endswith("vtui-gone"):
+            raise LinkError(f"{end.where} is not running (no network namespace on {self.host})")
+        return {str(link["ifname"]) for link in _json(out, end)}
+
+    async def status(self, veth: Veth) -> dict[str, EndStatus]:
+        out = await self._script(batch.status_script(veth))
+        shown: dict[str, list[dict[str, Any]]] = {}
+        for line in out.splitlines():
+            key, _, text = line.partition(" ")
+            if key in ("a", "b", "aq", "bq") and text.startswith("["):
+                shown[key] = _json(text, veth.a if key[0] == "a" else veth.b)
+        return {side: _end_status(shown.get(side, []) + shown.get(f"{side}q", []), veth.alias(side))
+                for side in ("a", "b")}
+
+
+    async def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]:
+        chunks = self._stream(shlex.join(capture_argv(end, count)))
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except CommandFailed as err:
+            raise capture_error(end, self.host, str(err)) from err
+        finally:
+            await chunks.aclose()
+
+
+def _json(text: str, end: End) -> list[dict[str, Any]]:
+    try:
+        shown = json.loads(text)
+    except ValueError as err:
+        raise LinkError(f"{end.where}: `ip -j` gave no JSON ({text.strip()[-120:]!r})") from err
+    return [item for item in shown if isinstance(item, dict)] if isinstance(shown, list) else []
+
+
+def _end_status(shown: list[dict[str, Any]], alias: str) -> EndStatus:
+    """An end from `ip -j -s link show dev IF` and the root qdisc (`tc -j qdisc show`) in one array."""
+    links = [item for item in shown if "ifname" in item]
+    if not links or links[0].get("ifalias") != alias:
+        return ABSENT
+    link = links[0]
+    stats = link.get("stats64", {})
+    rx, tx = stats.get("rx", {}), stats.get("tx", {})
+    flags = link.get("flags", [])
+    qdiscs = [item.get("kind", "") for item in shown if item.get("root") and item.get("kind") in ("tbf", "netem")]
+    return EndStatus(present=True, up="UP" in flags, carrier="LOWER_UP" in flags,
+                     rx_bytes=int(rx.get("bytes", 0)), tx_bytes=int(tx.get("bytes", 0)),
+                     rx_packets=int(rx.get("packets", 0)), tx_packets=int(tx.get("packets", 0)),
+                     drops=int(rx.get("dropped", 0)) + int(tx.get("dropped", 0)), qdisc=qdiscs[0] if qdiscs else "")

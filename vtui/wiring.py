@@ -1,0 +1,305 @@
+"""Links between nodes named as people name them: the nodes are found through the backends, the
+kernel objects made by vtui.net (netlink here, a script over SSH on a remote host), and every link
+is recorded in the LinkBook so it can be listed, changed, wired again when a node comes back, and
+removed. No UI here: the CLI and the TUI both drive a Wiring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from vtui.actions import ActionRefused
+from vtui.backends import Backend, Capability, backend_for, host_links
+from vtui.model import LOCAL_HOST, Node, State
+from vtui.net.book import SIDES, EndRef, LinkBook, LinkRecord, new_id
+from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
+from vtui.net.plan import (
+    ABSENT,
+    DEFAULT_MTU,
+    End,
+    EndStatus,
+    Impairment,
+    LinkError,
+    Veth,
+    check_end,
+    check_mtu,
+    next_free,
+)
+from vtui.targets import TargetError, resolve
+
+log = logging.getLogger(__name__)
+
+FLAP_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class LinkView:
+    """A link as it is now: its record, a word for its state, and each end's kernel status."""
+
+    record: LinkRecord
+    state: str  # up | down | degraded | unwired | waiting (a node does not run)
+    reason: str
+    ends: Mapping[str, EndStatus]
+
+
+class Wiring:
+    def __init__(self, backends: Sequence[Backend], nodes: Callable[[], Sequence[Node]],
+                 book: LinkBook | None = None) -> None:
+        self.backends = backends
+        self.nodes = nodes  # the inventory as last listed
+        self.book = book or LinkBook()
+        self._running: dict[str, bool] = {}  # node key -> running, to see nodes come back
+        self._rewiring: set[asyncio.Task[None]] = set()
+        self.on_rewired: Callable[[str], None] = lambda message: None
+
+    # --- finding things ---------------------------------------------------------------------
+
+    def executor(self, host: str) -> Executor:
+        if host == LOCAL_HOST:
+            return LocalExecutor()
+        link = host_links(self.backends).get(host)
+        if link is None:
+            raise LinkError(f"no connection to {host}: links there need its SSH connection")
+        if not link.connected:
+            raise LinkError(f"{host} is {link.state}{': ' + link.reason if link.reason else ''}")
+        return ShellExecutor(link.run, link.stream, host)
+
+    def node_and_ifname(self, spec: str) -> tuple[Node, str | None]:
+        """NODE or NODE:IF (NODE as the CLI takes it: NAME, HOST/NAME, HOST/KIND/NAME)."""
+        nodes = self.nodes()
+        try:
+            return resolve(spec, nodes), None
+        except TargetError:
+            head, colon, ifname = spec.rpartition(":")
+            if not colon or not head:
+                raise
+        try:
+            return resolve(head, nodes), ifname
+        except TargetError:
+            resolve(spec, nodes)  # the error names the whole spec
+            raise
+
+    def _backend(self, node: Node, doing: str | None) -> Backend:
+        """The node's backend; ActionRefused in read-only mode when `doing` (a change) is named."""
+        backend = backend_for(self.backends, node)
+        if doing is not None:
+            backend.check_writable(doing)
+        if not backend.supports(Capability.NETNS):
+            raise LinkError(f"{node.name!r} is a {node.kind}: vtui links containers so far; links to VMs are next")
+        return backend
+
+    def _node(self, ref: EndRef) -> Node | None:
+        found = [n for n in self.nodes() if (n.host, str(n.kind), n.name) == (ref.host, ref.kind, ref.node)]
+        return found[0] if len(found) == 1 else None
+
+    async def _end(self, ref: EndRef, doing: str | None) -> End:
+        node = self._node(ref)
+        if node is None:
+            raise LinkError(f"{ref.where()} is not there (removed, renamed, or its host is not reached)")
+        pid = await self._backend(node, doing).netns_pid(node)
+        return End(pid, ref.ifname, ref.where(), ref.addresses)
+
+    async def veth(self, record: LinkRecord, doing: str | None) -> Veth:
+        a, b = await asyncio.gather(self._end(record.a, doing), self._end(record.b, doing))
+        return Veth(record.id, a, b, record.mtu)
+
+    def find(self, spec: str) -> tuple[LinkRecord, str | None]:
+        """A link by its id (or a unique start of it), or by one end as NODE:IF; with the side named."""
+        links = self.book.load()
+        if spec in links:
+            return links[spec], None
+        by_end = [(r, side) for r in links.values() for side in SIDES
+                  if spec in (f"{r.end(side).node}:{r.end(side).ifname}", str(r.end(side)),
+                              f"{r.end(side).node_spec}:{r.end(side).ifname}")]
+        if len(by_end) == 1:
+            return by_end[0]
+        by_id = [r for r in links.values() if r.id.startswith(spec.lower())] if len(spec) >= 3 else []
+        if len(by_id) == 1:
+            return by_id[0], None
+        if by_end or by_id:
+            raise LinkError(f"{spec!r} names more than one link: give the link's id (vtui link ls)")
+        raise LinkError(f"no link is {spec!r}: name one by its id or by one end as NODE:IF (vtui link ls)")
+
+    # --- changes ----------------------------------------------------------------------------
+
+    async def add(self, a_spec: str, b_spec: str, *, mtu: int = DEFAULT_MTU,
+                  addresses: Mapping[str, Sequence[str]] | None = None) -> tuple[LinkRecord, bool]:
+        """Wire a veth link between two running containers; (the link, whether it was made now).
+        The same two ends again: the link is checked and wired where it is missing."""
+        check_mtu(mtu)
+        (node_a, if_a), (node_b, if_b) = self.node_and_ifname(a_spec), self.node_and_ifname(b_spec)
+        if node_a.host != node_b.host:
+            raise LinkError(f"{node_a.name!r} is on {node_a.host} and {node_b.name!r} on {node_b.host}: "
+                            "links between hosts (VXLAN) are not built yet")
+        doing = f"wire a link between {node_a.name!r} and {node_b.name!r}"
+        backend_a, backend_b = self._backend(node_a, doing), self._backend(node_b, doing)
+        pid_a, pid_b = await asyncio.gather(backend_a.netns_pid(node_a), backend_b.netns_pid(node_b))
+        links = self.book.load()
+        ex = self.executor(node_a.host)
+        if_a = if_a or await self._free(ex, node_a, pid_a, links.values(), ())
+        if_b = if_b or await self._free(ex, node_b, pid_b, links.values(), (if_a,) if node_b == node_a else ())
+        addresses = addresses or {}
+        refs = [EndRef(n.host, str(n.kind), n.name, name, tuple(addresses.get(side, ())))
+                for n, name, side in ((node_a, if_a, "a"), (node_b, if_b, "b"))]
+        ends = [End(pid, ref.ifname, ref.where(), ref.addresses) for pid, ref in zip((pid_a, pid_b), refs, strict=True)]
+        for end in ends:
+            check_end(end)
+        same = [r for r in links.values() if {_key(r.a), _key(r.b)} == {_key(refs[0]), _key(refs[1])}]
+        if same:
+            return same[0], await self.rewire(same[0])
+        for ref in refs:
+            for other in links.values():
+                if _key(ref) in (_key(other.a), _key(other.b)):
+                    raise LinkError(f"{ref} is already an end of the link {other}")
+        record = LinkRecord(new_id(links), refs[0], refs[1], mtu)
+        made = await ex.wire(Veth(record.id, ends[0], ends[1], mtu))
+        try:
+            with self.book.editing() as book:
+                book[record.id] = record
+        except BaseException:
+            await ex.unwire(Veth(record.id, ends[0], ends[1], mtu))
+            raise
+        return record, made
+
+    async def _free(self, ex: Executor, node: Node, pid: int, links: Iterable[LinkRecord],
+                    also: Sequence[str]) -> str:
+        """The next ethN of the node that is neither in its namespace nor recorded for it."""
+        names = await ex.interfaces(End(pid, "", f"{node.kind} {node.name!r} on {node.host}"))
+        names |= {e.ifname for r in links for e in (r.a, r.b) if (e.host, e.kind, e.node) == _node_key(node)}
+        return next_free(names | set(also))
+
+    async def delete(self, record: LinkRecord) -> bool:
+        """Remove the link's interfaces (where its nodes run) and its record; whether any was there."""
+        ex = self.executor(record.a.host)
+        ends = [await self._end_or_gone(ref) for ref in (record.a, record.b)]
+        removed = await ex.unwire(Veth(record.id, ends[0], ends[1], record.mtu))
+        with self.book.editing() as book:
+            book.pop(record.id, None)
+        return removed
+
+    async def _end_or_gone(self, ref: EndRef) -> End:
+        """The end, or one whose namespace does not exist when its node does not run (nothing to remove)."""
+        try:
+            return await self._end(ref, f"remove the link of {ref.node!r}")
+        except ActionRefused as err:
+            if str(err).startswith("read-only"):
+                raise
+        except LinkError:
+            pass
+        return End(0, ref.ifname, ref.where())
+
+    async def set_admin(self, record: LinkRecord, sides: Sequence[str], up: bool) -> LinkRecord:
+        veth, ex = await self.veth(record, f"set the link {record.id} {'up' if up else 'down'}"), \
+            self.executor(record.a.host)
+        for side in sides:
+            await ex.set_admin(veth, side, up)
+        return self._save(record.id, lambda r: _with_each(r, sides, lambda r2, s: r2.with_admin(s, up)))
+
+    async def flap(self, record: LinkRecord, sides: Sequence[str], seconds: float = FLAP_SECONDS) -> LinkRecord:
+        """Down for `seconds`, then up: what a peer sees when a cable is pulled and put back."""
+        await self.set_admin(record, sides, False)
+        await asyncio.sleep(seconds)
+        return await self.set_admin(record, sides, True)
+
+    async def impair(self, record: LinkRecord, sides: Sequence[str], impairment: Impairment) -> LinkRecord:
+        veth, ex = await self.veth(record, f"impair the link {record.id}"), self.executor(record.a.host)
+        for side in sides:
+            try:
+                await ex.impair(veth, side, impairment)
+            except LinkError:  # every end keeps what it had
+                for each in sides:
+                    await ex.impair(veth, each, record.impair.get(each, Impairment()))
+                raise
+        return self._save(record.id, lambda r: _with_each(r, sides, lambda r2, s: r2.with_impairment(s, impairment)))
+
+    def _save(self, link_id: str, change: Callable[[LinkRecord], LinkRecord]) -> LinkRecord:
+        with self.book.editing() as book:
+            if link_id not in book:
+                raise LinkError(f"the link {link_id} was removed meanwhile")
+            book[link_id] = changed = change(book[link_id])
+        return changed
+
+    async def rewire(self, record: LinkRecord) -> bool:
+        """Make what is missing of the link and set its ends' state and impairments again; whether
+        anything had to be made."""
+        veth, ex = await self.veth(record, f"wire the link {record.id}"), self.executor(record.a.host)
+        made = await ex.wire(veth)
+        if made:
+            for side in SIDES:
+                if side in record.down:
+                    await ex.set_admin(veth, side, False)
+                if side in record.impair:
+                    await ex.impair(veth, side, record.impair[side])
+        return made
+
+    # --- reading ----------------------------------------------------------------------------
+
+    async def views(self, records: Iterable[LinkRecord] | None = None) -> list[LinkView]:
+        """Every link (or those given) as it is now, each host's links read at once."""
+        chosen = list(self.book.load().values() if records is None else records)
+        return list(await asyncio.gather(*(self._view(r) for r in chosen)))
+
+    async def _view(self, record: LinkRecord) -> LinkView:
+        for ref in (record.a, record.b):
+            node = self._node(ref)
+            if node is None:
+                return LinkView(record, "waiting", f"{ref.where()} is not there", {"a": ABSENT, "b": ABSENT})
+            if node.state is not State.RUNNING:
+                return LinkView(record, "waiting", f"{ref.node!r} is {node.state}", {"a": ABSENT, "b": ABSENT})
+        try:
+            veth = await self.veth(record, None)
+            ends = await self.executor(record.a.host).status(veth)
+        except (LinkError, ActionRefused) as err:
+            return LinkView(record, "waiting", str(err), {"a": ABSENT, "b": ABSENT})
+        if not all(ends[s].present for s in SIDES):
+            return LinkView(record, "unwired", "an end is missing: it is wired again when its node starts", ends)
+        if any(not ends[s].up for s in SIDES):
+            return LinkView(record, "down", "taken down by vtui", ends)
+        return LinkView(record, "up", "", ends)
+
+    async def capture(self, record: LinkRecord, side: str, count: int | None = None) -> AsyncIterator[bytes]:
+        """The packets one end sees, as a pcap stream (a reading: allowed in read-only mode)."""
+        end = await self._end(record.end(side), None)
+        async for chunk in self.executor(record.a.host).capture(end, count):
+            yield chunk
+
+    # --- following the inventory --------------------------------------------------------------
+
+    def follow(self, nodes: Sequence[Node]) -> None:
+        """Called with each inventory: a node with links that has come to run has them wired again."""
+        came_back = [n for n in nodes if n.state is State.RUNNING and self._running.get(n.key) is False]
+        self._running = {n.key: n.state is State.RUNNING for n in nodes}
+        if not came_back:
+            return
+        records = [r for r in self.book.load().values()
+                   if any(r.touches(n.host, str(n.kind), n.name) for n in came_back)]
+        for record in records:
+            task = asyncio.create_task(self._rewire_quietly(record))
+            self._rewiring.add(task)
+            task.add_done_callback(self._rewiring.discard)
+
+    async def _rewire_quietly(self, record: LinkRecord) -> None:
+        try:
+            if await self.rewire(record):
+                self.on_rewired(f"link {record} wired again")
+        except (LinkError, ActionRefused) as err:
+            log.info("link %s not wired again: %s", record.id, err)
+            self.on_rewired(f"link {record}: not wired again: {err}")
+
+
+def _key(ref: EndRef) -> tuple[str, str, str, str]:
+    return ref.host, ref.kind, ref.node, ref.ifname
+
+
+def _node_key(node: Node) -> tuple[str, str, str]:
+    return node.host, str(node.kind), node.name
+
+
+def _with_each(record: LinkRecord, sides: Sequence[str],
+               change: Callable[[LinkRecord, str], LinkRecord]) -> LinkRecord:
+    for side in sides:
+        record = change(record, side)
+    return replace(record)
