@@ -1,0 +1,143 @@
+"""`vtui link …` as a user runs it, on real containers: each command a new vtui process, so every
+answer also proves the links file carries the links from one run to the next."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Containers, sh, vtui
+from tests.engines.test_links import carrier, inside, links_of, pings, soon
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"VTUI_STATE_DIR": str(tmp_path / "state")}
+
+
+def link(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return vtui("link", *args, "--no-libvirt", env=env)
+
+
+def ok(env: dict[str, str], *args: str) -> str:
+    done = link(env, *args)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def listed(env: dict[str, str]) -> list[dict[str, Any]]:
+    shown: list[dict[str, Any]] = json.loads(ok(env, "ls", "--json"))
+    return shown
+
+
+def icmp_types(pcap: bytes) -> list[int]:
+    """The ICMP type (8 request, 0 reply) of each IPv4 ICMP frame of a pcap file, in order."""
+    assert struct.unpack("<I", pcap[:4])[0] == 0xA1B2C3D4, "not a pcap file"
+    types, at = [], 24
+    while at + 16 <= len(pcap):
+        length = struct.unpack("<I", pcap[at + 8:at + 12])[0]
+        frame = pcap[at + 16:at + 16 + length]
+        at += 16 + length
+        if frame[12:14] == b"\x08\x00" and frame[23] == 1:
+            types.append(frame[14 + (frame[14] & 0x0F) * 4])
+    return types
+
+
+def test_a_link_is_wired_listed_changed_captured_and_removed(containers: Containers, env: dict[str, str]) -> None:
+    a, b = containers.run(), containers.run()
+    made = ok(env, "add", a.name, b.name, "--mtu", "9000", "--ip-a", "10.77.0.1/30", "--ip-b", "10.77.0.2/30")
+    assert made.startswith("wired: link ") and f"{a.name}:eth1 — {b.name}:eth1" in made
+    assert pings(a, "10.77.0.2") and "mtu 9000" in links_of(b)["eth1"]
+    assert ok(env, "add", f"{a.name}:eth1", f"{b.name}:eth1").startswith("already wired")
+    [shown] = listed(env)
+    link_id = shown["id"]
+    assert (shown["state"], shown["mtu"], shown["a"]["node"], shown["b"]["ifname"]) == ("up", 9000, a.name, "eth1")
+
+    ok(env, "set", f"{a.name}:eth1", "--down")
+    assert soon(lambda: not carrier(b)) and not pings(b, "10.77.0.1")
+    assert listed(env)[0]["state"] == "down" and listed(env)[0]["down"] == ["a"]
+    ok(env, "set", link_id, "--up")
+    assert soon(lambda: carrier(b)) and pings(a, "10.77.0.2")
+
+    ok(env, "impair", link_id[:4], "--dir", "a", "--rate", "5mbit")
+    assert "tbf" in inside(a, "tc", "qdisc", "show", "dev", "eth1")
+    assert "tbf" not in inside(b, "tc", "qdisc", "show", "dev", "eth1")
+    assert listed(env)[0]["impair"] == {"a": {"rate_kbit": 5000}}
+    assert "a: 5000kbit" in ok(env, "ls")
+    ok(env, "impair", link_id, "--clear")
+    assert "tbf" not in inside(a, "tc", "qdisc", "show", "dev", "eth1")
+
+    pcap = Path(env["VTUI_STATE_DIR"]) / "b.pcap"
+    capture = subprocess.Popen([sys.executable, "-m", "vtui", "link", "capture", f"{b.name}:eth1", "-w", str(pcap),
+                                "--no-libvirt"], env={**os.environ, **env}, stderr=subprocess.PIPE)
+    assert soon(lambda: pcap.exists() and pcap.stat().st_size >= 24, timeout=10), "the capture did not start"
+    sh("docker", "exec", a.name, "ping", "-c", "3", "-i", "0.2", "10.77.0.2")
+    time.sleep(0.5)
+    capture.terminate()
+    capture.wait(timeout=10)
+    assert icmp_types(pcap.read_bytes()) == [8, 0] * 3  # exactly the requests and replies sent
+
+    removed = ok(env, "del", link_id, "--yes")
+    assert removed.startswith("removed: link ")
+    assert "eth1" not in links_of(a) and "eth1" not in links_of(b)
+    assert listed(env) == []
+
+
+def test_capture_to_stdout_stops_after_count(containers: Containers, env: dict[str, str]) -> None:
+    a, b = containers.run(), containers.run()
+    ok(env, "add", a.name, b.name, "--ip-a", "10.78.0.1/30", "--ip-b", "10.78.0.2/30")
+    assert pings(a, "10.78.0.2")  # the neighbours are known: no ARP among the next packets
+    capture = subprocess.Popen([sys.executable, "-m", "vtui", "link", "capture", f"{a.name}:eth1", "-w", "-", "-c", "4",
+                                "--no-libvirt"], env={**os.environ, **env}, stdout=subprocess.PIPE)
+    time.sleep(1.5)  # the CLI connects and tcpdump starts
+    sh("docker", "exec", a.name, "ping", "-c", "2", "10.78.0.2")
+    out, _ = capture.communicate(timeout=20)
+    assert capture.returncode == 0 and icmp_types(out) == [8, 0, 8, 0]
+
+
+def test_bad_input_is_named_and_changes_nothing(containers: Containers, env: dict[str, str]) -> None:
+    a, b = containers.run(), containers.run()
+    stopped = containers.run()
+    stopped.handle.stop(timeout=0)
+
+    def refused(*args: str) -> str:
+        done = link(env, *args)
+        assert done.returncode != 0 and done.stdout == "", done.stdout
+        return done.stderr
+
+    assert f"no VM or container is named 'nosuch-{a.name}'" in refused("add", f"nosuch-{a.name}", b.name)
+    assert f"{stopped.name!r} is exited: a link needs it running" in refused("add", a.name, stopped.name)
+    assert "an interface name has 1 to 15 characters" in refused("add", f"{a.name}:averyveryverylongname", b.name)
+    assert "letters, digits and . _ - @ : + only" in refused("add", f"{a.name}:e;reboot", b.name)
+    assert "that name is taken" in refused("add", f"{a.name}:eth0", b.name)
+    assert "address '10.0.0.1'" in refused("add", a.name, b.name, "--ip-a", "10.0.0.1")
+    assert "read-only mode: refused to wire a link" in refused("add", a.name, b.name, "--read-only")
+    assert "no link is 'nosuch'" in refused("set", "nosuch", "--down")
+    for box in (a, b):
+        assert set(links_of(box)) == {"eth0"}  # nothing half-made
+    assert listed(env) == []
+
+    ok(env, "add", a.name, b.name)
+    assert "is already an end of the link" in refused("add", f"{a.name}:eth1", f"{b.name}:eth2")
+    assert "link del removes interfaces and there is no terminal to ask: pass --yes" in refused("del", "--all")
+    assert "read-only mode" in refused("del", "--all", "--yes", "--read-only")
+    assert len(listed(env)) == 1
+    ok(env, "del", "--all", "--yes")
+    assert set(links_of(a)) == {"eth0"} and listed(env) == []
+
+
+def test_a_damaged_links_file_is_named_and_kept(containers: Containers, env: dict[str, str]) -> None:
+    state = Path(env["VTUI_STATE_DIR"])
+    state.mkdir()
+    (state / "links.json").write_text("{not json")
+    done = link(env, "ls")
+    assert done.returncode == 1 and f"the links file {state / 'links.json'} is damaged" in done.stderr
+    assert (state / "links.json").read_text() == "{not json"
