@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
 from tests.conftest import Containers, sh, vtui
 from tests.engines.test_links import carrier, inside, links_of, pings, soon
+from tests.engines.test_remote import h1_docker, lab, run_on_h1  # noqa: F401
+from tests.support.sshlab import SshLab, ssh_lab  # noqa: F401
 
 
 @pytest.fixture
@@ -141,3 +144,44 @@ def test_a_damaged_links_file_is_named_and_kept(containers: Containers, env: dic
     done = link(env, "ls")
     assert done.returncode == 1 and f"the links file {state / 'links.json'} is damaged" in done.stderr
     assert (state / "links.json").read_text() == "{not json"
+
+
+def test_the_link_cli_on_a_remote_host(lab: SshLab, h1_docker: docker.DockerClient, tmp_path: Path) -> None:
+    """The same commands on a lab host over its SSH connection: one sh script per change."""
+    a, _ = run_on_h1(h1_docker, "sleep 600")
+    b, _ = run_on_h1(h1_docker, "sleep 600")
+    hosts = tmp_path / "hosts.toml"
+    hosts.write_text(f'[[host]]\ntarget = "h1"\nlibvirt = false\ndocker = "{lab.host("h1").docker_socket}"\n')
+    env = {"HOME": str(lab.home), "VTUI_HOSTS": str(hosts), "VTUI_STATE_DIR": str(tmp_path / "state")}
+
+    def on_h1(*args: str) -> str:
+        done = vtui("link", *args, "--host", "h1", env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    def inside_h1(name: str, *cmd: str) -> str:
+        pid = h1_docker.containers.get(name).attrs["State"]["Pid"]
+        return sh("nsenter", f"--net=/proc/{pid}/ns/net", *cmd)  # the lab's hosts share this PID namespace
+
+    assert on_h1("add", f"h1/{a}", f"h1/{b}", "--ip-a", "10.79.0.1/30", "--ip-b", "10.79.0.2/30").startswith("wired")
+    assert h1_docker.containers.get(a).exec_run(["ping", "-c", "1", "-W", "2", "10.79.0.2"]).exit_code == 0
+    [shown] = json.loads(on_h1("ls", "--json"))
+    assert (shown["a"]["host"], shown["state"]) == ("h1", "up")
+    on_h1("set", f"{a}:eth1", "--down")
+    assert "NO-CARRIER" in inside_h1(b, "ip", "link", "show", "eth1")
+    assert json.loads(on_h1("ls", "--json"))[0]["state"] == "down"
+    on_h1("set", shown["id"], "--up")
+    on_h1("impair", shown["id"], "--rate", "2mbit")
+    assert "tbf" in inside_h1(a, "tc", "qdisc", "show", "dev", "eth1")
+    ping = ["ping", "-c", "1", "-W", "2", "10.79.0.2"]
+    assert h1_docker.containers.get(a).exec_run(ping).exit_code == 0  # neighbours known: no ARP in the capture
+    capture = subprocess.Popen([sys.executable, "-m", "vtui", "link", "capture", f"{b}:eth1", "-w", "-", "-c", "2",
+                                "--host", "h1"], env={**os.environ, **env}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+    time.sleep(2)  # the CLI connects over SSH and tcpdump starts
+    assert h1_docker.containers.get(a).exec_run(ping).exit_code == 0
+    out, err = capture.communicate(timeout=30)
+    assert icmp_types(out) == [8, 0], err
+    on_h1("del", "--all", "--yes")
+    assert "eth1" not in inside_h1(a, "ip", "link", "show")
+    assert json.loads(on_h1("ls", "--json")) == []
