@@ -6,8 +6,10 @@ import calendar
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -53,6 +55,9 @@ def started(pid: int) -> str | None:
 
 
 OWNER = f"{os.getpid()}:{started(os.getpid())}"  # this pytest process
+# vtui's state (the links file) of this run, never the user's: removed at the end of the session
+STATE_DIR = Path(tempfile.gettempdir()) / f"vtui-test-state-{RUN}"
+os.environ["VTUI_STATE_DIR"] = str(STATE_DIR)
 TEST_LABELS = {TEST_LABEL: OWNER}  # on every container and network a test makes
 
 
@@ -356,3 +361,7 @@ async def wait_for(pilot: Pilot[None], predicate: Callable[[], bool], timeout: f
             pytest.fail(f"condition not met within {timeout} s")
         await pilot.pause(0.02)
     return time.monotonic() - start
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(STATE_DIR, ignore_errors=True)

@@ -32,6 +32,7 @@ from vtui.screens.hosts import HostsScreen
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
 from vtui.transport.hostkeys import HostKeyProblem
+from vtui.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,11 @@ class VtuiApp(App[None]):
     def _start(self, hub: Hub) -> None:
         self.hub = hub
         self.inventory_screen.hub = hub
+        self.wiring = Wiring(hub.backends, lambda: hub.inventory.nodes)
+        self.wiring.on_rewired = lambda message: self.notify(message, title="Links")
         self._name_hosts()
         hub.subscribe(self._published)
+        hub.subscribe(lambda inventory: self.wiring.follow(inventory.nodes))
         hub.start()
 
     def _name_hosts(self) -> None:

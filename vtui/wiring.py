@@ -269,13 +269,18 @@ class Wiring:
     # --- following the inventory --------------------------------------------------------------
 
     def follow(self, nodes: Sequence[Node]) -> None:
-        """Called with each inventory: a node with links that has come to run has them wired again."""
-        came_back = [n for n in nodes if n.state is State.RUNNING and self._running.get(n.key) is False]
+        """Called with each inventory: a node with links that has come to run (started again, or
+        seen again when vtui starts or its host reconnects) has its links wired again where missing."""
+        came_back = [n for n in nodes if n.state is State.RUNNING and not self._running.get(n.key)]
         self._running = {n.key: n.state is State.RUNNING for n in nodes}
         if not came_back:
             return
-        records = [r for r in self.book.load().values()
-                   if any(r.touches(n.host, str(n.kind), n.name) for n in came_back)]
+        try:
+            records = [r for r in self.book.load().values()
+                       if any(r.touches(n.host, str(n.kind), n.name) for n in came_back)]
+        except LinkError as err:  # a damaged links file: said once, the rest of vtui goes on
+            self.on_rewired(str(err))
+            return
         for record in records:
             task = asyncio.create_task(self._rewire_quietly(record))
             self._rewiring.add(task)
