@@ -69,7 +69,7 @@ class VtuiApp(App[None]):
     def _start(self, hub: Hub) -> None:
         self.hub = hub
         self.inventory_screen.hub = hub
-        self.wiring = Wiring(hub.backends, lambda: hub.inventory.nodes)
+        self.wiring = self.inventory_screen.wiring = Wiring(hub.backends, lambda: hub.inventory.nodes)
         self.wiring.on_rewired = lambda message: self.notify(message, title="Links")
         self._name_hosts()
         hub.subscribe(self._published)

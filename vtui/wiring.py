@@ -164,6 +164,16 @@ class Wiring:
             raise
         return record, made
 
+    async def propose(self, a_spec: str, b_spec: str) -> tuple[str, str]:
+        """The interface names `add` would give the two nodes' ends (the next free ethN of each)."""
+        (node_a, _), (node_b, _) = self.node_and_ifname(a_spec), self.node_and_ifname(b_spec)
+        doing = f"wire a link between {node_a.name!r} and {node_b.name!r}"
+        pids = [await self._backend(n, doing).netns_pid(n) for n in (node_a, node_b)]
+        links = self.book.load().values()
+        ex = self.executor(node_a.host)
+        if_a = await self._free(ex, node_a, pids[0], links, ())
+        return if_a, await self._free(ex, node_b, pids[1], links, (if_a,) if node_b == node_a else ())
+
     async def _free(self, ex: Executor, node: Node, pid: int, links: Iterable[LinkRecord],
                     also: Sequence[str]) -> str:
         """The next ethN of the node that is neither in its namespace nor recorded for it."""

@@ -22,16 +22,20 @@ from vtui.format import human_bytes, human_rate, milliseconds, percent
 from vtui.hub import HISTORY_SECONDS, Hub
 from vtui.messages import ConsoleWanted, InventoryChanged
 from vtui.model import EngineState, HostState, HostStatus, Inventory, Kind, Node, State
+from vtui.net.plan import DEFAULT_MTU, LinkError
 from vtui.screens.action_menu import ActionMenu
 from vtui.screens.confirm import ConfirmScreen
+from vtui.screens.links import LinksScreen
 from vtui.screens.logs import LogsScreen
 from vtui.screens.prompt import PickScreen, PromptScreen
 from vtui.stats import History, total
+from vtui.targets import TargetError, qualified
 from vtui.triage import STOPPED_STATES, stop_report
 from vtui.widgets import set_content
 from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
 from vtui.widgets.stop_report import StopReportPane
+from vtui.wiring import Wiring
 
 ENGINE_MARK = {
     EngineState.UP: ("●", "green"),
@@ -125,6 +129,8 @@ class InventoryScreen(Screen[None]):
         Binding("c", "console", "Console", id="console"),
         Binding("A", "console(True)", "Attach", id="attach", show=False),
         Binding("C", "consoles", "Open consoles", id="consoles", show=False),
+        Binding("w", "wire", "Wire", id="wire"),
+        Binding("L", "links", "Links", id="links"),
         # the registry's direct keys; the action that fits the selection runs
         *(Binding(key, f"act_key('{key}')", " / ".join(dict.fromkeys(a.title for a in actions)),
                   id=f"act-{'-'.join(a.name for a in actions)}", show=False)
@@ -136,6 +142,7 @@ class InventoryScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.hub: Hub | None = None  # set by the app; actions go through it
+        self.wiring: Wiring | None = None  # set by the app; links go through it
         self.triage = False  # only stopped nodes, and why they stopped
         self._report_for: tuple[str, State, str] | None = None
         self.inventory = Inventory()
@@ -304,6 +311,45 @@ class InventoryScreen(Screen[None]):
             self.app.push_screen("consoles")
         else:
             self.notify("No console is open: c opens the selected node's", severity="warning")
+
+    def action_links(self) -> None:
+        """L: every link, live."""
+        if self.wiring is not None:
+            self.app.push_screen(LinksScreen(self.wiring))
+
+    def action_wire(self) -> None:
+        """w: a link between the two marked nodes (or the marked one and the selected one)."""
+        nodes = self.table.marked_nodes()
+        selected = self.table.selected
+        if len(nodes) == 1 and selected is not None and selected.key != nodes[0].key:
+            nodes.append(selected)
+        if len(nodes) != 2:
+            more = " (bridge segments of more nodes are next)" if len(nodes) > 2 else ""
+            self.notify(f"Mark two containers with space, then w wires them{more}", severity="warning")
+            return
+        self.run_worker(self._wire(nodes[0], nodes[1]), group="wire")
+
+    async def _wire(self, a: Node, b: Node) -> None:
+        if self.wiring is None:
+            return
+        specs = qualified(a), qualified(b)
+        try:
+            if_a, if_b = await self.wiring.propose(*specs)
+            answer = await self.app.push_screen_wait(PromptScreen(
+                f"Wire {a.name} — {b.name}: interface of each, and the MTU", f"{if_a} {if_b} 1500",
+                value=f"{if_a} {if_b} 1500"))
+            if answer is None:
+                return
+            words = answer.split()
+            if len(words) not in (2, 3) or (len(words) == 3 and not words[2].isdigit()):
+                raise LinkError(f"{answer!r}: write the two interface names and, if you like, the MTU")
+            mtu = int(words[2]) if len(words) == 3 else DEFAULT_MTU
+            record, made = await self.wiring.add(f"{specs[0]}:{words[0]}", f"{specs[1]}:{words[1]}", mtu=mtu)
+        except (LinkError, ActionRefused, TargetError) as err:
+            self.notify(str(err), title="Wire", severity="error")
+            return
+        self.table.clear_marks()
+        self.notify(f"{'wired' if made else 'already wired'}: link {record}", title="Wire")
 
     def action_mark(self) -> None:
         self.table.toggle_mark()

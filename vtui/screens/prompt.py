@@ -23,14 +23,14 @@ class PromptScreen(ModalScreen[str | None]):
     PromptScreen #problem { color: $error; }
     """
 
-    def __init__(self, question: str, placeholder: str = "", must_equal: str | None = None) -> None:
+    def __init__(self, question: str, placeholder: str = "", must_equal: str | None = None, value: str = "") -> None:
         super().__init__()
-        self.question, self.placeholder, self.must_equal = question, placeholder, must_equal
+        self.question, self.placeholder, self.must_equal, self.value = question, placeholder, must_equal, value
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(self.question, style="bold"))
-            yield Input(placeholder=self.placeholder)
+            yield Input(value=self.value, placeholder=self.placeholder)
             yield Static(id="problem")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

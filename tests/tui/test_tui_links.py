@@ -1,0 +1,53 @@
+"""Links from the keyboard: space marks two containers, w proposes their interfaces and wires them,
+L lists the link live, d takes it down, x removes it after asking; the kernel is the referee."""
+
+from __future__ import annotations
+
+import uuid
+
+from textual.widgets import DataTable
+
+from tests.conftest import Containers, wait_for
+from tests.engines.test_links import carrier, links_of
+from tests.tui.test_tui_actions import SIZE, docker_app, toasts
+from vtui.screens.confirm import ConfirmScreen
+from vtui.screens.links import LinksScreen
+from vtui.screens.prompt import PromptScreen
+
+
+async def test_two_marked_containers_are_wired_listed_taken_down_and_removed(containers: Containers) -> None:
+    tag = uuid.uuid4().hex[:6]
+    a, b = containers.run(name=f"vtui-l-{tag}-a"), containers.run(name=f"vtui-l-{tag}-b")
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("slash", *f"vtui-l-{tag}", "enter")
+        await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 2)
+        await pilot.press("g", "space", "space", "w")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        assert app.screen.query_one("Input").value == "eth1 eth1 1500"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "wired: link" in toasts(app), timeout=15)
+        await wait_for(pilot, lambda: carrier(a) and carrier(b), timeout=10)  # the kernel's carrier settles
+
+        await pilot.press("L")
+        await wait_for(pilot, lambda: isinstance(app.screen, LinksScreen)
+                       and app.screen.query_one(DataTable).row_count == 1)
+        row = [str(c) for c in app.screen.query_one(DataTable).get_row_at(0)]
+        assert row[1:3] == [f"{a.name}:eth1", f"{b.name}:eth1"] and row[5] == "up"
+        await pilot.press("d")
+        await wait_for(pilot, lambda: not carrier(b), timeout=10)
+        await pilot.press("x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "eth1" not in links_of(a), timeout=10)
+        assert "eth1" not in links_of(b)
+
+
+async def test_w_without_two_marked_nodes_says_what_to_do(containers: Containers) -> None:
+    box = containers.run()
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("slash", *box.name, "enter")
+        await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 1)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: "Mark two containers with space, then w wires them" in toasts(app))
