@@ -89,7 +89,7 @@ class ShellExecutor:
         self.host = host
 
     async def _script(self, script: str) -> str:
-        return await self._run(f"sh -c {shlex.quote(script)}; true")
+        return await self._run(shlex.join(["sh", "-c", script]) + "; true")
 
     async def wire(self, veth: Veth) -> bool:
         return batch.outcome(veth, await self._script(batch.wire_script(veth)))
