@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vtui.net.plan import GROUP, NO_NETEM, Impairment, LinkError, Veth, check_end, check_mtu
+from vtui.net.plan import GROUP, HERE, NO_NETEM, End, Impairment, LinkError, Veth, check_end, check_mtu
 
 # The script's last line: what happened, for outcome()
 MADE, PRESENT, REMOVED, ABSENT = "vtui-made", "vtui-present", "vtui-removed", "vtui-absent"
@@ -23,6 +23,11 @@ state() {
 }
 drop() { [ "$(state "$1" "$2" "$3")" != ours ] || nsenter --net="$1" ip link del dev "$2" 2>/dev/null || true; }
 """
+
+
+def _pid(end: End) -> str:
+    """What `ip … netns` is given: a named namespace, a process, or the script's own shell for HERE."""
+    return end.named or ("$$" if end.pid == HERE else str(end.pid))
 
 
 def _header(veth: Veth, *, running: bool) -> str:
@@ -43,7 +48,7 @@ sa=$(state "$A" "$AI" "$AL") sb=$(state "$B" "$BI" "$BL")
 [ "$sb" != foreign ] || {{ echo "vtui-taken b"; exit 2; }}
 [ "$sa$sb" != oursours ] || {{ echo {PRESENT}; exit 0; }}
 drop "$A" "$AI" "$AL"; drop "$B" "$BI" "$BL"
-err=$(ip link add "$AI" netns {veth.a.pid} mtu {veth.mtu} type veth peer name "$BI" netns {veth.b.pid} \\
+err=$(ip link add "$AI" netns {_pid(veth.a)} mtu {veth.mtu} type veth peer name "$BI" netns {_pid(veth.b)} \\
   mtu {veth.mtu} 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}
 if ! err=$(nsenter --net="$A" ip link set dev "$AI" alias "$AL" group {GROUP} up 2>&1 &&
            nsenter --net="$B" ip link set dev "$BI" alias "$BL" group {GROUP} up 2>&1{_addresses(veth)}); then

@@ -10,6 +10,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 from vtui.net import batch, local
+from vtui.net import bridge as bridges
+from vtui.net.bridge import Bridge
 from vtui.net.plan import ABSENT, End, EndStatus, Impairment, LinkError, Veth
 from vtui.transport import CommandFailed
 
@@ -25,6 +27,9 @@ class Executor(Protocol):
     async def interfaces(self, end: End) -> set[str]: ...
     async def status(self, veth: Veth) -> dict[str, EndStatus]: ...
     def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]: ...
+    async def wire_bridge(self, bridge: Bridge) -> bool: ...
+    async def unwire_bridge(self, bridge: Bridge) -> bool: ...
+    async def wire_port(self, veth: Veth, bridge: Bridge) -> bool: ...
 
 
 def capture_argv(end: End, count: int | None) -> list[str]:
@@ -59,6 +64,15 @@ class LocalExecutor:
 
     async def status(self, veth: Veth) -> dict[str, EndStatus]:
         return await asyncio.to_thread(local.status, veth)
+
+    async def wire_bridge(self, bridge: Bridge) -> bool:
+        return await asyncio.to_thread(bridges.wire_bridge, bridge)
+
+    async def unwire_bridge(self, bridge: Bridge) -> bool:
+        return await asyncio.to_thread(bridges.unwire_bridge, bridge)
+
+    async def wire_port(self, veth: Veth, bridge: Bridge) -> bool:
+        return await asyncio.to_thread(bridges.wire_port, veth, bridge)
 
     async def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]:
         process = await asyncio.create_subprocess_exec(*capture_argv(end, count), stdin=asyncio.subprocess.DEVNULL,
@@ -102,6 +116,15 @@ class ShellExecutor:
 
     async def impair(self, veth: Veth, side: str, impairment: Impairment) -> None:
         batch.outcome(veth, await self._script(batch.impair_script(veth, side, impairment)))
+
+    async def wire_bridge(self, bridge: Bridge) -> bool:
+        return bridges.bridge_outcome(bridge, await self._script(bridges.bridge_script(bridge)))
+
+    async def unwire_bridge(self, bridge: Bridge) -> bool:
+        return bridges.bridge_outcome(bridge, await self._script(bridges.unbridge_script(bridge)))
+
+    async def wire_port(self, veth: Veth, bridge: Bridge) -> bool:
+        return batch.outcome(veth, await self._script(bridges.port_script(veth, bridge)))
 
     async def interfaces(self, end: End) -> set[str]:
         out = await self._script(f"nsenter --net={end.netns} ip -j link show || echo vtui-gone")

@@ -15,6 +15,7 @@ from ipaddress import ip_interface
 GROUP = 0x7674  # "vt": the interface group of every vtui interface
 IFNAME_MAX = 15  # bytes: the kernel's IFNAMSIZ less its NUL
 DEFAULT_MTU = 1500
+HERE = 0  # an End's pid for the namespace of the host itself (of the process carrying the plan out)
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
 
 
@@ -31,10 +32,13 @@ class End:
     ifname: str
     where: str
     addresses: tuple[str, ...] = ()  # checked interface addresses ("10.0.0.1/30"), set once it is made
+    named: str = ""  # a namespace vtui made (`ip netns` name, e.g. a segment's): then pid is not used
 
     @property
     def netns(self) -> str:
-        return f"/proc/{self.pid}/ns/net"
+        if self.named:
+            return f"/run/netns/{self.named}"
+        return "/proc/self/ns/net" if self.pid == HERE else f"/proc/{self.pid}/ns/net"
 
     def __str__(self) -> str:
         return f"{self.ifname} of {self.where}"
