@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, Capability, backend_for, host_links
 from vtui.model import LOCAL_HOST, Node, State
-from vtui.net.book import SIDES, EndRef, LinkBook, LinkRecord, new_id
+from vtui.net.book import SIDES, EndRef, LinkBook, LinkRecord, SegmentRecord, new_id
+from vtui.net.bridge import Bridge
 from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
 from vtui.net.plan import (
     ABSENT,
@@ -33,6 +34,7 @@ from vtui.targets import TargetError, resolve
 log = logging.getLogger(__name__)
 
 FLAP_SECONDS = 1.0
+SEGMENT = "segment"  # the kind of a link whose end b is a port of a segment, and of that end
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ class Wiring:
         return found[0] if len(found) == 1 else None
 
     async def _end(self, ref: EndRef, doing: str | None) -> End:
+        if ref.kind == SEGMENT:
+            return self._bridge(self.segment(ref.node, ref.host)).port(_port_number(ref))
         node = self._node(ref)
         if node is None:
             raise LinkError(f"{ref.where()} is not there (removed, renamed, or its host is not reached)")
@@ -158,7 +162,7 @@ class Wiring:
         made = await ex.wire(Veth(record.id, ends[0], ends[1], mtu))
         try:
             with self.book.editing() as book:
-                book[record.id] = record
+                book.links[record.id] = record
         except BaseException:
             await ex.unwire(Veth(record.id, ends[0], ends[1], mtu))
             raise
@@ -187,7 +191,7 @@ class Wiring:
         ends = [await self._end_or_gone(ref) for ref in (record.a, record.b)]
         removed = await ex.unwire(Veth(record.id, ends[0], ends[1], record.mtu))
         with self.book.editing() as book:
-            book.pop(record.id, None)
+            book.links.pop(record.id, None)
         return removed
 
     async def _end_or_gone(self, ref: EndRef) -> End:
@@ -227,16 +231,21 @@ class Wiring:
 
     def _save(self, link_id: str, change: Callable[[LinkRecord], LinkRecord]) -> LinkRecord:
         with self.book.editing() as book:
-            if link_id not in book:
+            if link_id not in book.links:
                 raise LinkError(f"the link {link_id} was removed meanwhile")
-            book[link_id] = changed = change(book[link_id])
+            book.links[link_id] = changed = change(book.links[link_id])
         return changed
 
     async def rewire(self, record: LinkRecord) -> bool:
         """Make what is missing of the link and set its ends' state and impairments again; whether
         anything had to be made."""
         veth, ex = await self.veth(record, f"wire the link {record.id}"), self.executor(record.a.host)
-        made = await ex.wire(veth)
+        if record.b.kind == SEGMENT:
+            bridge = self._bridge(self.segment(record.b.node, record.b.host))
+            made = await ex.wire_bridge(bridge)
+            made = await ex.wire_port(veth, bridge) or made
+        else:
+            made = await ex.wire(veth)
         if made:
             for side in SIDES:
                 if side in record.down:
@@ -244,6 +253,110 @@ class Wiring:
                 if side in record.impair:
                     await ex.impair(veth, side, record.impair[side])
         return made
+
+    # --- segments ---------------------------------------------------------------------------
+
+    def segment(self, spec: str, host: str | None = None) -> SegmentRecord:
+        """A segment by its name (on `host`, or on any host if it is the only one of that name) or id."""
+        segments = self.book.read().segments.values()
+        found = [s for s in segments if spec in (s.id, s.name, f"{s.name}@{s.host}") and host in (None, s.host)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise LinkError(f"{spec!r} names segments on {', '.join(s.host for s in found)}: write NAME@HOST")
+        raise LinkError(f"no segment is {spec!r}" + (f" on {host}" if host else "") + " (vtui bridge ls)")
+
+    @staticmethod
+    def _bridge(segment: SegmentRecord) -> Bridge:
+        return Bridge(segment.id, segment.mtu, segment.host)
+
+    def _writable(self, host: str, doing: str) -> None:
+        """ActionRefused in read-only mode (a segment belongs to a host, not to a node)."""
+        backends = [b for b in self.backends if b.host == host]
+        if not backends:
+            raise LinkError(f"no host is named {host!r} here")
+        for backend in backends:
+            backend.check_writable(doing)
+
+    async def bridge_add(self, name: str, host: str = LOCAL_HOST, mtu: int = DEFAULT_MTU) -> tuple[SegmentRecord, bool]:
+        """Make a segment (a bridge); the same name on the same host again: it is checked and made
+        where missing."""
+        check_mtu(mtu)
+        if not name.strip() or "@" in name:
+            raise LinkError(f"segment name {name!r}: give it some letters, and no @")
+        self._writable(host, f"make the segment {name!r}")
+        book = self.book.read()
+        same = [s for s in book.segments.values() if (s.name, s.host) == (name, host)]
+        segment = same[0] if same else SegmentRecord(new_id({**book.links, **book.segments}), host, name, mtu)
+        made = await self.executor(host).wire_bridge(self._bridge(segment))
+        if not same:
+            with self.book.editing() as edit:
+                edit.segments[segment.id] = segment
+        return segment, made
+
+    async def bridge_attach(self, segment_spec: str, node_spec: str,
+                            addresses: Sequence[str] = ()) -> tuple[LinkRecord, bool]:
+        """Make a node a member: a link from its next free ethN (or the one named) to a port."""
+        node, ifname = self.node_and_ifname(node_spec)
+        segment = self.segment(segment_spec, node.host if "@" not in segment_spec else None)
+        if segment.host != node.host:
+            raise LinkError(f"{node.name!r} is on {node.host} and the segment {segment} on {segment.host}: "
+                            "links between hosts (VXLAN) are not built yet")
+        doing = f"attach {node.name!r} to the segment {segment.name!r}"
+        pid = await self._backend(node, doing).netns_pid(node)
+        book = self.book.read()
+        ex = self.executor(node.host)
+        ifname = ifname or await self._free(ex, node, pid, book.links.values(), ())
+        members = [r for r in book.links.values() if r.b.kind == SEGMENT and r.b.node == segment.name
+                   and r.b.host == segment.host]
+        ref = EndRef(node.host, str(node.kind), node.name, ifname, tuple(addresses))
+        for member in members:
+            if _key(member.a) == _key(ref):
+                return member, await self.rewire(member)
+        for other in book.links.values():
+            if _key(ref) in (_key(other.a), _key(other.b)):
+                raise LinkError(f"{ref} is already an end of the link {other}")
+        taken = {_port_number(m.b) for m in members}
+        port = next(n for n in range(len(taken) + 1) if n not in taken)
+        record = LinkRecord(new_id({**book.links, **book.segments}), ref,
+                            EndRef(segment.host, SEGMENT, segment.name, f"port{port}"), segment.mtu, SEGMENT)
+        end = End(pid, ref.ifname, ref.where(), ref.addresses)
+        check_end(end)
+        bridge = self._bridge(segment)
+        veth = Veth(record.id, end, bridge.port(port), segment.mtu)
+        made = await ex.wire_port(veth, bridge)
+        try:
+            with self.book.editing() as edit:
+                edit.links[record.id] = record
+        except BaseException:
+            await ex.unwire(veth)
+            raise
+        return record, made
+
+    def member(self, segment_spec: str, node_spec: str) -> LinkRecord:
+        """The link by which a node (NODE, or NODE:IF) is a member of a segment."""
+        node, ifname = self.node_and_ifname(node_spec)
+        segment = self.segment(segment_spec, node.host if "@" not in segment_spec else None)
+        found = [r for r in self.book.load().values() if r.b.kind == SEGMENT
+                 and (r.b.node, r.b.host) == (segment.name, segment.host)
+                 and (r.a.host, r.a.kind, r.a.node) == _node_key(node) and ifname in (None, r.a.ifname)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise LinkError(f"{node.name!r} joins {segment} by {len(found)} links: name one as NODE:IF")
+        raise LinkError(f"{node.name!r} is not a member of the segment {segment}")
+
+    async def bridge_del(self, segment: SegmentRecord) -> int:
+        """Remove a segment with its members' links; how many members it had."""
+        self._writable(segment.host, f"remove the segment {segment.name!r}")
+        members = [r for r in self.book.load().values() if r.b.kind == SEGMENT
+                   and (r.b.node, r.b.host) == (segment.name, segment.host)]
+        for member in members:
+            await self.delete(member)
+        await self.executor(segment.host).unwire_bridge(self._bridge(segment))
+        with self.book.editing() as edit:
+            edit.segments.pop(segment.id, None)
+        return len(members)
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -254,6 +367,8 @@ class Wiring:
 
     async def _view(self, record: LinkRecord) -> LinkView:
         for ref in (record.a, record.b):
+            if ref.kind == SEGMENT:
+                continue
             node = self._node(ref)
             if node is None:
                 return LinkView(record, "waiting", f"{ref.where()} is not there", {"a": ABSENT, "b": ABSENT})
@@ -303,6 +418,10 @@ class Wiring:
         except (LinkError, ActionRefused) as err:
             log.info("link %s not wired again: %s", record.id, err)
             self.on_rewired(f"link {record}: not wired again: {err}")
+
+
+def _port_number(ref: EndRef) -> int:
+    return int(ref.ifname.removeprefix("port"))
 
 
 def _key(ref: EndRef) -> tuple[str, str, str, str]:

@@ -51,3 +51,22 @@ async def test_w_without_two_marked_nodes_says_what_to_do(containers: Containers
         await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 1)
         await pilot.press("w")
         await wait_for(pilot, lambda: "Mark two containers with space, then w wires them" in toasts(app))
+
+
+async def test_three_marked_containers_become_a_segment(containers: Containers) -> None:
+    tag = uuid.uuid4().hex[:6]
+    boxes = [containers.run(name=f"vtui-s-{tag}-{n}") for n in range(3)]
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("slash", *f"vtui-s-{tag}", "enter")
+        await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 3)
+        await pilot.press("g", "space", "space", "space", "w")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        assert app.screen.query_one("Input").value == "lan1 1500"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "segment lan1" in toasts(app), timeout=20)
+        assert "joined" in toasts(app), toasts(app)
+        assert all("eth1" in links_of(box) for box in boxes)
+        [segment] = app.wiring.book.read().segments.values()
+        assert await app.wiring.bridge_del(segment) == 3
+        assert all("eth1" not in links_of(box) for box in boxes)

@@ -16,7 +16,8 @@ def test_node_names_never_reach_the_script_and_its_answers_become_sentences() ->
     veth = Veth("0badc0de", End(101, "eth1", HOSTILE), End(202, "eth2", "container 'b' on local"), mtu=9000)
     for script in (batch.wire_script(veth), batch.unwire_script(veth)):
         assert "pwned" not in script and "reboot" not in script and "'b'" not in script
-    assert "netns 101 mtu 9000 type veth peer name \"$BI\" netns 202" in batch.wire_script(veth)
+    assert "netns 101 mtu 9000 address " in batch.wire_script(veth)
+    assert "peer name \"$BI\" netns 202 mtu 9000 address " in batch.wire_script(veth)
     with pytest.raises(LinkError, match=r"eth2 of container 'b' on local: that name is taken"):
         batch.outcome(veth, "vtui-taken b\n")
     with pytest.raises(LinkError, match=re.escape(HOSTILE) + " is not running"):

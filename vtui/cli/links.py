@@ -40,6 +40,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
     delete.add_argument("links", nargs="*", metavar="LINK", help=LINK_HELP)
     delete.add_argument("--all", action="store_true", help="every link vtui made")
     delete.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    repair = verbs.add_parser("repair", parents=[common], help="wire again what is missing of links",
+                              description="What a running vtui does by itself when a node starts again: make what "
+                                          "is missing of each link, with its addresses, state and impairments.")
+    repair.add_argument("links", nargs="*", metavar="LINK", help=LINK_HELP)
+    repair.add_argument("--all", action="store_true", help="every link vtui made")
     ls = verbs.add_parser("ls", parents=[common], help="list links with their state and counters")
     ls.add_argument("--json", action="store_true", help="print a JSON array of links")
     set_ = verbs.add_parser("set", parents=[common], help="take a link down, bring it up, or flap it")
@@ -68,6 +73,30 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
     capture.add_argument("-w", dest="file", required=True, metavar="FILE", help="the pcap file, or - for stdout")
     capture.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets")
     capture.add_argument("--dir", choices=SIDES, help="the end to capture on (default: the one named, else a)")
+
+
+def add_bridge_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                      common: argparse.ArgumentParser) -> None:
+    bridge = sub.add_parser("bridge", parents=[common], help="segments: a bridge that any number of nodes join",
+                            description="A segment is a Linux bridge (STP off, forward delay 0) in a network "
+                                        "namespace of its own on one host; each member joins it by a veth link.")
+    verbs = bridge.add_subparsers(dest="bridge_command", metavar="SUBCOMMAND", required=True)
+    add = verbs.add_parser("add", parents=[common], help="make a segment")
+    add.add_argument("segment", metavar="NAME[@HOST]", help="its name, and the host it is on (default: local)")
+    add.add_argument("--mtu", type=int, default=DEFAULT_MTU, help=f"the MTU of its ports (default {DEFAULT_MTU})")
+    attach = verbs.add_parser("attach", parents=[common], help="make running containers members of a segment")
+    attach.add_argument("segment", metavar="SEGMENT", help="its name (NAME@HOST where names repeat) or id")
+    attach.add_argument("nodes", nargs="+", metavar="NODE[:IF]", help="a node, and its interface (next free ethN)")
+    attach.add_argument("--ip", action="append", default=[], metavar="ADDR/LEN",
+                        help="an address of the member's interface (one node only; repeatable)")
+    detach = verbs.add_parser("detach", parents=[common], help="take members out of a segment (their links go)")
+    detach.add_argument("segment", metavar="SEGMENT")
+    detach.add_argument("nodes", nargs="+", metavar="NODE[:IF]")
+    delete = verbs.add_parser("del", parents=[common], help="remove a segment and its members' links")
+    delete.add_argument("segment", metavar="SEGMENT")
+    delete.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    ls = verbs.add_parser("ls", parents=[common], help="list segments and their members")
+    ls.add_argument("--json", action="store_true", help="print a JSON array of segments")
 
 
 def _dir(parser: argparse.ArgumentParser) -> None:
@@ -165,6 +194,8 @@ def _with_remedy(err: Exception) -> str:
 
 
 async def _command(args: argparse.Namespace, wiring: Wiring) -> int:
+    if args.command == "bridge":
+        return await _bridge(args, wiring)
     verb = args.link_command
     if verb == "add":
         record, made = await wiring.add(args.a, args.b, mtu=args.mtu, addresses={"a": args.ip_a, "b": args.ip_b})
@@ -184,6 +215,8 @@ async def _command(args: argparse.Namespace, wiring: Wiring) -> int:
         return 0
     if verb == "del":
         return await _delete(args, wiring)
+    if verb == "repair":
+        return await _repair(args, wiring)
     record, named = wiring.find(args.link)
     if verb == "set":
         chosen = sides(named, args.dir)
@@ -209,6 +242,70 @@ async def _command(args: argparse.Namespace, wiring: Wiring) -> int:
     raise AssertionError(verb)
 
 
+async def _bridge(args: argparse.Namespace, wiring: Wiring) -> int:
+    verb = args.bridge_command
+    if verb == "add":
+        name, _, host = args.segment.partition("@")
+        segment, made = await wiring.bridge_add(name, host or "local", args.mtu)
+        print(f"{'made' if made else 'already there'}: segment {segment} ({segment.id})")
+    elif verb == "attach":
+        if args.ip and len(args.nodes) > 1:
+            print("vtui: --ip names one member's address: attach one node at a time with it", file=sys.stderr)
+            return 2
+        for node in args.nodes:
+            record, made = await wiring.bridge_attach(args.segment, node, args.ip)
+            print(f"{'attached' if made else 'already attached'}: {record.a} to segment {record.b.node} "
+                  f"(link {record.id})")
+    elif verb == "detach":
+        for node in args.nodes:
+            record = wiring.member(args.segment, node)
+            await wiring.delete(record)
+            print(f"detached: {record.a} from segment {record.b.node}")
+    elif verb == "del":
+        segment = wiring.segment(args.segment)
+        if not args.yes and not _agreed_on_terminal(f"Remove the segment {segment} and its members' links? [y/N] "):
+            return 2
+        count = await wiring.bridge_del(segment)
+        print(f"removed: segment {segment} and {count} member link{'s' * (count != 1)}")
+    elif verb == "ls":
+        book = wiring.book.read()
+        members = {s.id: [str(r.a) for r in book.links.values() if r.b.kind == "segment"
+                          and (r.b.node, r.b.host) == (s.name, s.host)] for s in book.segments.values()}
+        if args.json:
+            print(json.dumps([s.to_json() | {"members": members[s.id]} for s in book.segments.values()], indent=2))
+        elif book.segments:
+            print(columns([("ID", "NAME", "HOST", "MTU", "MEMBERS")] +
+                          [(s.id, s.name, s.host, str(s.mtu), " ".join(members[s.id]) or "-")
+                           for s in book.segments.values()]))
+        else:
+            print("no segments: make one with vtui bridge add NAME")
+    return 0
+
+
+def _agreed_on_terminal(question: str) -> bool:
+    """Asked on a terminal; without one the answer is no, with a sentence saying to pass --yes."""
+    if not sys.stdin.isatty():
+        print("vtui: this removes interfaces and there is no terminal to ask: pass --yes", file=sys.stderr)
+        return False
+    return agreed(answer(question))
+
+
+async def _repair(args: argparse.Namespace, wiring: Wiring) -> int:
+    if args.all == bool(args.links):
+        print("vtui: name the links to repair, or --all", file=sys.stderr)
+        return 2
+    records = list(wiring.book.load().values()) if args.all else [wiring.find(spec)[0] for spec in args.links]
+    failed = 0
+    for record in records:
+        try:
+            made = await wiring.rewire(record)
+            print(f"{'wired again' if made else 'whole'}: link {record}")
+        except (LinkError, ActionRefused) as err:
+            failed += 1
+            print(f"vtui: link {record}: {_with_remedy(err)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 async def _delete(args: argparse.Namespace, wiring: Wiring) -> int:
     if args.all == bool(args.links):
         print("vtui: name the links to remove, or --all", file=sys.stderr)
@@ -217,13 +314,10 @@ async def _delete(args: argparse.Namespace, wiring: Wiring) -> int:
     if not records:
         print("no links to remove")
         return 0
-    if not args.yes:
-        if not sys.stdin.isatty():
-            print("vtui: link del removes interfaces and there is no terminal to ask: pass --yes", file=sys.stderr)
-            return 2
-        listed = ", ".join(str(r) for r in records)
-        if not agreed(answer(f"Remove {len(records)} link{'s' * (len(records) != 1)}: {listed}? [y/N] ")):
-            return 2
+    listed = ", ".join(str(r) for r in records)
+    if not args.yes and not _agreed_on_terminal(f"Remove {len(records)} link{'s' * (len(records) != 1)}: {listed}? "
+                                                "[y/N] "):
+        return 2
     for record in records:
         removed = await wiring.delete(record)
         print(f"removed: link {record}" + ("" if removed else " (its interfaces were already gone)"))

@@ -88,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
             _verb_parser(sub, action.name, action.name, common)
     _snapshot_parser(sub, common)
     links.add_parser(sub, common)
+    links.add_bridge_parser(sub, common)
     autostart = sub.add_parser("autostart", parents=[common], help="start VMs when the host boots, or not",
                                description="Autostart: whether libvirt starts the VMs when the host boots.")
     switch = autostart.add_subparsers(dest="switch", metavar="on|off", required=True)
@@ -315,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(print_logs(backends, args.node, args.tail, args.follow, sys.stdout))
     if args.command == "console":
         return cmd_console(args, backends, config)
-    if args.command == "link":
+    if args.command in ("link", "bridge"):
         return links.run(args, backends)
     if getattr(args, "query", None) == "snapshot-list":
         return cmd_snapshot_list(args, backends)

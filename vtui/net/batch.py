@@ -48,8 +48,9 @@ sa=$(state "$A" "$AI" "$AL") sb=$(state "$B" "$BI" "$BL")
 [ "$sb" != foreign ] || {{ echo "vtui-taken b"; exit 2; }}
 [ "$sa$sb" != oursours ] || {{ echo {PRESENT}; exit 0; }}
 drop "$A" "$AI" "$AL"; drop "$B" "$BI" "$BL"
-err=$(ip link add "$AI" netns {_pid(veth.a)} mtu {veth.mtu} type veth peer name "$BI" netns {_pid(veth.b)} \\
-  mtu {veth.mtu} 2>&1) || {{ echo "vtui-failed" $err; exit 3; }}
+err=$(ip link add "$AI" netns {_pid(veth.a)} mtu {veth.mtu} address {veth.mac("a")} type veth \\
+  peer name "$BI" netns {_pid(veth.b)} mtu {veth.mtu} address {veth.mac("b")} 2>&1) || {{
+  echo "vtui-failed" $err; exit 3; }}
 if ! err=$(nsenter --net="$A" ip link set dev "$AI" alias "$AL" group {GROUP} up 2>&1 &&
            nsenter --net="$B" ip link set dev "$BI" alias "$BL" group {GROUP} up 2>&1{_addresses(veth)}); then
   drop "$A" "$AI" "$AL"

@@ -106,34 +106,68 @@ def new_id(taken: Mapping[str, object]) -> str:
     return link_id
 
 
+@dataclass(frozen=True)
+class SegmentRecord:
+    """A segment: a bridge on one host that links become members of (links of kind "segment")."""
+
+    id: str
+    host: str
+    name: str  # the user's name for it, unique on its host; only ever shown, never given to a shell
+    mtu: int = DEFAULT_MTU
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "host": self.host, "name": self.name, "mtu": self.mtu}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SegmentRecord:
+        return cls(str(data["id"]), str(data["host"]), str(data["name"]), int(data["mtu"]))
+
+    def __str__(self) -> str:
+        return self.name + ("" if self.host == "local" else f"@{self.host}")
+
+
+@dataclass
+class Book:
+    """Everything the links file holds, by id."""
+
+    links: dict[str, LinkRecord] = field(default_factory=dict)
+    segments: dict[str, SegmentRecord] = field(default_factory=dict)
+
+
 class LinkBook:
-    """The state file of links."""
+    """The state file of links and segments."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or Path(os.environ.get("VTUI_STATE_DIR") or platformdirs.user_state_dir("vtui")) / "links.json"
 
     def load(self) -> dict[str, LinkRecord]:
+        return self.read().links
+
+    def read(self) -> Book:
         try:
             text = self.path.read_text()
         except FileNotFoundError:
-            return {}
+            return Book()
         except OSError as err:
             raise LinkError(f"cannot read the links file {self.path}: {err.strerror}") from err
         try:
-            records = [LinkRecord.from_json(item) for item in json.loads(text)["links"]]
-        except (ValueError, KeyError, TypeError) as err:
+            data = json.loads(text)
+            links = [LinkRecord.from_json(item) for item in data["links"]]
+            segments = [SegmentRecord.from_json(item) for item in data.get("segments", [])]
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise LinkError(f"the links file {self.path} is damaged ({err}); move it away to start a new one") from err
-        return {r.id: r for r in records}
+        return Book({r.id: r for r in links}, {s.id: s for s in segments})
 
     @contextlib.contextmanager
-    def editing(self) -> Iterator[dict[str, LinkRecord]]:
-        """The links, to change in place; saved on leaving without an exception. Other vtui
-        processes wait meanwhile."""
+    def editing(self) -> Iterator[Book]:
+        """The links and segments, to change in place; saved on leaving without an exception.
+        Other vtui processes wait meanwhile."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            links = self.load()
-            yield links
+            book = self.read()
+            yield book
             tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps({"version": 1, "links": [r.to_json() for r in links.values()]}, indent=1))
+            tmp.write_text(json.dumps({"version": 1, "links": [r.to_json() for r in book.links.values()],
+                                       "segments": [s.to_json() for s in book.segments.values()]}, indent=1))
             os.replace(tmp, self.path)

@@ -75,8 +75,8 @@ def wire_veth(veth: Veth) -> bool:
         unwire_veth(veth)
     with _fd(veth.a) as fd_a, _fd(veth.b) as fd_b, IPRoute() as root:
         try:
-            root.link("add", ifname=veth.a.ifname, kind="veth", net_ns_fd=fd_a, mtu=veth.mtu,
-                      peer={"ifname": veth.b.ifname, "net_ns_fd": fd_b, "mtu": veth.mtu})
+            root.link("add", ifname=veth.a.ifname, kind="veth", net_ns_fd=fd_a, mtu=veth.mtu, address=veth.mac("a"),
+                      peer={"ifname": veth.b.ifname, "net_ns_fd": fd_b, "mtu": veth.mtu, "address": veth.mac("b")})
         except NetlinkError as err:
             raise LinkError(f"cannot create the pair {veth.a} — {veth.b}: {os.strerror(err.code)}") from err
     try:

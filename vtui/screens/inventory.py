@@ -323,11 +323,40 @@ class InventoryScreen(Screen[None]):
         selected = self.table.selected
         if len(nodes) == 1 and selected is not None and selected.key != nodes[0].key:
             nodes.append(selected)
-        if len(nodes) != 2:
-            more = " (bridge segments of more nodes are next)" if len(nodes) > 2 else ""
-            self.notify(f"Mark two containers with space, then w wires them{more}", severity="warning")
+        if len(nodes) > 2:
+            self.run_worker(self._segment(nodes), group="wire")
+        elif len(nodes) == 2:
+            self.run_worker(self._wire(nodes[0], nodes[1]), group="wire")
+        else:
+            self.notify("Mark two containers with space, then w wires them (three or more: a segment)",
+                        severity="warning")
+
+    async def _segment(self, nodes: list[Node]) -> None:
+        """w with three or more marked: a segment (a bridge) that each of them joins."""
+        if self.wiring is None:
             return
-        self.run_worker(self._wire(nodes[0], nodes[1]), group="wire")
+        taken = {s.name for s in self.wiring.book.read().segments.values()}
+        proposed = next(f"lan{n}" for n in range(1, len(taken) + 2) if f"lan{n}" not in taken)
+        answer = await self.app.push_screen_wait(PromptScreen(
+            f"A segment of {len(nodes)} nodes: its name, and the MTU", "lan1 1500", value=f"{proposed} 1500"))
+        if answer is None:
+            return
+        name, _, mtu = answer.rpartition(" ") if answer.strip().split()[-1].isdigit() else (answer, "", "")
+        try:
+            segment, made = await self.wiring.bridge_add(name.strip(), nodes[0].host, int(mtu or DEFAULT_MTU))
+        except (LinkError, ActionRefused) as err:
+            self.notify(str(err), title="Segment", severity="error")
+            return
+        try:
+            for node in nodes:
+                await self.wiring.bridge_attach(f"{segment.name}@{segment.host}", qualified(node))
+        except (LinkError, ActionRefused, TargetError) as err:
+            if made:  # all or nothing: the segment made here goes, with the members that joined
+                await self.wiring.bridge_del(segment)
+            self.notify(f"{err}{' (the segment was not kept)' if made else ''}", title="Segment", severity="error")
+            return
+        self.table.clear_marks()
+        self.notify(f"segment {segment}: {', '.join(n.name for n in nodes)} joined", title="Segment")
 
     async def _wire(self, a: Node, b: Node) -> None:
         if self.wiring is None:
