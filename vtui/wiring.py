@@ -360,6 +360,21 @@ class Wiring:
 
     # --- reading ----------------------------------------------------------------------------
 
+    def links_of(self, node: Node) -> list[str]:
+        """The node's links in a few words each ("eth1 → web:eth1", "eth2 → segment lan1"), from
+        the links file only (no kernel call: the detail pane asks at every refresh)."""
+        try:
+            links = self.book.read().links.values()
+        except LinkError:
+            return []
+        words = []
+        for record in links:
+            for mine, theirs in ((record.a, record.b), (record.b, record.a)):
+                if (mine.host, mine.kind, mine.node) == _node_key(node):
+                    peer = f"segment {theirs.node}" if theirs.kind == SEGMENT else f"{theirs}"
+                    words.append(f"{mine.ifname} → {peer}" + (" (down)" if record.down else ""))
+        return sorted(words)
+
     async def views(self, records: Iterable[LinkRecord] | None = None) -> list[LinkView]:
         """Every link (or those given) as it is now, each host's links read at once."""
         chosen = list(self.book.load().values() if records is None else records)

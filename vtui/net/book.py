@@ -8,6 +8,7 @@ the old one, under an exclusive lock, so two vtui processes never lose each othe
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import json
 import os
@@ -139,11 +140,26 @@ class LinkBook:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or Path(os.environ.get("VTUI_STATE_DIR") or platformdirs.user_state_dir("vtui")) / "links.json"
+        self._cached: tuple[tuple[int, int, int], Book] | None = None
 
     def load(self) -> dict[str, LinkRecord]:
         return self.read().links
 
     def read(self) -> Book:
+        """The file's links and segments; read again only when the file has changed (the UI asks often)."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return Book()
+        except OSError as err:
+            raise LinkError(f"cannot read the links file {self.path}: {err.strerror}") from err
+        if self._cached is not None and self._cached[0] == (stat.st_mtime_ns, stat.st_size, stat.st_ino):
+            return copy.deepcopy(self._cached[1])
+        book = self._read()
+        self._cached = ((stat.st_mtime_ns, stat.st_size, stat.st_ino), book)
+        return copy.deepcopy(book)
+
+    def _read(self) -> Book:
         try:
             text = self.path.read_text()
         except FileNotFoundError:
@@ -165,7 +181,7 @@ class LinkBook:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path.with_suffix(".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            book = self.read()
+            book = self._read()
             yield book
             tmp = self.path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps({"version": 1, "links": [r.to_json() for r in book.links.values()],

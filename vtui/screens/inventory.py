@@ -184,7 +184,8 @@ class InventoryScreen(Screen[None]):
         if pane.display:
             node = self.table.selected
             stats = self.inventory.stats.get(node.key) if node else None
-            pane.show(node, stats, self.history, HISTORY_SECONDS)
+            links = self.wiring.links_of(node) if node and self.wiring else []
+            pane.show(node, stats, self.history, HISTORY_SECONDS, links)
 
     def _render_report(self) -> None:
         """Fetch the selected node's stop report (once per node and state) off the UI's path."""

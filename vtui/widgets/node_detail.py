@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -45,7 +45,8 @@ class NodeDetail(Vertical):
                 yield Static(id=f"spark-{name}", classes="spark")
                 yield Static(id=f"value-{name}", classes="value")
 
-    def show(self, node: Node | None, stats: NodeStats | None, history: History, seconds: int) -> None:
+    def show(self, node: Node | None, stats: NodeStats | None, history: History, seconds: int,
+             links: Sequence[str] = ()) -> None:
         title = f"{node.name}  (last {seconds // 60} min)" if node else "no node selected"
         if self.border_title != title:
             self.border_title = title
@@ -58,7 +59,12 @@ class NodeDetail(Vertical):
                 identity.append(f"  image {node.image}")
             if stats is None:
                 identity.append("  · no figures: not running", style="dim")
-        set_content(self.query_one("#identity", Static), identity, layout=False)
+            if links:
+                identity.append("\nlinks  ", style="bold")
+                identity.append(" · ".join(links))
+        shown = self.query_one("#identity", Static)
+        lines_before = str(shown.content).count("\n")
+        set_content(shown, identity, layout=identity.plain.count("\n") != lines_before)  # a links line comes or goes
         for name, (_, render) in FIGURES.items():
             spark = self.query_one(f"#spark-{name}", Static)
             values = history.series(node.key, name) if node else []
