@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, Capability, backend_for, host_links
@@ -56,6 +57,7 @@ class Wiring:
         self._running: dict[str, bool] = {}  # node key -> running, to see nodes come back
         self._rewiring: set[asyncio.Task[None]] = set()
         self.on_rewired: Callable[[str], None] = lambda message: None
+        self.captures: dict[str, tuple[asyncio.Task[None], Path]] = {}  # by link id: the TUI's pcap files
 
     # --- finding things ---------------------------------------------------------------------
 
@@ -406,6 +408,35 @@ class Wiring:
         async for chunk in self.executor(record.a.host).capture(end, count):
             yield chunk
 
+    def start_capture(self, record: LinkRecord, side: str, path: Path, told: Callable[[str], None]) -> None:
+        """Capture one end into a pcap file in the background, until stop_capture (the TUI's `c`);
+        `told` gets a sentence when it ends."""
+        if record.id in self.captures:
+            raise LinkError(f"link {record.id} is being captured already, to {self.captures[record.id][1]}")
+
+        async def run() -> None:
+            try:
+                with path.open("wb") as out:
+                    async for chunk in self.capture(record, side):
+                        out.write(chunk)
+                        out.flush()
+                told(f"capture of link {record.id} ended: {path}")
+            except asyncio.CancelledError:
+                told(f"capture of link {record.id} stopped: {path} ({_size(path)})")
+                raise
+            except (LinkError, ActionRefused, OSError) as err:
+                told(f"capture of link {record.id}: {err}")
+            finally:
+                self.captures.pop(record.id, None)
+
+        self.captures[record.id] = (asyncio.create_task(run(), name=f"capture-{record.id}"), path)
+
+    def stop_capture(self, link_id: str) -> bool:
+        running = self.captures.get(link_id)
+        if running is not None:
+            running[0].cancel()
+        return running is not None
+
     # --- following the inventory --------------------------------------------------------------
 
     def follow(self, nodes: Sequence[Node]) -> None:
@@ -433,6 +464,13 @@ class Wiring:
         except (LinkError, ActionRefused) as err:
             log.info("link %s not wired again: %s", record.id, err)
             self.on_rewired(f"link {record}: not wired again: {err}")
+
+
+def _size(path: Path) -> str:
+    try:
+        return f"{path.stat().st_size} bytes"
+    except OSError:
+        return "not written"
 
 
 def _port_number(ref: EndRef) -> int:

@@ -4,11 +4,13 @@ L lists the link live, d takes it down, x removes it after asking; the kernel is
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input, Static
 
-from tests.conftest import Containers, wait_for
-from tests.engines.test_links import carrier, links_of
+from tests.conftest import Containers, sh, wait_for
+from tests.engines.test_link_cli import icmp_types
+from tests.engines.test_links import carrier, inside, links_of, pings
 from tests.tui.test_tui_actions import SIZE, docker_app, toasts
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.links import LinksScreen
@@ -70,3 +72,39 @@ async def test_three_marked_containers_become_a_segment(containers: Containers) 
         [segment] = app.wiring.book.read().segments.values()
         assert await app.wiring.bridge_del(segment) == 3
         assert all("eth1" not in links_of(box) for box in boxes)
+
+
+async def test_impair_and_capture_from_the_links_screen(containers: Containers, tmp_path: Path) -> None:
+    a, b = containers.run(), containers.run()
+    app = docker_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: any(n.name == b.name for n in app.hub.inventory.nodes))
+        record, _ = await app.wiring.add(a.name, b.name, addresses={"a": ["10.91.0.1/30"], "b": ["10.91.0.2/30"]})
+        await pilot.press("slash", *a.name, "enter")
+        detail = app.inventory_screen.query_one("#identity", Static)
+        await wait_for(pilot, lambda: f"eth1 → {b.name}:eth1" in str(detail.content))  # the detail pane's links
+        await pilot.press("L")
+        await wait_for(pilot, lambda: isinstance(app.screen, LinksScreen)
+                       and app.screen.query_one(DataTable).row_count == 1)
+
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await pilot.press(*"a 5mbit", "enter")
+        await wait_for(pilot, lambda: "tbf" in inside(a, "tc", "qdisc", "show", "dev", "eth1"), timeout=10)
+        assert "tbf" not in inside(b, "tc", "qdisc", "show", "dev", "eth1")
+        assert app.wiring.book.load()[record.id].impair["a"].rate_kbit == 5000
+
+        assert pings(a, "10.91.0.2")  # the neighbours are known: no ARP in the capture
+        pcap = tmp_path / "b.pcap"
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        app.screen.query_one(Input).value = f"b {pcap}"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: record.id in app.wiring.captures)
+        await pilot.pause(1.5)  # tcpdump starts
+        sh("docker", "exec", a.name, "ping", "-c", "2", "-i", "0.2", "10.91.0.2")
+        await pilot.pause(0.5)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: "capture of link" in toasts(app) and "stopped" in toasts(app), timeout=10)
+        assert icmp_types(pcap.read_bytes()) == [8, 0, 8, 0]
+        await app.wiring.delete(record)

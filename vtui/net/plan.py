@@ -148,3 +148,46 @@ def next_free(names: set[str], prefix: str = "eth") -> str:
         n += 1
     return f"{prefix}{n}"
 
+
+
+_UNITS = {"kbit": ("rate", 1.0), "mbit": ("rate", 1000.0), "gbit": ("rate", 1e6),
+          "ms": ("delay", 1.0), "s": ("delay", 1000.0), "us": ("delay", 0.001), "%": ("percent", 1.0)}
+_WORD = re.compile(r"([0-9]*\.?[0-9]+)(kbit|mbit|gbit|ms|us|s|%)")
+
+
+def parse_impairment(text: str) -> tuple[tuple[str, ...] | None, Impairment]:
+    """What a person types for an impairment, e.g. "a 10mbit 50ms jitter 5ms loss 1% corrupt 0.1%",
+    "20ms", "off": (the ends named first, if any: a, b or both; the impairment). LinkError otherwise."""
+    words = text.lower().replace("±", "jitter ").split()
+    sides: tuple[str, ...] | None = None
+    if words and words[0] in ("a", "b", "both"):
+        sides = ("a", "b") if words[0] == "both" else (words[0],)
+        words = words[1:]
+    if words in (["off"], ["clear"], ["none"]):
+        return sides, Impairment()
+    values: dict[str, float] = {}
+    label = ""
+    for word in words:
+        if word in ("jitter", "loss", "corrupt", "delay", "rate"):
+            label = word
+            continue
+        found = _WORD.fullmatch(word)
+        if not found:
+            raise LinkError(f"{word!r}: write a rate (10mbit), a delay (50ms), jitter 5ms, loss 1%, corrupt 0.1%, "
+                            "or off")
+        kind, factor = _UNITS[found.group(2)]
+        key = label if label in ("jitter", "loss", "corrupt") else kind
+        if key in ("loss", "corrupt") and kind != "percent":
+            raise LinkError(f"{word!r}: {key} is a percentage, e.g. {key} 1%")
+        if key == "percent":
+            raise LinkError(f"{word!r}: a percentage needs its name before it: loss 1%, corrupt 0.1%")
+        if key in values:
+            raise LinkError(f"{word!r}: {key} is given twice")
+        values[key] = float(found.group(1)) * factor
+        label = ""
+    if not values:
+        raise LinkError("say what to impair: a rate (10mbit), a delay (50ms), jitter, loss, corrupt, or off")
+    rate = values.get("rate")
+    return sides, Impairment(rate_kbit=round(rate) if rate is not None else None, delay_ms=values.get("delay"),
+                             jitter_ms=values.get("jitter"), loss_pct=values.get("loss"),
+                             corrupt_pct=values.get("corrupt"))

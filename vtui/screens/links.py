@@ -4,6 +4,8 @@ ends' counters (1 s); on a link, d takes it down or up, f flaps it, i impairs it
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,37 +18,26 @@ from textual.widgets import DataTable, Footer, Header, Static
 from vtui.actions import ActionRefused
 from vtui.format import human_rate
 from vtui.net.book import SIDES, LinkRecord
-from vtui.net.plan import Impairment, LinkError
+from vtui.net.plan import Impairment, LinkError, parse_impairment
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.prompt import PromptScreen
 from vtui.wiring import LinkView, Wiring
 
 COLUMNS = ("ID", "A", "B", "HOST", "KIND", "STATE", "MTU", "IMPAIRMENT", "A→B", "B→A", "PKT/S", "DROPS")
 STATE_STYLE = {"up": "green", "down": "yellow", "unwired": "red", "waiting": "dim"}
-HELP = "d: down/up · f: flap · i: impair (rate) · x: remove · esc: back   (vtui link … does the same from a shell)"
+HELP = ("d: down/up · f: flap · i: impair · c: capture to a pcap file (c again stops) · x: remove · esc: back   "
+        "(vtui link … does the same from a shell)")
 
 
 def impair_words(record: LinkRecord) -> str:
+    """The link's impairments as parse_impairment takes them back, per end: "a 10000kbit 50ms"."""
     words = []
     for side, i in sorted(record.impair.items()):
         parts = [f"{i.rate_kbit}kbit" if i.rate_kbit else "", f"{i.delay_ms:g}ms" if i.delay_ms else "",
-                 f"loss {i.loss_pct:g}%" if i.loss_pct else ""]
-        words.append(f"{side}: {' '.join(p for p in parts if p)}")
+                 f"jitter {i.jitter_ms:g}ms" if i.jitter_ms else "", f"loss {i.loss_pct:g}%" if i.loss_pct else "",
+                 f"corrupt {i.corrupt_pct:g}%" if i.corrupt_pct else ""]
+        words.append(f"{side} {' '.join(p for p in parts if p)}")
     return "; ".join(words)
-
-
-def parse_rate(text: str) -> Impairment:
-    """"10mbit", "500kbit", "off": the impairment a rate prompt asks for; LinkError otherwise."""
-    text = text.strip().lower()
-    if text in ("off", "none", "clear", "0"):
-        return Impairment()
-    units = {"kbit": 1, "mbit": 1000, "gbit": 1_000_000}
-    for unit, factor in units.items():
-        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
-            kbit = round(float(text[: -len(unit)]) * factor)
-            if kbit >= 8:
-                return Impairment(rate_kbit=kbit)
-    raise LinkError(f"{text!r} is not a rate: write e.g. 10mbit, 500kbit, 1gbit, or off")
 
 
 class LinksScreen(Screen[None]):
@@ -55,6 +46,7 @@ class LinksScreen(Screen[None]):
         Binding("d", "toggle_down", "Down/up", id="link-down"),
         Binding("f", "flap", "Flap", id="link-flap"),
         Binding("i", "impair", "Impair", id="link-impair"),
+        Binding("c", "capture", "Capture", id="link-capture"),
         Binding("x", "remove", "Remove", id="link-remove"),
     ]
 
@@ -95,6 +87,8 @@ class LinksScreen(Screen[None]):
             r = view.record
             rates = self._rates(view, now)
             state = view.state + ("" if view.state == "up" else f": {view.reason}")
+            if r.id in self.wiring.captures:
+                state += f" · capturing to {self.wiring.captures[r.id][1].name}"
             table.add_row(r.id, f"{r.a.node}:{r.a.ifname}", f"{r.b.node}:{r.b.ifname}", r.a.host, r.kind,
                           Text(state, style=STATE_STYLE.get(view.state, "")), str(r.mtu), impair_words(r) or "-",
                           *rates, str(sum(view.ends[s].drops for s in SIDES)), key=r.id)
@@ -127,7 +121,8 @@ class LinksScreen(Screen[None]):
         return self.views.get(str(key))
 
     @work(group="links-change")
-    async def _change(self, what: str, view: LinkView, impairment: Impairment | None = None) -> None:
+    async def _change(self, what: str, view: LinkView, impairment: Impairment | None = None,
+                      sides: Sequence[str] = SIDES) -> None:
         record = view.record
         try:
             if what == "down":
@@ -138,8 +133,8 @@ class LinksScreen(Screen[None]):
                 await self.wiring.flap(record, ["a"])
                 self.notify(f"link {record}: flapped")
             elif what == "impair" and impairment is not None:
-                await self.wiring.impair(record, list(SIDES), impairment)
-                self.notify(f"link {record}: {'cleared' if impairment.none else f'{impairment.rate_kbit}kbit'}")
+                record = await self.wiring.impair(record, list(sides), impairment)
+                self.notify(f"link {record}: {impair_words(record) or 'no impairment'}")
             elif what == "remove":
                 await self.wiring.delete(record)
                 self.notify(f"link {record}: removed")
@@ -164,12 +159,45 @@ class LinksScreen(Screen[None]):
             if text is None:
                 return
             try:
-                self._change("impair", view, parse_rate(text))
+                sides, impairment = parse_impairment(text)
             except LinkError as err:
-                self.notify(str(err), severity="error")
+                self.notify(str(err), title="Impair", severity="error")
+                return
+            self._change("impair", view, impairment, sides or SIDES)
 
-        self.app.push_screen(PromptScreen(f"Rate of both ends of {view.record} (what each sends)",
-                                          "e.g. 10mbit, 500kbit, or off"), answered)
+        self.app.push_screen(PromptScreen(
+            f"Impair {view.record}: what an end sends. Start with a, b or both (default both)",
+            "e.g. a 10mbit 50ms jitter 5ms loss 1% corrupt 0.1%, or off",
+            value=impair_words(view.record) if len(view.record.impair) == 1 else ""), answered)
+
+    def action_capture(self) -> None:
+        """c: capture one end to a pcap file, in the background; c again on the link stops it."""
+        view = self.selected
+        if view is None:
+            return
+        if self.wiring.stop_capture(view.record.id):
+            return
+        default = Path.cwd() / f"vtui-{view.record.id}-{time.strftime('%Y%m%d-%H%M%S')}.pcap"
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            side, _, path = text.strip().partition(" ")
+            if side not in SIDES or not path.strip():
+                self.notify("Write the end (a or b), a space, and the file", title="Capture", severity="error")
+                return
+            try:
+                self.wiring.start_capture(view.record, side, Path(path.strip()).expanduser(),
+                                          lambda said: self.app.notify(said, title="Capture"))
+            except LinkError as err:
+                self.notify(str(err), title="Capture", severity="error")
+                return
+            self.notify(f"capturing end {side} of link {view.record.id} to {path.strip()}: c again stops it",
+                        title="Capture")
+            self.refresh_links()
+
+        self.app.push_screen(PromptScreen(f"Capture {view.record}: the end (a or b) and the pcap file",
+                                          f"a {default}", value=f"a {default}"), answered)
 
     def action_remove(self) -> None:
         view = self.selected
