@@ -18,6 +18,9 @@ LIB_DIR=/var/lib/vtui-testbed
 BOOT_DIR=/var/lib/libvirt/boot
 KERNEL=$BOOT_DIR/vtui-test-vmlinuz
 INITRD=$BOOT_DIR/vtui-test-initrd.img
+MODULES_DIR=$LIB_DIR/guest-modules
+# virtio-net and what it needs, in load order (the cloud kernel builds them as modules)
+GUEST_MODULES=(virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net)
 VM_XML=$LIB_DIR/vm.xml
 IMAGE=vtui-test/busybox:latest
 IMAGE_LABEL=vtui.testbed
@@ -172,8 +175,8 @@ ensure_image() {
 
 # --- VM: kernel, initramfs, domain ------------------------------------------------
 ensure_kernel() {
-  local pkg vmlinuz
-  [ -s "$KERNEL" ] && return 0
+  local pkg vmlinuz m
+  [ -s "$KERNEL" ] && [ -s "$MODULES_DIR/virtio_net.ko" ] && return 0
   tmpdir
   wait_dpkg_lock
   pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
@@ -191,6 +194,11 @@ ensure_kernel() {
   [ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $pkg"
   mkdir -p "$BOOT_DIR"
   install -m 644 "$vmlinuz" "$KERNEL.new" && mv "$KERNEL.new" "$KERNEL"
+  mkdir -p "$MODULES_DIR" # the guest's NIC drivers, loaded by its init: links hot-plug virtio NICs
+  for m in "${GUEST_MODULES[@]}"; do
+    find "$TMP/kernel/x/lib/modules" -name "$m.ko" -exec install -m 644 {} "$MODULES_DIR/" \; -quit
+    [ -s "$MODULES_DIR/$m.ko" ] || die "no $m.ko in $pkg"
+  done
   echo "$pkg" >"$KERNEL.pkg"
 }
 init_script() {
@@ -204,6 +212,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts && mount -t devpts devpts /dev/pts
 hostname vtui-test-vm
+for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net; do
+  insmod /lib/modules/$m.ko 2>/dev/null # NICs that links hot-plug
+done
 dmesg -n 1 # keep late kernel messages off the serial shell
 exec </dev/console >/dev/console 2>&1
 echo "vtui-test-vm: init ready"
@@ -216,12 +227,13 @@ EOF
 }
 ensure_initrd() {
   local want
-  want=$({ init_script; sha256sum </bin/busybox; } | sha256sum | cut -d' ' -f1)
+  want=$({ init_script; sha256sum </bin/busybox; cat "$MODULES_DIR"/*.ko | sha256sum; } | sha256sum | cut -d' ' -f1)
   [ -s "$INITRD" ] && [ "$(cat "$INITRD.stamp" 2>/dev/null)" = "$want" ] && return 0
   say "building initramfs $INITRD..."
   tmpdir
   busybox_tree "$TMP/initrd"
   init_script >"$TMP/initrd/init" && chmod 755 "$TMP/initrd/init"
+  mkdir -p "$TMP/initrd/lib/modules" && cp "$MODULES_DIR"/*.ko "$TMP/initrd/lib/modules/"
   mknod -m 600 "$TMP/initrd/dev/console" c 5 1
   (cd "$TMP/initrd" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -9) >"$INITRD.new"
   chmod 644 "$INITRD.new" && mv "$INITRD.new" "$INITRD"
