@@ -7,6 +7,7 @@ removed. No UI here: the CLI and the TUI both drive a Wiring.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -14,13 +15,14 @@ from pathlib import Path
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, Capability, backend_for, host_links
-from vtui.model import LOCAL_HOST, Node, State
+from vtui.model import LOCAL_HOST, Kind, Node, State
 from vtui.net.book import SIDES, EndRef, LinkBook, LinkRecord, SegmentRecord, new_id
 from vtui.net.bridge import Bridge
 from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
 from vtui.net.plan import (
     ABSENT,
     DEFAULT_MTU,
+    HERE,
     End,
     EndStatus,
     Impairment,
@@ -30,6 +32,7 @@ from vtui.net.plan import (
     check_mtu,
     next_free,
 )
+from vtui.net.vmlink import VmLink
 from vtui.targets import TargetError, resolve
 
 log = logging.getLogger(__name__)
@@ -91,9 +94,12 @@ class Wiring:
         backend = backend_for(self.backends, node)
         if doing is not None:
             backend.check_writable(doing)
-        if not backend.supports(Capability.NETNS):
-            raise LinkError(f"{node.name!r} is a {node.kind}: vtui links containers so far; links to VMs are next")
+        if not (backend.supports(Capability.NETNS) or backend.supports(Capability.NICS)):
+            raise LinkError(f"{node.name!r}: {backend.engine} on {node.host} cannot take links")
         return backend
+
+    def _is_vm(self, node: Node) -> bool:
+        return not backend_for(self.backends, node).supports(Capability.NETNS)
 
     def _node(self, ref: EndRef) -> Node | None:
         found = [n for n in self.nodes() if (n.host, str(n.kind), n.name) == (ref.host, ref.kind, ref.node)]
@@ -105,12 +111,35 @@ class Wiring:
         node = self._node(ref)
         if node is None:
             raise LinkError(f"{ref.where()} is not there (removed, renamed, or its host is not reached)")
-        pid = await self._backend(node, doing).netns_pid(node)
+        backend = self._backend(node, doing)
+        if self._is_vm(node):  # its end is the tap named in the record, in the host's namespace
+            return End(HERE, ref.ifname, ref.where())
+        pid = await backend.netns_pid(node)
         return End(pid, ref.ifname, ref.where(), ref.addresses)
 
     async def veth(self, record: LinkRecord, doing: str | None) -> Veth:
         a, b = await asyncio.gather(self._end(record.a, doing), self._end(record.b, doing))
         return Veth(record.id, a, b, record.mtu)
+
+    async def _vm_link(self, record: LinkRecord, doing: str | None) -> VmLink:
+        veth = await self.veth(record, doing)
+        return VmLink(record.id, veth.a, veth.b, record.mtu, a_is_vm=record.a.kind == str(Kind.VM))
+
+    async def _nics(self, record: LinkRecord, change: str, up: bool = True) -> None:
+        """Attach, detach or set the link state of the link's NICs in its VMs (those that are there)."""
+        for side in SIDES:
+            ref = record.end(side)
+            node = self._node(ref) if ref.kind == str(Kind.VM) else None
+            if node is None:
+                continue
+            backend = backend_for(self.backends, node)
+            mac = Veth(record.id, End(0, "", ""), End(0, "", "")).mac(side)
+            if change == "attach":
+                await backend.attach_nic(node, ref.ifname, mac, record.mtu)
+            elif change == "detach":
+                await backend.detach_nic(node, mac)
+            else:
+                await backend.nic_link(node, mac, up)
 
     def find(self, spec: str) -> tuple[LinkRecord, str | None]:
         """A link by its id (or a unique start of it), or by one end as NODE:IF; with the side named."""
@@ -142,6 +171,8 @@ class Wiring:
                             "links between hosts (VXLAN) are not built yet")
         doing = f"wire a link between {node_a.name!r} and {node_b.name!r}"
         backend_a, backend_b = self._backend(node_a, doing), self._backend(node_b, doing)
+        if self._is_vm(node_a) or self._is_vm(node_b):
+            return await self._add_vm_link(node_a, if_a, node_b, if_b, mtu, addresses or {})
         pid_a, pid_b = await asyncio.gather(backend_a.netns_pid(node_a), backend_b.netns_pid(node_b))
         links = self.book.load()
         ex = self.executor(node_a.host)
@@ -170,6 +201,51 @@ class Wiring:
             raise
         return record, made
 
+    async def _add_vm_link(self, node_a: Node, if_a: str | None, node_b: Node, if_b: str | None, mtu: int,
+                           addresses: Mapping[str, Sequence[str]]) -> tuple[LinkRecord, bool]:
+        """A link with a VM at one end or both: the VM's end is a NIC on a tap vtui makes."""
+        if not self._is_vm(node_b):  # the container's end is always a
+            node_a, if_a, node_b, if_b = node_b, if_b, node_a, if_a
+            addresses = {"a": addresses.get("b", ()), "b": addresses.get("a", ())}
+        for node, ifname in ((node_a, if_a), (node_b, if_b)):
+            if self._is_vm(node) and ifname:
+                raise LinkError(f"{node.name!r} is a VM: its end is a new NIC, named inside the guest; "
+                                "give no interface for it")
+            if self._is_vm(node) and addresses.get("a" if node is node_a else "b"):
+                raise LinkError(f"{node.name!r} is a VM: set its NIC's address inside the guest")
+        links = self.book.load()
+        for record in links.values():
+            if record.kind == "vm" and {_node_key(node_a), _node_key(node_b)} == {
+                    (record.a.host, record.a.kind, record.a.node), (record.b.host, record.b.kind, record.b.node)} \
+                    and (self._is_vm(node_a) or if_a in (None, record.a.ifname)):
+                return record, await self.rewire(record)
+        link_id = new_id(links)
+        ex = self.executor(node_a.host)
+        if self._is_vm(node_a):
+            if_a = f"vt{link_id}a"
+        elif if_a is None:
+            pid = await backend_for(self.backends, node_a).netns_pid(node_a)
+            if_a = await self._free(ex, node_a, pid, links.values(), ())
+        refs = [EndRef(node_a.host, str(node_a.kind), node_a.name, if_a, tuple(addresses.get("a", ()))),
+                EndRef(node_b.host, str(node_b.kind), node_b.name, f"vt{link_id}b")]
+        for ref in refs:
+            for other in links.values():
+                if _key(ref) in (_key(other.a), _key(other.b)):
+                    raise LinkError(f"{ref} is already an end of the link {other}")
+        record = LinkRecord(link_id, refs[0], refs[1], mtu, "vm")
+        link = await self._vm_link(record, f"wire a link to {node_b.name!r}")
+        made = await ex.wire_vm_link(link)
+        try:
+            await self._nics(record, "attach")
+            with self.book.editing() as book:
+                book.links[record.id] = record
+        except BaseException:
+            with contextlib.suppress(ActionRefused, LinkError):
+                await self._nics(record, "detach")
+            await ex.unwire_vm_link(link)
+            raise
+        return record, made
+
     async def propose(self, a_spec: str, b_spec: str) -> tuple[str, str]:
         """The interface names `add` would give the two nodes' ends (the next free ethN of each)."""
         (node_a, _), (node_b, _) = self.node_and_ifname(a_spec), self.node_and_ifname(b_spec)
@@ -190,6 +266,18 @@ class Wiring:
     async def delete(self, record: LinkRecord) -> bool:
         """Remove the link's interfaces (where its nodes run) and its record; whether any was there."""
         ex = self.executor(record.a.host)
+        if record.kind == "vm":
+            for ref in (record.a, record.b):
+                if (node := self._node(ref)) is not None:
+                    self._backend(node, f"remove the link of {ref.node!r}")  # read-only: refused here
+            await self._nics(record, "detach")
+            a_is_vm = record.a.kind == str(Kind.VM)
+            a = End(HERE, record.a.ifname, record.a.where()) if a_is_vm else await self._end_or_gone(record.a)
+            removed = await ex.unwire_vm_link(VmLink(record.id, a, End(HERE, record.b.ifname, record.b.where()),
+                                                     record.mtu, a_is_vm))
+            with self.book.editing() as book:
+                book.links.pop(record.id, None)
+            return removed
         ends = [await self._end_or_gone(ref) for ref in (record.a, record.b)]
         removed = await ex.unwire(Veth(record.id, ends[0], ends[1], record.mtu))
         with self.book.editing() as book:
@@ -210,6 +298,12 @@ class Wiring:
     async def set_admin(self, record: LinkRecord, sides: Sequence[str], up: bool) -> LinkRecord:
         veth, ex = await self.veth(record, f"set the link {record.id} {'up' if up else 'down'}"), \
             self.executor(record.a.host)
+        if record.kind == "vm":  # a cable pulled at either end: each VM's NIC and the container see no carrier
+            await self._nics(record, "link", up)
+            if record.a.kind != str(Kind.VM):
+                link = await self._vm_link(record, None)
+                await ex.set_admin(Veth(record.id, link.a, link.host_end), "a" if "a" in sides else "b", up)
+            return self._save(record.id, lambda r: _with_each(r, sides, lambda r2, s: r2.with_admin(s, up)))
         for side in sides:
             await ex.set_admin(veth, side, up)
         return self._save(record.id, lambda r: _with_each(r, sides, lambda r2, s: r2.with_admin(s, up)))
@@ -222,12 +316,20 @@ class Wiring:
 
     async def impair(self, record: LinkRecord, sides: Sequence[str], impairment: Impairment) -> LinkRecord:
         veth, ex = await self.veth(record, f"impair the link {record.id}"), self.executor(record.a.host)
+        link = await self._vm_link(record, None) if record.kind == "vm" else None
+
+        async def hold(side: str, what: Impairment) -> None:
+            if link is None:
+                await ex.impair(veth, side, what)
+            else:  # what a side's node sends leaves the host by another device's egress
+                await ex.impair(*_sender(link, side), what)
+
         for side in sides:
             try:
-                await ex.impair(veth, side, impairment)
+                await hold(side, impairment)
             except LinkError:  # every end keeps what it had
                 for each in sides:
-                    await ex.impair(veth, each, record.impair.get(each, Impairment()))
+                    await hold(each, record.impair.get(each, Impairment()))
                 raise
         return self._save(record.id, lambda r: _with_each(r, sides, lambda r2, s: r2.with_impairment(s, impairment)))
 
@@ -242,6 +344,15 @@ class Wiring:
         """Make what is missing of the link and set its ends' state and impairments again; whether
         anything had to be made."""
         veth, ex = await self.veth(record, f"wire the link {record.id}"), self.executor(record.a.host)
+        if record.kind == "vm":
+            made = await ex.wire_vm_link(await self._vm_link(record, None))
+            await self._nics(record, "attach")
+            if made:
+                if record.down:
+                    await self.set_admin(record, sorted(record.down), False)
+                for side, impairment in record.impair.items():
+                    await self.impair(record, [side], impairment)
+            return made
         if record.b.kind == SEGMENT:
             bridge = self._bridge(self.segment(record.b.node, record.b.host))
             made = await ex.wire_bridge(bridge)
@@ -464,6 +575,13 @@ class Wiring:
         except (LinkError, ActionRefused) as err:
             log.info("link %s not wired again: %s", record.id, err)
             self.on_rewired(f"link {record}: not wired again: {err}")
+
+
+def _sender(link: VmLink, side: str) -> tuple[Veth, str]:
+    """A view of the device whose egress carries what `side`'s node sends, and its side in that view."""
+    if side == "a":
+        return (link.veth, "b") if link.a_is_vm else (link.veth, "a")
+    return (link.veth, "a") if link.a_is_vm else (Veth(link.id, link.a, link.host_end), "b")
 
 
 def _size(path: Path) -> str:

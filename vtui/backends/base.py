@@ -68,6 +68,7 @@ class Capability(StrEnum):
     SNAPSHOTS = "snapshots"  # snapshots(): listed (and the snapshot-* actions)
     EXIT_STATE = "exit state"  # exit_state(): how a stopped node ended (exit code, OOM kill)
     NETNS = "network namespace"  # netns_pid(): where a link's end of the node goes
+    NICS = "hot-plugged NICs"  # attach_nic(), detach_nic(), nic_link(): a link's end is a NIC on a host tap
 
 
 class Backend(ABC):
@@ -200,6 +201,20 @@ class Backend(ABC):
     async def netns_pid(self, node: Node) -> int:
         """A process of the running node whose network namespace holds its link ends, as its host
         numbers it; ActionRefused when the node does not run (Capability.NETNS)."""
+        raise NotImplementedError
+
+
+    async def attach_nic(self, node: Node, tap: str, mac: str, mtu: int) -> bool:
+        """Give the VM a NIC on the host's tap `tap`, now (if it runs) and from its next start on;
+        False when it has it already (Capability.NICS)."""
+        raise NotImplementedError
+
+    async def detach_nic(self, node: Node, mac: str) -> bool:
+        """Take the NIC with this MAC away, now and for good; False when there was none."""
+        raise NotImplementedError
+
+    async def nic_link(self, node: Node, mac: str, up: bool) -> None:
+        """The NIC's link state as the guest sees it (carrier), while the VM runs."""
         raise NotImplementedError
 
 

@@ -97,7 +97,7 @@ def explain(uri: str, err: libvirt.libvirtError) -> str:
 class LibvirtBackend(Backend):
     engine = "libvirt"
     kind = Kind.VM
-    capabilities = frozenset({Capability.SNAPSHOTS})
+    capabilities = frozenset({Capability.SNAPSHOTS, Capability.NICS})
 
     def __init__(self, host: str, uri: str, *, read_only: bool = False, transport: Transport | None = None) -> None:
         super().__init__(host, uri, read_only=read_only, transport=transport)
@@ -206,6 +206,44 @@ class LibvirtBackend(Backend):
         except libvirt.libvirtError as err:
             raise ActionRefused(f"{_verb(action)} {node.name!r}: {err.get_error_message() or err}") from err
         raise ActionRefused(f"{action} is not implemented for VMs yet")
+
+    async def attach_nic(self, node: Node, tap: str, mac: str, mtu: int) -> bool:
+        return await self._call(self._nic, node, "attach", mac, _nic_xml(tap, mac, mtu))
+
+    async def detach_nic(self, node: Node, mac: str) -> bool:
+        return await self._call(self._nic, node, "detach", mac, _nic_xml("", mac, 0))
+
+    async def nic_link(self, node: Node, mac: str, up: bool) -> None:
+        await self._call(self._nic, node, "up" if up else "down", mac, "")
+
+    def _nic(self, node: Node, how: str, mac: str, xml: str) -> bool:
+        """One NIC change, live where the VM runs and in its definition (the tap is named
+        `managed='no'`: vtui made it, libvirt only opens it). Idempotent by MAC."""
+        try:
+            dom = self.conn.lookupByUUIDString(node.id)
+            live, config = _has_mac(dom, mac, 0), _has_mac(dom, mac, libvirt.VIR_DOMAIN_XML_INACTIVE)
+            running = dom.isActive()
+            if how == "attach":
+                flags = (libvirt.VIR_DOMAIN_AFFECT_LIVE if running and not live else 0) | \
+                    (libvirt.VIR_DOMAIN_AFFECT_CONFIG if dom.isPersistent() and not config else 0)
+                if flags:
+                    dom.attachDeviceFlags(xml, flags)
+                return bool(flags)
+            if how == "detach":
+                for present, flag in ((running and live, libvirt.VIR_DOMAIN_AFFECT_LIVE),
+                                      (config, libvirt.VIR_DOMAIN_AFFECT_CONFIG)):
+                    if present:
+                        dom.detachDeviceFlags(xml, flag)
+                return bool(live or config)
+            if running and live:  # the device as the VM has it, with its link state changed
+                interface = _interface(dom, mac)
+                for old in interface.findall("link"):
+                    interface.remove(old)
+                ET.SubElement(interface, "link", state=how)
+                dom.updateDeviceFlags(ET.tostring(interface, encoding="unicode"), libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            return True
+        except libvirt.libvirtError as err:
+            raise ActionRefused(f"NIC {mac} of {node.name!r}: {err.get_error_message() or err}") from err
 
     async def snapshots(self, node: Node) -> list[SnapshotInfo]:
         """The VM's snapshots, oldest first (a query: allowed in read-only mode)."""
@@ -510,6 +548,32 @@ def _snapshot_info(snap: libvirt.virDomainSnapshot) -> SnapshotInfo:
         description=root.findtext("description") or "",
         current=bool(snap.isCurrent(0)),
     )
+
+
+def _nic_xml(tap: str, mac: str, mtu: int, up: bool = True) -> str:
+    """A virtio NIC on an existing tap; only checked tokens (a tap name vtui made, a MAC, numbers)."""
+    interface = ET.Element("interface", type="ethernet")
+    ET.SubElement(interface, "mac", address=mac)
+    if tap:
+        ET.SubElement(interface, "target", dev=tap, managed="no")
+        ET.SubElement(interface, "model", type="virtio")
+    if mtu:
+        ET.SubElement(interface, "mtu", size=str(mtu))
+    ET.SubElement(interface, "link", state="up" if up else "down")
+    return ET.tostring(interface, encoding="unicode")
+
+
+def _has_mac(dom: libvirt.virDomain, mac: str, flags: int) -> bool:
+    tree = ET.fromstring(dom.XMLDesc(flags))
+    return any(m.get("address", "").lower() == mac for m in tree.findall("devices/interface/mac"))
+
+
+def _interface(dom: libvirt.virDomain, mac: str) -> ET.Element:
+    for interface in ET.fromstring(dom.XMLDesc(0)).findall("devices/interface"):
+        found = interface.find("mac")
+        if found is not None and found.get("address", "").lower() == mac:
+            return interface
+    raise libvirt.libvirtError(f"no NIC with MAC {mac}")
 
 
 def _disks(xml: str) -> list[str]:

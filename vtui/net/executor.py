@@ -9,10 +9,11 @@ import shlex
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-from vtui.net import batch, local
+from vtui.net import batch, local, vmlink
 from vtui.net import bridge as bridges
 from vtui.net.bridge import Bridge
 from vtui.net.plan import ABSENT, End, EndStatus, Impairment, LinkError, Veth
+from vtui.net.vmlink import VmLink
 from vtui.transport import CommandFailed
 
 Run = Callable[[str], Awaitable[str]]  # a command line on the host; its stdout
@@ -30,6 +31,8 @@ class Executor(Protocol):
     async def wire_bridge(self, bridge: Bridge) -> bool: ...
     async def unwire_bridge(self, bridge: Bridge) -> bool: ...
     async def wire_port(self, veth: Veth, bridge: Bridge) -> bool: ...
+    async def wire_vm_link(self, link: VmLink) -> bool: ...
+    async def unwire_vm_link(self, link: VmLink) -> bool: ...
 
 
 def capture_argv(end: End, count: int | None) -> list[str]:
@@ -73,6 +76,12 @@ class LocalExecutor:
 
     async def wire_port(self, veth: Veth, bridge: Bridge) -> bool:
         return await asyncio.to_thread(bridges.wire_port, veth, bridge)
+
+    async def wire_vm_link(self, link: VmLink) -> bool:
+        return await asyncio.to_thread(vmlink.wire_vm_link, link)
+
+    async def unwire_vm_link(self, link: VmLink) -> bool:
+        return await asyncio.to_thread(vmlink.unwire_vm_link, link)
 
     async def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]:
         process = await asyncio.create_subprocess_exec(*capture_argv(end, count), stdin=asyncio.subprocess.DEVNULL,
@@ -125,6 +134,12 @@ class ShellExecutor:
 
     async def wire_port(self, veth: Veth, bridge: Bridge) -> bool:
         return batch.outcome(veth, await self._script(bridges.port_script(veth, bridge)))
+
+    async def wire_vm_link(self, link: VmLink) -> bool:
+        raise LinkError(f"links to VMs on remote hosts are not built yet ({self.host}): VM links work on this host")
+
+    async def unwire_vm_link(self, link: VmLink) -> bool:
+        return await self.wire_vm_link(link)
 
     async def interfaces(self, end: End) -> set[str]:
         out = await self._script(f"nsenter --net={end.netns} ip -j link show || echo vtui-gone")

@@ -1,0 +1,105 @@
+"""A container and a VM linked in the kernel: the VM gets a virtio NIC hot-plugged (live and in its
+definition) on a tap vtui owns, stitched to the container's veth by tc. The guest's side is driven
+over its serial console; the test bed's VM loads virtio-net at boot."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import libvirt
+
+from tests.conftest import Containers, vtui
+from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, read_until, vm_copy  # noqa: F401
+from tests.engines.test_links import pings
+from vtui.backends.libvirt import LibvirtBackend
+from vtui.console.session import ConsoleSession
+
+
+async def guest(session: ConsoleSession, command: str, marker: str = "DONE") -> bytes:
+    """Run a shell command in the guest; its output up to `marker` (printed only when it ran)."""
+    half = len(marker) // 2
+    await session.write(f"{command}; echo {marker[:half]}''{marker[half:]}\r".encode())
+    return await read_until(session, marker.encode(), timeout=30)
+
+
+async def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(vtui, "link", *args, env=env)
+
+
+# the hot-plugged NIC appears once the guest's PCI hotplug and virtio-net have seen it
+UP = ("until ip link show eth0 >/dev/null 2>&1; do sleep 0.2; done; "
+      "ip link set eth0 up; ip addr add 10.94.0.2/24 dev eth0")
+
+
+def nics(dom: libvirt.virDomain, flags: int = 0) -> int:
+    return int(dom.XMLDesc(flags).count("<interface "))
+
+
+def taps(link_id: str) -> str:
+    shown = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
+    return "\n".join(line for line in shown.splitlines() if f"vt{link_id}" in line)
+
+
+async def test_a_container_and_a_vm_ping_through_a_hot_plugged_nic(
+    vm_copy: Copy, libvirt_backend: LibvirtBackend, containers: Containers, tmp_path: Path,
+) -> None:
+    dom = vm_copy("link")
+    box = containers.run()
+    env = {"VTUI_STATE_DIR": str(tmp_path)}
+    session = await libvirt_backend.open_console(await node_of(libvirt_backend, dom), FORCE)
+    try:
+        await prompt(session)
+        made = await cli(env, "add", box.name, dom.name(), "--ip-a", "10.94.0.1/24", "--mtu", "1400")
+        assert made.returncode == 0, made.stderr
+        link_id = made.stdout.split("link ")[1].split()[0]
+        assert nics(dom) == 1 and nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 1  # live, and for good
+        assert "mtu 1400" in taps(link_id)
+        await guest(session, UP)
+        assert await asyncio.to_thread(pings, box, "10.94.0.2")
+        assert b"PINGOK" in await guest(session, "ping -c 1 -W 2 10.94.0.1 && echo PING''OK", "DONE")
+
+        assert (await cli(env, "set", link_id, "--down")).returncode == 0
+        assert b"carrier 0" in await guest(session, "echo carrier $(cat /sys/class/net/eth0/carrier)")
+        assert not await asyncio.to_thread(pings, box, "10.94.0.2")
+        assert (await cli(env, "set", link_id, "--up")).returncode == 0
+        assert b"carrier 1" in await guest(session, "echo carrier $(cat /sys/class/net/eth0/carrier)")
+        assert await asyncio.to_thread(pings, box, "10.94.0.2")
+
+        # the container restarts: its veth is gone, and `repair` (what a running vtui does on the
+        # start event) makes it and the stitch anew, address included
+        await asyncio.to_thread(box.handle.restart, timeout=0)
+        repaired = await cli(env, "repair", link_id)
+        assert repaired.returncode == 0 and "wired again" in repaired.stdout, repaired.stderr
+        assert await asyncio.to_thread(pings, box, "10.94.0.2")
+    finally:
+        await session.close()
+
+    # the VM restarts: its NIC comes from its definition, on the same tap
+    await asyncio.to_thread(dom.destroy)
+    await asyncio.to_thread(dom.create)
+    session = await libvirt_backend.open_console(await node_of(libvirt_backend, dom), FORCE)
+    try:
+        await prompt(session)
+        await guest(session, UP)
+        assert await asyncio.to_thread(pings, box, "10.94.0.2")
+    finally:
+        await session.close()
+
+    removed = await cli(env, "del", link_id, "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert nics(dom) == 0 and nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 0 and taps(link_id) == ""
+
+
+async def test_a_vm_end_takes_no_interface_name_or_address(
+    vm_copy: Copy, containers: Containers, tmp_path: Path,
+) -> None:
+    dom = vm_copy("link-bad", start=False)
+    box = containers.run()
+    env = {"VTUI_STATE_DIR": str(tmp_path)}
+    named = await cli(env, "add", box.name, f"{dom.name()}:eth3")
+    assert named.returncode == 1 and "its end is a new NIC, named inside the guest" in named.stderr
+    addressed = await cli(env, "add", box.name, dom.name(), "--ip-b", "10.0.0.2/24")
+    assert addressed.returncode == 1 and "set its NIC's address inside the guest" in addressed.stderr
+    assert nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 0
