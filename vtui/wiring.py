@@ -38,6 +38,7 @@ from vtui.targets import TargetError, resolve
 log = logging.getLogger(__name__)
 
 FLAP_SECONDS = 1.0
+NEW_NIC = "nic"  # what the wire dialog shows for a VM's end: a new NIC, no name to give
 SEGMENT = "segment"  # the kind of a link whose end b is a port of a segment, and of that end
 
 
@@ -247,14 +248,21 @@ class Wiring:
         return record, made
 
     async def propose(self, a_spec: str, b_spec: str) -> tuple[str, str]:
-        """The interface names `add` would give the two nodes' ends (the next free ethN of each)."""
+        """The interface names `add` would give the two nodes' ends: the next free ethN of a
+        container, NEW_NIC for a VM (its new NIC is named by the guest)."""
         (node_a, _), (node_b, _) = self.node_and_ifname(a_spec), self.node_and_ifname(b_spec)
         doing = f"wire a link between {node_a.name!r} and {node_b.name!r}"
-        pids = [await self._backend(n, doing).netns_pid(n) for n in (node_a, node_b)]
         links = self.book.load().values()
         ex = self.executor(node_a.host)
-        if_a = await self._free(ex, node_a, pids[0], links, ())
-        return if_a, await self._free(ex, node_b, pids[1], links, (if_a,) if node_b == node_a else ())
+        names: list[str] = []
+        for node in (node_a, node_b):
+            backend = self._backend(node, doing)
+            if self._is_vm(node):
+                names.append(NEW_NIC)
+                continue
+            also = names if node == node_a and names else []
+            names.append(await self._free(ex, node, await backend.netns_pid(node), links, also))
+        return names[0], names[1]
 
     async def _free(self, ex: Executor, node: Node, pid: int, links: Iterable[LinkRecord],
                     also: Sequence[str]) -> str:

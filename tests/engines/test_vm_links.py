@@ -10,7 +10,7 @@ from pathlib import Path
 
 import libvirt
 
-from tests.conftest import Containers, vtui
+from tests.conftest import Containers, sh, vtui
 from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, read_until, vm_copy  # noqa: F401
 from tests.engines.test_links import pings
 from vtui.backends.libvirt import LibvirtBackend
@@ -103,3 +103,31 @@ async def test_a_vm_end_takes_no_interface_name_or_address(
     addressed = await cli(env, "add", box.name, dom.name(), "--ip-b", "10.0.0.2/24")
     assert addressed.returncode == 1 and "set its NIC's address inside the guest" in addressed.stderr
     assert nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 0
+
+
+async def test_two_vms_ping_through_two_stitched_taps(
+    vm_copy: Copy, libvirt_backend: LibvirtBackend, tmp_path: Path,
+) -> None:
+    one, two = vm_copy("link-1"), vm_copy("link-2")
+    env = {"VTUI_STATE_DIR": str(tmp_path)}
+    sessions = [await libvirt_backend.open_console(await node_of(libvirt_backend, d), FORCE) for d in (one, two)]
+    try:
+        for session in sessions:
+            await prompt(session)
+        made = await cli(env, "add", one.name(), two.name())
+        assert made.returncode == 0, made.stderr
+        link_id = made.stdout.split("link ")[1].split()[0]
+        assert len(taps(link_id).splitlines()) == 2  # a tap each, nothing else
+        for n, session in enumerate(sessions):
+            await guest(session, UP.replace("10.94.0.2", f"10.95.0.{n + 1}"))
+        assert b"PINGOK" in await guest(sessions[0], "ping -c 2 -W 2 10.95.0.2 && echo PING''OK")
+        impaired = await cli(env, "impair", link_id, "--dir", "a", "--rate", "2mbit")
+        assert impaired.returncode == 0, impaired.stderr
+        shown = await asyncio.to_thread(sh, "tc", "qdisc", "show", "dev", f"vt{link_id}b")
+        assert "tbf" in shown  # what VM a sends leaves the host toward VM b through b's tap
+        removed = await cli(env, "del", link_id, "--yes")
+        assert removed.returncode == 0 and taps(link_id) == "", removed.stderr
+        assert nics(one) == 0 and nics(two, libvirt.VIR_DOMAIN_XML_INACTIVE) == 0
+    finally:
+        for session in sessions:
+            await session.close()

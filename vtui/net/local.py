@@ -37,6 +37,9 @@ def _fd(end: End) -> Iterator[int]:
         os.close(fd)
 
 
+TC_H_ROOT = 0xFFFFFFFF
+
+
 def _why(err: NetlinkError | OSError) -> str:
     return os.strerror(err.code if isinstance(err, NetlinkError) else err.errno or 0)
 
@@ -134,8 +137,11 @@ def impair(veth: Veth, side: str, impairment: Impairment) -> None:
     """Hold what one end sends to `impairment` (replacing what was set); Impairment() clears it."""
     with _wired_end(veth, side) as (ipr, index, end):
         try:
-            with contextlib.suppress(NetlinkError):  # nothing set; a qdisc of another kind cannot be replaced
-                ipr.tc("del", index=index, handle="1:", root=True)
+            # a qdisc of another kind cannot be replaced: the root goes first, whatever it is (libvirt
+            # gives its taps noqueue); a default one (handle 0) cannot be removed and needs not be
+            for root in ipr.get_qdiscs(index):
+                if root.get("parent") == TC_H_ROOT and root.get("handle"):
+                    ipr.tc("del", index=index, handle=root.get("handle"), root=True)
             if impairment.none:
                 return
             if impairment.netem:
@@ -172,7 +178,7 @@ def status(veth: Veth) -> dict[str, EndStatus]:
             if link.get("ifalias") != veth.alias(side):
                 continue
             stats = link.get("stats64")
-            qdiscs = [q.get("kind") for q in ipr.get_qdiscs(index) if q.get("parent") == 0xFFFFFFFF]
+            qdiscs = [q.get("kind") for q in ipr.get_qdiscs(index) if q.get("parent") == TC_H_ROOT]
             found[side] = EndStatus(
                 present=True, up=bool(link["flags"] & 1), carrier=bool(link.get("carrier")),
                 rx_bytes=stats.get("rx_bytes"), tx_bytes=stats.get("tx_bytes"), rx_packets=stats.get("rx_packets"),

@@ -35,7 +35,7 @@ from vtui.widgets import set_content
 from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
 from vtui.widgets.stop_report import StopReportPane
-from vtui.wiring import Wiring
+from vtui.wiring import NEW_NIC, Wiring
 
 ENGINE_MARK = {
     EngineState.UP: ("●", "green"),
@@ -366,7 +366,8 @@ class InventoryScreen(Screen[None]):
         try:
             if_a, if_b = await self.wiring.propose(*specs)
             answer = await self.app.push_screen_wait(PromptScreen(
-                f"Wire {a.name} — {b.name}: interface of each, and the MTU", f"{if_a} {if_b} 1500",
+                f"Wire {a.name} — {b.name}: interface of each (nic: a VM's new NIC), and the MTU",
+                f"{if_a} {if_b} 1500",
                 value=f"{if_a} {if_b} 1500"))
             if answer is None:
                 return
@@ -374,7 +375,8 @@ class InventoryScreen(Screen[None]):
             if len(words) not in (2, 3) or (len(words) == 3 and not words[2].isdigit()):
                 raise LinkError(f"{answer!r}: write the two interface names and, if you like, the MTU")
             mtu = int(words[2]) if len(words) == 3 else DEFAULT_MTU
-            record, made = await self.wiring.add(f"{specs[0]}:{words[0]}", f"{specs[1]}:{words[1]}", mtu=mtu)
+            ends = [spec if word == NEW_NIC else f"{spec}:{word}" for spec, word in zip(specs, words, strict=False)]
+            record, made = await self.wiring.add(ends[0], ends[1], mtu=mtu)
         except (LinkError, ActionRefused, TargetError) as err:
             self.notify(str(err), title="Wire", severity="error")
             return
