@@ -25,6 +25,17 @@ drop() { [ "$(state "$1" "$2" "$3")" != ours ] || nsenter --net="$1" ip link del
 """
 
 
+def header_for(end: End, alias: str, *, running: bool = True) -> str:
+    """The functions and one end's tokens as $A, $AI, $AL (a link with one end on this host)."""
+    check_end(end)
+    return (_FUNCTIONS + f"A={end.netns} AI={end.ifname} AL={alias}\n"
+            + ('[ -e "$A" ] || gone a\n' if running else ""))
+
+
+def netns_arg(end: End) -> str:
+    return _pid(end)
+
+
 def _pid(end: End) -> str:
     """What `ip … netns` is given: a named namespace, a process, or the script's own shell for HERE."""
     return end.named or ("$$" if end.pid == HERE else str(end.pid))

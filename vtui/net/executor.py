@@ -4,16 +4,18 @@ commands per change over a remote host's SSH connection. Both raise LinkError wi
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import shlex
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
-from vtui.net import batch, local, vmlink
+from vtui.net import batch, local, vmlink, vxlan
 from vtui.net import bridge as bridges
 from vtui.net.bridge import Bridge
 from vtui.net.plan import ABSENT, End, EndStatus, Impairment, LinkError, Veth
 from vtui.net.vmlink import VmLink
+from vtui.net.vxlan import VxlanEnd
 from vtui.transport import CommandFailed
 
 Run = Callable[[str], Awaitable[str]]  # a command line on the host; its stdout
@@ -33,6 +35,10 @@ class Executor(Protocol):
     async def wire_port(self, veth: Veth, bridge: Bridge) -> bool: ...
     async def wire_vm_link(self, link: VmLink) -> bool: ...
     async def unwire_vm_link(self, link: VmLink) -> bool: ...
+    async def wire_vxlan(self, vx: VxlanEnd) -> bool: ...
+    async def unwire_vxlan(self, vx: VxlanEnd) -> bool: ...
+    async def route_source(self, remote: str) -> str | None: ...
+    async def addresses(self) -> list[str]: ...
 
 
 def capture_argv(end: End, count: int | None) -> list[str]:
@@ -82,6 +88,18 @@ class LocalExecutor:
 
     async def unwire_vm_link(self, link: VmLink) -> bool:
         return await asyncio.to_thread(vmlink.unwire_vm_link, link)
+
+    async def wire_vxlan(self, vx: VxlanEnd) -> bool:
+        return await asyncio.to_thread(vxlan.wire_vxlan, vx)
+
+    async def unwire_vxlan(self, vx: VxlanEnd) -> bool:
+        return await asyncio.to_thread(vxlan.unwire_vxlan, vx)
+
+    async def route_source(self, remote: str) -> str | None:
+        return await asyncio.to_thread(local.route_source, remote)
+
+    async def addresses(self) -> list[str]:
+        return await asyncio.to_thread(local.global_addresses)
 
     async def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]:
         process = await asyncio.create_subprocess_exec(*capture_argv(end, count), stdin=asyncio.subprocess.DEVNULL,
@@ -141,6 +159,21 @@ class ShellExecutor:
     async def unwire_vm_link(self, link: VmLink) -> bool:
         return await self.wire_vm_link(link)
 
+    async def wire_vxlan(self, vx: VxlanEnd) -> bool:
+        return batch.outcome(vx.view[0], await self._script(vxlan.vxlan_script(vx)))
+
+    async def unwire_vxlan(self, vx: VxlanEnd) -> bool:
+        return batch.outcome(vx.view[0], await self._script(vxlan.unvxlan_script(vx)))
+
+    async def route_source(self, remote: str) -> str | None:
+        out = await self._script(f"ip -j route get {ipaddress.ip_address(remote)} 2>/dev/null || echo '[]'")
+        routes = json.loads(out or "[]")
+        return _source(routes[0] if routes else {})
+
+    async def addresses(self) -> list[str]:
+        shown = json.loads(await self._script("ip -j -4 addr show scope global"))
+        return [str(a["local"]) for link in shown for a in link.get("addr_info", []) if "local" in a]
+
     async def interfaces(self, end: End) -> set[str]:
         out = await self._script(f"nsenter --net={end.netns} ip -j link show || echo vtui-gone")
         if out.strip().endswith("vtui-gone"):
@@ -167,6 +200,13 @@ class ShellExecutor:
             raise capture_error(end, self.host, str(err)) from err
         finally:
             await chunks.aclose()
+
+
+def _source(route: dict[str, Any]) -> str | None:
+    """The source address of a route to another host; None for none, or one to an address of its own."""
+    if not route or route.get("type") in ("local", "unreachable", "blackhole", "prohibit"):
+        return None
+    return str(route["prefsrc"]) if route.get("prefsrc") else None
 
 
 def _json(text: str, end: End) -> list[dict[str, Any]]:

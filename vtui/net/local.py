@@ -185,3 +185,22 @@ def status(veth: Veth) -> dict[str, EndStatus]:
                 tx_packets=stats.get("tx_packets"), drops=stats.get("rx_dropped") + stats.get("tx_dropped"),
                 qdisc=str(qdiscs[0]) if qdiscs and qdiscs[0] in ("tbf", "netem") else "")
     return found
+
+
+def route_source(remote: str) -> str | None:
+    """This host's address toward `remote` (as `ip route get` says); None without a route."""
+    with IPRoute() as ipr:
+        try:
+            route = ipr.route("get", dst=remote)[0]
+        except NetlinkError:
+            return None
+        if route.get("type") != 1:  # RTN_UNICAST: not an address of this host's own, not unreachable
+            return None
+        source = route.get("prefsrc")
+        return str(source) if source else None
+
+
+def global_addresses() -> list[str]:
+    """This host's IPv4 addresses of global scope."""
+    with IPRoute() as ipr:
+        return [str(a.get("address")) for a in ipr.get_addr(family=2) if a["scope"] == 0]
