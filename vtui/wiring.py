@@ -2,6 +2,10 @@
 kernel objects made by vtui.net (netlink here, a script over SSH on a remote host), and every link
 is recorded in the LinkBook so it can be listed, changed, wired again when a node comes back, and
 removed. No UI here: the CLI and the TUI both drive a Wiring.
+
+Kinds of link: "veth" (two containers of one host), "vm" (a VM's NIC on a tap, stitched to a
+container's veth or to another VM's tap), "segment" (a member of a bridge), "vxlan" (nodes on two
+hosts: an end on each host, over the hosts' own addresses).
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from vtui.net.plan import (
     next_free,
 )
 from vtui.net.vmlink import VmLink
+from vtui.net.vxlan import OVERHEAD, VxlanEnd
 from vtui.targets import TargetError, resolve
 
 log = logging.getLogger(__name__)
 
 FLAP_SECONDS = 1.0
+VXLAN_MTU = DEFAULT_MTU - OVERHEAD  # a VXLAN end's MTU unless one is given: the underlay's less 50
 NEW_NIC = "nic"  # what the wire dialog shows for a VM's end: a new NIC, no name to give
 SEGMENT = "segment"  # the kind of a link whose end b is a port of a segment, and of that end
 
@@ -167,11 +173,10 @@ class Wiring:
         The same two ends again: the link is checked and wired where it is missing."""
         check_mtu(mtu)
         (node_a, if_a), (node_b, if_b) = self.node_and_ifname(a_spec), self.node_and_ifname(b_spec)
-        if node_a.host != node_b.host:
-            raise LinkError(f"{node_a.name!r} is on {node_a.host} and {node_b.name!r} on {node_b.host}: "
-                            "links between hosts (VXLAN) are not built yet")
         doing = f"wire a link between {node_a.name!r} and {node_b.name!r}"
         backend_a, backend_b = self._backend(node_a, doing), self._backend(node_b, doing)
+        if node_a.host != node_b.host:
+            return await self._add_vxlan(node_a, if_a, node_b, if_b, mtu, addresses or {})
         if self._is_vm(node_a) or self._is_vm(node_b):
             return await self._add_vm_link(node_a, if_a, node_b, if_b, mtu, addresses or {})
         pid_a, pid_b = await asyncio.gather(backend_a.netns_pid(node_a), backend_b.netns_pid(node_b))
@@ -201,6 +206,56 @@ class Wiring:
             await ex.unwire(Veth(record.id, ends[0], ends[1], mtu))
             raise
         return record, made
+
+    async def _add_vxlan(self, node_a: Node, if_a: str | None, node_b: Node, if_b: str | None, mtu: int,
+                         addresses: Mapping[str, Sequence[str]]) -> tuple[LinkRecord, bool]:
+        """A link between nodes on two hosts: a VXLAN end on each, over the hosts' own addresses."""
+        for node in (node_a, node_b):
+            if self._is_vm(node):
+                raise LinkError(f"{node.name!r} is a VM on {node.host}: links from VMs to other hosts are not "
+                                "built yet (a VM links to nodes on its own host)")
+        links = self.book.load()
+        refs: list[EndRef] = []
+        ends: list[End] = []
+        for node, ifname, side in ((node_a, if_a, "a"), (node_b, if_b, "b")):
+            pid = await backend_for(self.backends, node).netns_pid(node)
+            ifname = ifname or await self._free(self.executor(node.host), node, pid, links.values(), ())
+            refs.append(EndRef(node.host, str(node.kind), node.name, ifname, tuple(addresses.get(side, ()))))
+            ends.append(End(pid, ifname, refs[-1].where(), refs[-1].addresses))
+            check_end(ends[-1])
+        same = [r for r in links.values() if {_key(r.a), _key(r.b)} == {_key(refs[0]), _key(refs[1])}]
+        if same:
+            return same[0], await self.rewire(same[0])
+        for ref in refs:
+            for other in links.values():
+                if _key(ref) in (_key(other.a), _key(other.b)):
+                    raise LinkError(f"{ref} is already an end of the link {other}")
+        record = LinkRecord(new_id(links), refs[0], refs[1], VXLAN_MTU if mtu == DEFAULT_MTU else mtu, "vxlan")
+        tunnel = await self._vxlan_ends(record, ends[0], ends[1])
+        made = await self.executor(node_a.host).wire_vxlan(tunnel[0])
+        try:
+            made = await self.executor(node_b.host).wire_vxlan(tunnel[1]) or made
+            with self.book.editing() as book:
+                book.links[record.id] = record
+        except BaseException:
+            await self.executor(node_a.host).unwire_vxlan(tunnel[0])
+            raise
+        return record, made
+
+    async def _vxlan_ends(self, record: LinkRecord, a: End, b: End) -> tuple[VxlanEnd, VxlanEnd]:
+        """Both ends of a VXLAN link, with the addresses by which each host reaches the other."""
+        host_a, host_b = record.a.host, record.b.host
+        ex_a, ex_b = self.executor(host_a), self.executor(host_b)
+        candidates = await ex_b.addresses()
+        for remote in candidates:
+            local = await ex_a.route_source(remote)
+            if local is not None and await ex_b.route_source(local) is not None:
+                return (VxlanEnd(record.id, "a", a, local, remote, record.mtu),
+                        VxlanEnd(record.id, "b", b, remote, local, record.mtu))
+        listed = ", ".join(candidates) or "none"
+        raise LinkError(f"no route between {host_a} and {host_b}: {host_a} reaches none of {host_b}'s addresses "
+                        f"({listed}) by a route {host_b} can answer on; a VXLAN link needs the hosts to reach "
+                        "each other")
 
     async def _add_vm_link(self, node_a: Node, if_a: str | None, node_b: Node, if_b: str | None, mtu: int,
                            addresses: Mapping[str, Sequence[str]]) -> tuple[LinkRecord, bool]:
@@ -253,7 +308,6 @@ class Wiring:
         (node_a, _), (node_b, _) = self.node_and_ifname(a_spec), self.node_and_ifname(b_spec)
         doing = f"wire a link between {node_a.name!r} and {node_b.name!r}"
         links = self.book.load().values()
-        ex = self.executor(node_a.host)
         names: list[str] = []
         for node in (node_a, node_b):
             backend = self._backend(node, doing)
@@ -261,7 +315,8 @@ class Wiring:
                 names.append(NEW_NIC)
                 continue
             also = names if node == node_a and names else []
-            names.append(await self._free(ex, node, await backend.netns_pid(node), links, also))
+            pid = await backend.netns_pid(node)
+            names.append(await self._free(self.executor(node.host), node, pid, links, also))
         return names[0], names[1]
 
     async def _free(self, ex: Executor, node: Node, pid: int, links: Iterable[LinkRecord],
@@ -287,7 +342,13 @@ class Wiring:
                 book.links.pop(record.id, None)
             return removed
         ends = [await self._end_or_gone(ref) for ref in (record.a, record.b)]
-        removed = await ex.unwire(Veth(record.id, ends[0], ends[1], record.mtu))
+        if record.kind == "vxlan":  # an end on each host; no underlay address is needed to remove one
+            removed = False
+            for side, end in zip(SIDES, ends, strict=True):
+                vx = VxlanEnd(record.id, side, end, "0.0.0.0", "0.0.0.0", record.mtu)
+                removed = await self.executor(record.end(side).host).unwire_vxlan(vx) or removed
+        else:
+            removed = await ex.unwire(Veth(record.id, ends[0], ends[1], record.mtu))
         with self.book.editing() as book:
             book.links.pop(record.id, None)
         return removed
@@ -313,7 +374,7 @@ class Wiring:
                 await ex.set_admin(Veth(record.id, link.a, link.host_end), "a" if "a" in sides else "b", up)
             return self._save(record.id, lambda r: _with_each(r, sides, lambda r2, s: r2.with_admin(s, up)))
         for side in sides:
-            await ex.set_admin(veth, side, up)
+            await self._ex(record, side).set_admin(_one(record, veth, side), side, up)
         return self._save(record.id, lambda r: _with_each(r, sides, lambda r2, s: r2.with_admin(s, up)))
 
     async def flap(self, record: LinkRecord, sides: Sequence[str], seconds: float = FLAP_SECONDS) -> LinkRecord:
@@ -328,7 +389,7 @@ class Wiring:
 
         async def hold(side: str, what: Impairment) -> None:
             if link is None:
-                await ex.impair(veth, side, what)
+                await self._ex(record, side).impair(_one(record, veth, side), side, what)
             else:  # what a side's node sends leaves the host by another device's egress
                 await ex.impair(*_sender(link, side), what)
 
@@ -365,15 +426,23 @@ class Wiring:
             bridge = self._bridge(self.segment(record.b.node, record.b.host))
             made = await ex.wire_bridge(bridge)
             made = await ex.wire_port(veth, bridge) or made
+        elif record.kind == "vxlan":
+            made = False
+            for side, vx in zip(SIDES, await self._vxlan_ends(record, veth.a, veth.b), strict=True):
+                made = await self._ex(record, side).wire_vxlan(vx) or made
         else:
             made = await ex.wire(veth)
         if made:
             for side in SIDES:
                 if side in record.down:
-                    await ex.set_admin(veth, side, False)
+                    await self._ex(record, side).set_admin(_one(record, veth, side), side, False)
                 if side in record.impair:
-                    await ex.impair(veth, side, record.impair[side])
+                    await self._ex(record, side).impair(_one(record, veth, side), side, record.impair[side])
         return made
+
+    def _ex(self, record: LinkRecord, side: str) -> Executor:
+        """The executor of the host of one end (the links of two hosts have one on each)."""
+        return self.executor(record.end(side).host)
 
     # --- segments ---------------------------------------------------------------------------
 
@@ -512,7 +581,10 @@ class Wiring:
                 return LinkView(record, "waiting", f"{ref.node!r} is {node.state}", {"a": ABSENT, "b": ABSENT})
         try:
             veth = await self.veth(record, None)
-            ends = await self.executor(record.a.host).status(veth)
+            if record.kind == "vxlan":
+                ends = {side: (await self._ex(record, side).status(_one(record, veth, side)))[side] for side in SIDES}
+            else:
+                ends = await self.executor(record.a.host).status(veth)
         except (LinkError, ActionRefused) as err:
             return LinkView(record, "waiting", str(err), {"a": ABSENT, "b": ABSENT})
         if not all(ends[s].present for s in SIDES):
@@ -524,7 +596,7 @@ class Wiring:
     async def capture(self, record: LinkRecord, side: str, count: int | None = None) -> AsyncIterator[bytes]:
         """The packets one end sees, as a pcap stream (a reading: allowed in read-only mode)."""
         end = await self._end(record.end(side), None)
-        async for chunk in self.executor(record.a.host).capture(end, count):
+        async for chunk in self._ex(record, side).capture(end, count):
             yield chunk
 
     def start_capture(self, record: LinkRecord, side: str, path: Path, told: Callable[[str], None]) -> None:
@@ -583,6 +655,15 @@ class Wiring:
         except (LinkError, ActionRefused) as err:
             log.info("link %s not wired again: %s", record.id, err)
             self.on_rewired(f"link {record}: not wired again: {err}")
+
+
+def _one(record: LinkRecord, veth: Veth, side: str) -> Veth:
+    """The view of one end that its own host's executor is given: for a link between two hosts, a
+    link whose both ends are this end (the other end's namespace means nothing on this host)."""
+    if record.kind != "vxlan":
+        return veth
+    end = veth.a if side == "a" else veth.b
+    return Veth(veth.id, end, end, veth.mtu)
 
 
 def _sender(link: VmLink, side: str) -> tuple[Veth, str]:

@@ -226,3 +226,47 @@ def test_a_segment_of_three_is_made_joined_repaired_and_removed(containers: Cont
     assert bridge(env, "del", name, "--yes").startswith(f"removed: segment {name} and 2 member links")
     assert f"vtseg{shown['id']}" not in sh("ip", "netns", "list")
     assert listed(env) == [] and "eth1" not in links_of(a) and "eth1" not in links_of(b)
+
+
+def test_a_link_between_two_hosts_is_a_vxlan_tunnel(
+    lab: SshLab, h1_docker: docker.DockerClient, containers: Containers, tmp_path: Path,
+) -> None:
+    """A container of h1's own dockerd and one of h2's (the test bed's dockerd, which h2's SSH
+    sessions reach), each end made on its host over that host's SSH connection."""
+    far, _ = run_on_h1(h1_docker, "sleep 600")
+    near = containers.run()
+    hosts = tmp_path / "hosts.toml"
+    hosts.write_text(f'[[host]]\ntarget = "h1"\nlibvirt = false\ndocker = "{lab.host("h1").docker_socket}"\n'
+                     '[[host]]\ntarget = "h2"\nlibvirt = false\n')
+    env = {"HOME": str(lab.home), "VTUI_HOSTS": str(hosts), "VTUI_STATE_DIR": str(tmp_path / "state")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return vtui("link", *args, "--host", "h1", "--host", "h2", env=env)
+
+    made = run("add", f"h2/{near.name}", f"h1/{far}", "--ip-a", "10.98.0.1/30", "--ip-b", "10.98.0.2/30")
+    assert made.returncode == 0 and made.stdout.startswith("wired"), made.stderr
+    [shown] = json.loads(run("ls", "--json").stdout)
+    assert (shown["kind"], shown["mtu"], shown["state"]) == ("vxlan", 1450, "up")
+    assert "vxlan id" in links_of(near)["eth1"] and "remote 10.77.0.11 local 10.77.0.12" in links_of(near)["eth1"]
+    assert pings(near, "10.98.0.2")
+    assert h1_docker.containers.get(far).exec_run(["ping", "-c", "1", "-W", "2", "10.98.0.1"]).exit_code == 0
+    assert run("impair", f"{far}:eth1", "--rate", "5mbit").returncode == 0
+    assert run("set", f"{near.name}:eth1", "--down").returncode == 0 and not pings(near, "10.98.0.2")
+    assert run("set", f"{near.name}:eth1", "--up").returncode == 0 and pings(near, "10.98.0.2")
+    removed = run("del", "--all", "--yes")
+    assert removed.returncode == 0, removed.stderr
+    assert "eth1" not in links_of(near)
+
+
+def test_hosts_without_a_route_between_them_are_named(
+    lab: SshLab, h1_docker: docker.DockerClient, containers: Containers, tmp_path: Path,
+) -> None:
+    far, _ = run_on_h1(h1_docker, "sleep 600")
+    near = containers.run()
+    hosts = tmp_path / "hosts.toml"
+    hosts.write_text(f'[[host]]\ntarget = "h1"\nlibvirt = false\ndocker = "{lab.host("h1").docker_socket}"\n')
+    env = {"HOME": str(lab.home), "VTUI_HOSTS": str(hosts), "VTUI_STATE_DIR": str(tmp_path / "state")}
+    refused = vtui("link", "add", f"local/{near.name}", f"h1/{far}", "--no-libvirt", "--host", "local", "--host", "h1",
+                   env=env)
+    assert refused.returncode == 1 and "no route between local and h1" in refused.stderr, refused.stderr
+    assert "eth1" not in links_of(near)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import RUN, Containers, sh
 from tests.engines.test_links import links_of, pid, pings
-from vtui.net.executor import LocalExecutor, ShellExecutor
+from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
 from vtui.net.plan import End
 from vtui.net.vxlan import PORT, VxlanEnd
 
@@ -61,7 +61,8 @@ async def test_two_containers_talk_through_a_vxlan_tunnel(
                      f"10.96.0.{n + 1}", f"10.96.0.{2 - n}", 1450,
                      underlay=f"/run/netns/{ul}" if executor == "netlink" else "")
             for n, (side, box, ul) in enumerate((("a", a, underlays[0]), ("b", b, underlays[1])))]
-    exs = [LocalExecutor(), LocalExecutor()] if executor == "netlink" else [in_underlay(u) for u in underlays]
+    exs: list[Executor] = ([LocalExecutor(), LocalExecutor()] if executor == "netlink"
+                           else [in_underlay(u) for u in underlays])
     for ex, end in zip(exs, ends, strict=True):
         assert await ex.wire_vxlan(end) is True
         assert await ex.wire_vxlan(end) is False
