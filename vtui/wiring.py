@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, Capability, backend_for, host_links
@@ -416,6 +417,8 @@ class Wiring:
         if record.kind == "vm":
             made = await ex.wire_vm_link(await self._vm_link(record, None))
             await self._nics(record, "attach")
+            if not record.down:  # both ends run again: carrier back where park() took it
+                await self._carrier(record, None, True)
             if made:
                 if record.down:
                     await self.set_admin(record, sorted(record.down), False)
@@ -430,6 +433,8 @@ class Wiring:
             made = False
             for side, vx in zip(SIDES, await self._vxlan_ends(record, veth.a, veth.b), strict=True):
                 made = await self._ex(record, side).wire_vxlan(vx) or made
+            if not record.down:
+                await self._carrier(record, None, True)
         else:
             made = await ex.wire(veth)
         if made:
@@ -634,19 +639,57 @@ class Wiring:
         """Called with each inventory: a node with links that has come to run (started again, or
         seen again when vtui starts or its host reconnects) has its links wired again where missing."""
         came_back = [n for n in nodes if n.state is State.RUNNING and not self._running.get(n.key)]
+        went = [n for n in nodes if n.state is not State.RUNNING and self._running.get(n.key)]
         self._running = {n.key: n.state is State.RUNNING for n in nodes}
-        if not came_back:
+        if not came_back and not went:
             return
         try:
-            records = [r for r in self.book.load().values()
-                       if any(r.touches(n.host, str(n.kind), n.name) for n in came_back)]
+            links = self.book.load().values()
         except LinkError as err:  # a damaged links file: said once, the rest of vtui goes on
             self.on_rewired(str(err))
             return
-        for record in records:
-            task = asyncio.create_task(self._rewire_quietly(record))
-            self._rewiring.add(task)
-            task.add_done_callback(self._rewiring.discard)
+        for node in went:
+            for record in (r for r in links if r.touches(node.host, str(node.kind), node.name)):
+                self._task(self._park_quietly(record, node))
+        for record in (r for r in links if any(r.touches(n.host, str(n.kind), n.name) for n in came_back)):
+            self._task(self._rewire_quietly(record))
+
+    def _task(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._rewiring.add(task)
+        task.add_done_callback(self._rewiring.discard)
+
+    async def park(self, record: LinkRecord, stopped: Node) -> None:
+        """A node of the link stopped: the other end loses carrier rather than send into nothing
+        (a veth's peer goes with its namespace; a tap, a stitch or a tunnel would stay up)."""
+        await self._carrier(record, stopped, False)
+
+    async def _carrier(self, record: LinkRecord, node: Node | None, up: bool) -> None:
+        """What the other end of `node`'s (or, for None, of each end) sees of the link."""
+        sides = [s for s in SIDES
+                 if node is None or (record.end(s).host, record.end(s).kind, record.end(s).node) != _node_key(node)]
+        if record.kind == "vm":
+            for side in sides:
+                ref = record.end(side)
+                peer = self._node(ref)
+                if ref.kind == str(Kind.VM) and peer is not None and peer.state is State.RUNNING:
+                    mac = Veth(record.id, End(0, "", ""), End(0, "", "")).mac(side)
+                    await backend_for(self.backends, peer).nic_link(peer, mac, up)
+                elif ref.kind != str(Kind.VM):  # the container sees the host end of its veth
+                    host_end = VmLink(record.id, End(0, ref.ifname, ""), End(0, "", ""), record.mtu).host_end
+                    with contextlib.suppress(LinkError):  # gone with the container
+                        await self._ex(record, side).set_admin(Veth(record.id, End(0, "", ""), host_end), "b", up)
+        elif record.kind == "vxlan":
+            for side in sides:
+                with contextlib.suppress(LinkError, ActionRefused):  # its node does not run either
+                    end = await self._end(record.end(side), None)
+                    await self._ex(record, side).set_admin(Veth(record.id, end, end), side, up)
+
+    async def _park_quietly(self, record: LinkRecord, node: Node) -> None:
+        try:
+            await self.park(record, node)
+        except (LinkError, ActionRefused) as err:
+            log.info("link %s: the other end of %r not taken down: %s", record.id, node.name, err)
 
     async def _rewire_quietly(self, record: LinkRecord) -> None:
         try:

@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from pathlib import Path
 
 import libvirt
 
-from tests.conftest import Containers, sh, vtui
+from tests.conftest import SYSTEM_URI, Containers, sh, vtui
 from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, read_until, vm_copy  # noqa: F401
 from tests.engines.test_links import pings
+from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.console.session import ConsoleSession
+from vtui.hub import Hub
+from vtui.model import Inventory, State
+from vtui.net.book import LinkBook
+from vtui.wiring import Wiring
 
 
 async def guest(session: ConsoleSession, command: str, marker: str = "DONE") -> bytes:
@@ -131,3 +137,56 @@ async def test_two_vms_ping_through_two_stitched_taps(
     finally:
         for session in sessions:
             await session.close()
+
+
+async def test_the_vm_sees_no_carrier_while_its_container_is_stopped_and_ping_returns_after_its_start(
+    vm_copy: Copy, libvirt_backend: LibvirtBackend, containers: Containers, tmp_path: Path,
+) -> None:
+    """No blackhole (containerlab #3379): with the container gone, the guest's NIC loses carrier;
+    when it starts again, the running vtui (hub events) wires the veth and the stitch anew."""
+    dom = vm_copy("link-park")
+    box = containers.run()
+    hub = Hub([DockerBackend("local", "unix:///var/run/docker.sock"), LibvirtBackend("local", SYSTEM_URI)],
+              interval=5)
+    wiring = Wiring(hub.backends, lambda: hub.inventory.nodes, LinkBook(tmp_path / "links.json"))
+    started = [0.0]
+
+    def seen(inventory: Inventory) -> None:
+        wiring.follow(inventory.nodes)
+        if started[0] < 0 and any(n.name == box.name and n.state is State.RUNNING for n in inventory.nodes):
+            started[0] = time.monotonic()
+
+    hub.subscribe(seen)
+    hub.start()
+    session = await libvirt_backend.open_console(await node_of(libvirt_backend, dom), FORCE)
+    try:
+        while not {box.name, dom.name()} <= {n.name for n in hub.inventory.nodes if n.state is State.RUNNING}:
+            await asyncio.sleep(0.05)
+        await prompt(session)
+        record, _ = await wiring.add(box.name, dom.name(), addresses={"a": ["10.94.0.1/24"]})
+        await guest(session, UP)
+        assert await asyncio.to_thread(pings, box, "10.94.0.2")
+
+        await asyncio.to_thread(box.handle.stop, timeout=0)
+        seen_down = b""
+        for _ in range(50):
+            seen_down = await guest(session, "echo carrier $(cat /sys/class/net/eth0/carrier)")
+            if b"carrier 0" in seen_down:
+                break
+            await asyncio.sleep(0.1)
+        assert b"carrier 0" in seen_down
+
+        started[0] = -1.0
+        await asyncio.to_thread(box.handle.start)
+        while started[0] <= 0:
+            await asyncio.sleep(0.01)
+        while not await asyncio.to_thread(pings, box, "10.94.0.2"):
+            assert time.monotonic() - started[0] < 5, "no ping 5 s after the start event"
+        took = time.monotonic() - started[0]
+        print(f"ping passed {took:.3f} s after the container's start event")
+        assert took < 2
+        assert b"carrier 1" in await guest(session, "echo carrier $(cat /sys/class/net/eth0/carrier)")
+        await wiring.delete(record)
+    finally:
+        await session.close()
+        await hub.stop()
