@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -199,14 +199,8 @@ class Wiring:
                 if _key(ref) in (_key(other.a), _key(other.b)):
                     raise LinkError(f"{ref} is already an end of the link {other}")
         record = LinkRecord(new_id(links), refs[0], refs[1], mtu)
-        made = await ex.wire(Veth(record.id, ends[0], ends[1], mtu))
-        try:
-            with self.book.editing() as book:
-                book.links[record.id] = record
-        except BaseException:
-            await ex.unwire(Veth(record.id, ends[0], ends[1], mtu))
-            raise
-        return record, made
+        veth = Veth(record.id, ends[0], ends[1], mtu)
+        return record, await self._recorded(record, lambda: ex.wire(veth), lambda: ex.unwire(veth))
 
     async def _add_vxlan(self, node_a: Node, if_a: str | None, node_b: Node, if_b: str | None, mtu: int,
                          addresses: Mapping[str, Sequence[str]]) -> tuple[LinkRecord, bool]:
@@ -233,15 +227,34 @@ class Wiring:
                     raise LinkError(f"{ref} is already an end of the link {other}")
         record = LinkRecord(new_id(links), refs[0], refs[1], VXLAN_MTU if mtu == DEFAULT_MTU else mtu, "vxlan")
         tunnel = await self._vxlan_ends(record, ends[0], ends[1])
-        made = await self.executor(node_a.host).wire_vxlan(tunnel[0])
+        ex_a, ex_b = self.executor(node_a.host), self.executor(node_b.host)
+
+        async def wire() -> bool:
+            made = await ex_a.wire_vxlan(tunnel[0])
+            return await ex_b.wire_vxlan(tunnel[1]) or made
+
+        async def unwire() -> bool:
+            return any([await ex_b.unwire_vxlan(tunnel[1]), await ex_a.unwire_vxlan(tunnel[0])])
+
+        return record, await self._recorded(record, wire, unwire)
+
+    async def _recorded(self, record: LinkRecord, wire: Callable[[], Awaitable[bool]],
+                        unwire: Callable[[], Awaitable[bool]]) -> bool:
+        """Record the link, then wire it: a vtui killed half-way leaves a record (listed, repaired or
+        removed by the next vtui), never kernel objects nobody knows of. A failure undoes both."""
+        with self.book.editing() as book:
+            book.links[record.id] = record
         try:
-            made = await self.executor(node_b.host).wire_vxlan(tunnel[1]) or made
-            with self.book.editing() as book:
-                book.links[record.id] = record
+            return await wire()
         except BaseException:
-            await self.executor(node_a.host).unwire_vxlan(tunnel[0])
+            await asyncio.shield(self._undo(record, unwire))
             raise
-        return record, made
+
+    async def _undo(self, record: LinkRecord, unwire: Callable[[], Awaitable[bool]]) -> None:
+        with contextlib.suppress(LinkError, ActionRefused):
+            await unwire()
+        with self.book.editing() as book:
+            book.links.pop(record.id, None)
 
     async def _vxlan_ends(self, record: LinkRecord, a: End, b: End) -> tuple[VxlanEnd, VxlanEnd]:
         """Both ends of a VXLAN link, with the addresses by which each host reaches the other."""
@@ -291,17 +304,18 @@ class Wiring:
                     raise LinkError(f"{ref} is already an end of the link {other}")
         record = LinkRecord(link_id, refs[0], refs[1], mtu, "vm")
         link = await self._vm_link(record, f"wire a link to {node_b.name!r}")
-        made = await ex.wire_vm_link(link)
-        try:
+
+        async def wire() -> bool:
+            made = await ex.wire_vm_link(link)
             await self._nics(record, "attach")
-            with self.book.editing() as book:
-                book.links[record.id] = record
-        except BaseException:
+            return made
+
+        async def unwire() -> bool:
             with contextlib.suppress(ActionRefused, LinkError):
                 await self._nics(record, "detach")
-            await ex.unwire_vm_link(link)
-            raise
-        return record, made
+            return await ex.unwire_vm_link(link)
+
+        return record, await self._recorded(record, wire, unwire)
 
     async def propose(self, a_spec: str, b_spec: str) -> tuple[str, str]:
         """The interface names `add` would give the two nodes' ends: the next free ethN of a
@@ -519,14 +533,7 @@ class Wiring:
         check_end(end)
         bridge = self._bridge(segment)
         veth = Veth(record.id, end, bridge.port(port), segment.mtu)
-        made = await ex.wire_port(veth, bridge)
-        try:
-            with self.book.editing() as edit:
-                edit.links[record.id] = record
-        except BaseException:
-            await ex.unwire(veth)
-            raise
-        return record, made
+        return record, await self._recorded(record, lambda: ex.wire_port(veth, bridge), lambda: ex.unwire(veth))
 
     def member(self, segment_spec: str, node_spec: str) -> LinkRecord:
         """The link by which a node (NODE, or NODE:IF) is a member of a segment."""

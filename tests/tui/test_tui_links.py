@@ -3,6 +3,8 @@ L lists the link live, d takes it down, x removes it after asking; the kernel is
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from textual.widgets import DataTable, Input, Static
 from tests.conftest import Containers, sh, wait_for
 from tests.engines.test_link_cli import icmp_types
 from tests.engines.test_links import carrier, inside, links_of, pings
+from tests.support.tmux import EXIT_MARK, vtui_in_tmux
 from tests.tui.test_tui_actions import SIZE, docker_app, toasts
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.links import LinksScreen
@@ -108,3 +111,28 @@ async def test_impair_and_capture_from_the_links_screen(containers: Containers, 
         await wait_for(pilot, lambda: "capture of link" in toasts(app) and "stopped" in toasts(app), timeout=10)
         assert icmp_types(pcap.read_bytes()) == [8, 0, 8, 0]
         await app.wiring.delete(record)
+
+
+def test_a_killed_vtui_leaves_its_link_listed_once_by_the_next(containers: Containers, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex[:6]
+    a, b = containers.run(name=f"vtui-k-{tag}-a"), containers.run(name=f"vtui-k-{tag}-b")
+    env = {"VTUI_STATE_DIR": str(tmp_path)}
+    with vtui_in_tmux("--no-libvirt", cols=160, rows=40, env=env) as term:
+        term.wait_for(a.name)
+        term.keys("/")
+        term.type(f"vtui-k-{tag}")
+        term.wait_for("nodes (2 of")
+        term.keys("g", "Space", "Space", "w")
+        term.wait_for("eth1 eth1 1500")
+        term.keys("Enter")
+        term.wait_for("wired: link")
+        shell = int(term.tmux("list-panes", "-t", "t", "-F", "#{pane_pid}").strip())
+        [child] = [int(p) for p in Path(f"/proc/{shell}/task/{shell}/children").read_text().split()]
+        os.kill(child, signal.SIGKILL)  # the vtui this test started, by its PID
+        term.wait_for(EXIT_MARK)
+    with vtui_in_tmux("--no-libvirt", cols=160, rows=40, env=env) as term:
+        term.wait_for(a.name)
+        term.keys("L")
+        screen = term.wait_for(f"{b.name}:eth1")
+        assert screen.count(f"{a.name}:eth1") == 1 and "1 link" in screen
+    assert set(links_of(a)) == {"eth0", "eth1"} and set(links_of(b)) == {"eth0", "eth1"}  # nothing twice
