@@ -10,11 +10,14 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
 
-from tests.conftest import Containers, sh, wait_for
+from tests.conftest import Containers, run_from_palette, sh, wait_for
 from tests.engines.test_link_cli import icmp_types
 from tests.engines.test_links import carrier, inside, links_of, pings
 from tests.support.tmux import EXIT_MARK, vtui_in_tmux
-from tests.tui.test_tui_actions import SIZE, docker_app, toasts
+from tests.tui.test_tui_actions import SIZE, SOCKET, docker_app, toasts
+from vtui.app import VtuiApp
+from vtui.backends.cgroups import LocalCounters
+from vtui.backends.docker import DockerBackend
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.links import LinksScreen
 from vtui.screens.prompt import PromptScreen
@@ -86,7 +89,7 @@ async def test_impair_and_capture_from_the_links_screen(containers: Containers, 
         await pilot.press("slash", *a.name, "enter")
         detail = app.inventory_screen.query_one("#identity", Static)
         await wait_for(pilot, lambda: f"eth1 → {b.name}:eth1" in str(detail.content))  # the detail pane's links
-        await pilot.press("L")
+        await run_from_palette(pilot, "links", "Links")  # the palette offers it too
         await wait_for(pilot, lambda: isinstance(app.screen, LinksScreen)
                        and app.screen.query_one(DataTable).row_count == 1)
 
@@ -136,3 +139,18 @@ def test_a_killed_vtui_leaves_its_link_listed_once_by_the_next(containers: Conta
         screen = term.wait_for(f"{b.name}:eth1")
         assert screen.count(f"{a.name}:eth1") == 1 and "1 link" in screen
     assert set(links_of(a)) == {"eth0", "eth1"} and set(links_of(b)) == {"eth0", "eth1"}  # nothing twice
+
+
+async def test_the_link_keys_can_be_remapped(containers: Containers) -> None:
+    box = containers.run()
+    app = VtuiApp([DockerBackend("local", SOCKET, LocalCounters())], keymap={"links": "ctrl+l", "wire": "ctrl+w"})
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("slash", *box.name, "enter")
+        await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 1)
+        await pilot.press("L")  # no longer bound
+        await pilot.pause(0.3)
+        assert not isinstance(app.screen, LinksScreen)
+        await pilot.press("ctrl+w")
+        await wait_for(pilot, lambda: "Mark two containers with space" in toasts(app))
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LinksScreen))

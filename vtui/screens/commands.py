@@ -20,6 +20,8 @@ class InventoryCommands(Provider):
         commands: list[tuple[str, str, Callable[[], object]]] = [
             ("Filter nodes", "Type words to narrow the table (/)", screen.action_filter),
             ("Clear filter", "Show every node again (escape)", screen.action_clear_filter),
+            ("Links", "Every link with its state, impairments and rates (L)", screen.action_links),
+            ("Wire marked nodes", "A link between two marked nodes, a segment of more (w)", screen.action_wire),
         ]
         targets = screen.targets()
         who = targets[0].name if len(targets) == 1 else f"{len(targets)} marked nodes"
