@@ -69,6 +69,8 @@ def test_a_link_is_wired_listed_changed_captured_and_removed(containers: Contain
     assert listed(env)[0]["state"] == "down" and listed(env)[0]["down"] == ["a"]
     ok(env, "set", link_id, "--up")
     assert soon(lambda: carrier(b)) and pings(a, "10.77.0.2")
+    assert ok(env, "set", f"{b.name}:eth1", "--flap", "0.5").startswith("flapped: link")
+    assert listed(env)[0]["state"] == "up" and soon(lambda: carrier(a)) and pings(a, "10.77.0.2")
 
     ok(env, "impair", link_id[:4], "--dir", "a", "--rate", "5mbit")
     assert "tbf" in inside(a, "tc", "qdisc", "show", "dev", "eth1")

@@ -5,13 +5,17 @@ over its serial console; the test bed's VM loads virtio-net at boot."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import libvirt
+import pytest
 
 from tests.conftest import SYSTEM_URI, Containers, sh, vtui
+from tests.engines.test_actions import odd_vm  # noqa: F401
 from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, read_until, vm_copy  # noqa: F401
 from tests.engines.test_links import pings
 from vtui.backends.docker import DockerBackend
@@ -190,3 +194,22 @@ async def test_the_vm_sees_no_carrier_while_its_container_is_stopped_and_ping_re
     finally:
         await session.close()
         await hub.stop()
+
+
+@pytest.mark.parametrize("odd_vm", ["it's a $(touch pwned)"], indirect=True)
+def test_a_vm_with_shell_metacharacters_in_its_name_is_linked_and_unlinked(
+    odd_vm: str, containers: Containers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    box = containers.run()
+    env = {"VTUI_STATE_DIR": str(tmp_path / "state")}
+    made = vtui("link", "add", box.name, odd_vm, env=env)  # the VM is shut off: its definition gets the NIC
+    assert made.returncode == 0, made.stderr
+    dom = libvirt.open(SYSTEM_URI).lookupByName(odd_vm)
+    assert nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 1
+    [shown] = json.loads(vtui("link", "ls", "--json", env=env).stdout)
+    assert shown["b"]["node"] == odd_vm and shown["state"] == "waiting"  # the VM does not run
+    removed = vtui("link", "del", "--all", "--yes", env=env)
+    assert removed.returncode == 0, removed.stderr
+    assert nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 0
+    assert sorted(os.listdir(tmp_path)) == ["state"]  # no `pwned`: nothing was run by a shell
