@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
@@ -50,3 +51,33 @@ def test_impairments_become_one_qdisc_per_end() -> None:
     with pytest.raises(LinkError, match="this kernel has no sch_netem"):
         batch.outcome(veth, "vtui-nonetem b")
     assert Impairment().none and Impairment(loss_pct=1).netem and not Impairment(rate_kbit=1).netem
+
+
+def test_many_links_join_into_one_script_and_their_answers_split_apart() -> None:
+    veths = [Veth(f"0badc0d{i}", End(101, f"eth{i}", HOSTILE), End(202, f"eth{i}", "container 'b' on local"))
+             for i in range(3)]
+    joined = batch.join_scripts([batch.wire_script(v) for v in veths])
+    assert "pwned" not in joined and "reboot" not in joined and "'b'" not in joined
+    assert joined.count("gone() {") == 1 and joined.count("i=") == 3 and "AI=eth2 " in joined
+    assert len(joined) < 3 * len(batch.wire_script(veths[0]))
+    output = "vtui-link 0 vtui-made\nsome noise\nvtui-link 1 vtui-taken b\nvtui-link 2 vtui-present\n"
+    made, taken, present = batch.split_outcomes(veths, output)
+    assert made is True and present is False
+    assert isinstance(taken, LinkError) and str(taken) == "eth1 of container 'b' on local: that name is taken " \
+        "(by an interface vtui did not make for this link)"
+    first, second, third = batch.split_outcomes(veths, "vtui-link 1 vtui-removed\nsh: killed")
+    assert isinstance(first, LinkError) and "no answer" in str(first) and second is True
+    assert isinstance(third, LinkError) and "no answer" in str(third)
+
+
+def test_a_joined_script_runs_each_link_apart() -> None:
+    """The joined script under sh: one link's `exit` ends only its own subshell."""
+    scripts = ["echo first\necho vtui-made\n", 'echo "vtui-failed no such device"; exit 3\necho vtui-made\n',
+               "gone() { echo redefined; }\necho vtui-absent\n"]
+    output = subprocess.run(["sh", "-c", batch.join_scripts(scripts)], capture_output=True, text=True,
+                            check=True).stdout
+    assert output == ("first\nvtui-link 0 vtui-made\nvtui-link 1 vtui-failed no such device\n"
+                      "vtui-link 2 vtui-absent\n")
+    veths = [Veth(f"0badc0d{i}", End(101, "eth1", "a"), End(202, "eth1", "b")) for i in range(3)]
+    made, failed, absent = batch.split_outcomes(veths, output)
+    assert made is True and absent is False and isinstance(failed, LinkError) and "no such device" in str(failed)

@@ -7,7 +7,7 @@ nodes never reach a shell. It reports on its last line, which `outcome()` turns 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from vtui.net.plan import GROUP, HERE, NO_NETEM, End, Impairment, LinkError, Veth, check_end, check_mtu
 
@@ -151,6 +151,53 @@ def outcome(veth: Veth, output: str) -> bool:
     if word in sentences:
         raise LinkError(sentences[word]())
     raise LinkError(f"the link {veth.a} — {veth.b}: unexpected answer {output.strip()[-200:]!r}")
+
+
+LINK = "vtui-link"  # a joined script's line for link N: "vtui-link N <its script's last line>"
+MAX_COMMAND = 124_000  # bytes of a joined script: a command line is one argument, < 128 KiB on Linux
+_LAST_LINE = """\
+case $r in *"$nl"*) printf '%s\\n' "${r%"$nl"*}" ;; esac
+echo "vtui-link $i ${r##*"$nl"}"
+"""
+
+
+def join_scripts(scripts: Sequence[str]) -> str:
+    """Several links' scripts as one (one command on the host): each in its own subshell, so its
+    `exit` ends only it, its output's last line prefixed "vtui-link N " (N its index). The functions
+    every script starts with are given once."""
+    parts = [_FUNCTIONS, 'nl=$(printf "\\n."); nl=${nl%.}\n']
+    for index, script in enumerate(scripts):
+        parts.append(f"i={index} r=$( (\n{script.removeprefix(_FUNCTIONS)}) )\n{_LAST_LINE}")
+    return "".join(parts)
+
+
+def joined_size(script: str) -> int:
+    """What one script adds to a joined one, in bytes (quoting for the command line aside)."""
+    return len(script.removeprefix(_FUNCTIONS)) + len(_LAST_LINE) + 40
+
+
+def split_outcomes(veths: Sequence[Veth], output: str) -> list[bool | LinkError]:
+    """Each link's outcome() from a joined script's output, in order: its result, or its LinkError
+    (also for a link the script never reached)."""
+    found: dict[int, str] = {}
+    before: list[str] = []  # a link's earlier lines come before its "vtui-link N" line
+    for line in output.splitlines():
+        word, _, rest = line.partition(" ")
+        number, _, last = rest.partition(" ")
+        if word == LINK and number.isdigit() and int(number) < len(veths) and int(number) not in found:
+            found[int(number)] = "\n".join([*before, last])
+            before = []
+        else:
+            before.append(line)
+    results: list[bool | LinkError] = []
+    for index, veth in enumerate(veths):
+        try:
+            if index not in found:
+                raise LinkError(f"the link {veth.a} — {veth.b}: no answer (the script ended before it)")
+            results.append(outcome(veth, found[index]))
+        except LinkError as err:
+            results.append(err)
+    return results
 
 
 def status_script(veth: Veth) -> str:

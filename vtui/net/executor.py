@@ -7,7 +7,7 @@ import asyncio
 import ipaddress
 import json
 import shlex
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from vtui.net import batch, local, vmlink, vxlan
@@ -25,6 +25,8 @@ Stream = Callable[[str], AsyncGenerator[bytes, None]]  # a long-running command 
 class Executor(Protocol):
     async def wire(self, veth: Veth) -> bool: ...
     async def unwire(self, veth: Veth) -> bool: ...
+    async def wire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]: ...
+    async def unwire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]: ...
     async def set_admin(self, veth: Veth, side: str, up: bool) -> None: ...
     async def impair(self, veth: Veth, side: str, impairment: Impairment) -> None: ...
     async def interfaces(self, end: End) -> set[str]: ...
@@ -39,6 +41,16 @@ class Executor(Protocol):
     async def unwire_vxlan(self, vx: VxlanEnd) -> bool: ...
     async def route_source(self, remote: str) -> str | None: ...
     async def addresses(self) -> list[str]: ...
+
+
+def _each(change: Callable[[Veth], bool], veths: Sequence[Veth]) -> list[bool | LinkError]:
+    results: list[bool | LinkError] = []
+    for veth in veths:
+        try:
+            results.append(change(veth))
+        except LinkError as err:
+            results.append(err)
+    return results
 
 
 def capture_argv(end: End, count: int | None) -> list[str]:
@@ -61,6 +73,13 @@ class LocalExecutor:
 
     async def unwire(self, veth: Veth) -> bool:
         return await asyncio.to_thread(local.unwire_veth, veth)
+
+    async def wire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
+        """wire() for each link, one after the other in one worker thread: each its result or LinkError."""
+        return await asyncio.to_thread(_each, local.wire_veth, veths)
+
+    async def unwire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
+        return await asyncio.to_thread(_each, local.unwire_veth, veths)
 
     async def set_admin(self, veth: Veth, side: str, up: bool) -> None:
         await asyncio.to_thread(local.set_admin, veth, side, up)
@@ -137,6 +156,33 @@ class ShellExecutor:
 
     async def unwire(self, veth: Veth) -> bool:
         return batch.outcome(veth, await self._script(batch.unwire_script(veth)))
+
+    async def wire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
+        """wire() for each link, all in one script: one command on the host (one more per
+        batch.MAX_COMMAND bytes of script, ~100 links). Each link's result or LinkError."""
+        return await self._many(veths, batch.wire_script)
+
+    async def unwire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
+        return await self._many(veths, batch.unwire_script)
+
+    async def _many(self, veths: Sequence[Veth], script: Callable[[Veth], str]) -> list[bool | LinkError]:
+        results: dict[int, bool | LinkError] = {}
+        scripts: dict[int, str] = {}
+        for index, veth in enumerate(veths):
+            try:
+                scripts[index] = script(veth)  # LinkError for a name or MTU refused before any shell
+            except LinkError as err:
+                results[index] = err
+        todo = list(scripts)
+        while todo:
+            part = [todo.pop(0)]
+            size = batch.joined_size(scripts[part[0]])
+            while todo and size + batch.joined_size(scripts[todo[0]]) <= batch.MAX_COMMAND:
+                size += batch.joined_size(scripts[todo[0]])
+                part.append(todo.pop(0))
+            output = await self._script(batch.join_scripts([scripts[i] for i in part]))
+            results.update(zip(part, batch.split_outcomes([veths[i] for i in part], output), strict=True))
+        return [results[index] for index in range(len(veths))]
 
     async def set_admin(self, veth: Veth, side: str, up: bool) -> None:
         batch.outcome(veth, await self._script(batch.admin_script(veth, side, up)))
