@@ -368,6 +368,30 @@ class Wiring:
             book.links.pop(record.id, None)
         return removed
 
+    async def delete_many(self, records: Sequence[LinkRecord]) -> list[bool | LinkError]:
+        """delete() for many links: the veth links of each host removed in one go (one kernel call
+        per namespace; one command on a remote host), the rest one by one. Each link's result: whether
+        its interfaces were there, or why it could not be removed (then its record stays)."""
+        grouped: dict[str, list[tuple[LinkRecord, Veth]]] = {}
+        done: dict[str, bool | LinkError] = {}
+        for record in records:
+            if record.kind != "veth":
+                try:
+                    done[record.id] = await self.delete(record)
+                except LinkError as err:
+                    done[record.id] = err
+                continue
+            ends = [await self._end_or_gone(ref) for ref in (record.a, record.b)]
+            grouped.setdefault(record.a.host, []).append((record, Veth(record.id, ends[0], ends[1], record.mtu)))
+        for host, pairs in grouped.items():
+            results = await self.executor(host).unwire_many([veth for _, veth in pairs])
+            done.update((record.id, result) for (record, _), result in zip(pairs, results, strict=True))
+        with self.book.editing() as book:
+            for record in records:
+                if not isinstance(done[record.id], LinkError):
+                    book.links.pop(record.id, None)
+        return [done[record.id] for record in records]
+
     async def _end_or_gone(self, ref: EndRef) -> End:
         """The end, or one whose namespace does not exist when its node does not run (nothing to remove)."""
         try:

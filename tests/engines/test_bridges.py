@@ -4,28 +4,16 @@ test runs with both executors (netlink here, the sh scripts a remote host runs).
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import uuid
 
 import pytest
 
 from tests.conftest import Containers
-from tests.engines.test_links import inside, links_of, pid, pings, soon
+from tests.engines.test_links import inside, links_of, no_stream, pid, pings, run_sh, soon
 from vtui.net.bridge import Bridge
 from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
 from vtui.net.plan import End, LinkError, Veth
-
-
-async def run_sh(command: str) -> str:
-    done = await asyncio.create_subprocess_shell(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    out, _ = await done.communicate()
-    return out.decode()
-
-
-async def no_stream(command: str):  # type: ignore[no-untyped-def]
-    raise AssertionError("no capture here")
-    yield b""
 
 
 @pytest.fixture(params=["netlink", "ip-script"])

@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import SYSTEM_URI, Containers, sh, vtui
 from tests.engines.test_actions import odd_vm  # noqa: F401
 from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, read_until, vm_copy  # noqa: F401
-from tests.engines.test_links import pings
+from tests.engines.test_links import pid, pings
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.console.session import ConsoleSession
@@ -66,6 +66,8 @@ async def test_a_container_and_a_vm_ping_through_a_hot_plugged_nic(
         link_id = made.stdout.split("link ")[1].split()[0]
         assert nics(dom) == 1 and nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 1  # live, and for good
         assert "mtu 1400" in taps(link_id)
+        ethtool = await asyncio.to_thread(sh, "nsenter", f"--net=/proc/{pid(box)}/ns/net", "ethtool", "-k", "eth1")
+        assert "tx-checksumming: off" in ethtool  # the guest's emulated NIC checks real sums
         await guest(session, UP)
         assert await asyncio.to_thread(pings, box, "10.94.0.2")
         assert b"PINGOK" in await guest(session, "ping -c 1 -W 2 10.94.0.1 && echo PING''OK", "DONE")

@@ -318,10 +318,14 @@ async def _delete(args: argparse.Namespace, wiring: Wiring) -> int:
     if not args.yes and not _agreed_on_terminal(f"Remove {len(records)} link{'s' * (len(records) != 1)}: {listed}? "
                                                 "[y/N] "):
         return 2
-    for record in records:
-        removed = await wiring.delete(record)
-        print(f"removed: link {record}" + ("" if removed else " (its interfaces were already gone)"))
-    return 0
+    failed = 0
+    for record, removed in zip(records, await wiring.delete_many(records), strict=True):
+        if isinstance(removed, LinkError):
+            failed += 1
+            print(f"vtui: link {record} not removed: {removed}", file=sys.stderr)
+        else:
+            print(f"removed: link {record}" + ("" if removed else " (its interfaces were already gone)"))
+    return 1 if failed else 0
 
 
 async def _capture(args: argparse.Namespace, wiring: Wiring, record: LinkRecord, side: str) -> int:

@@ -58,18 +58,15 @@ sa=$(state "$A" "$AI" "$AL") sb=$(state "$B" "$BI" "$BL")
 [ "$sa" != foreign ] || {{ echo "vtui-taken a"; exit 2; }}
 [ "$sb" != foreign ] || {{ echo "vtui-taken b"; exit 2; }}
 [ "$sa$sb" != oursours ] || {{ echo {PRESENT}; exit 0; }}
-drop "$A" "$AI" "$AL"; drop "$B" "$BI" "$BL"
-err=$(ip link add "$AI" netns {_pid(veth.a)} mtu {veth.mtu} address {veth.mac("a")} type veth \\
-  peer name "$BI" netns {_pid(veth.b)} mtu {veth.mtu} address {veth.mac("b")} 2>&1) || {{
+[ "$sa" != ours ] || nsenter --net="$A" ip link del dev "$AI" 2>/dev/null  # half a pair: start afresh
+[ "$sb" != ours ] || nsenter --net="$B" ip link del dev "$BI" 2>/dev/null
+err=$(ip link add "$AI" netns {_pid(veth.a)} mtu {veth.mtu} address {veth.mac("a")} group {GROUP} type veth \\
+  peer name "$BI" netns {_pid(veth.b)} mtu {veth.mtu} address {veth.mac("b")} group {GROUP} 2>&1) || {{
   echo "vtui-failed" $err; exit 3; }}
-if ! err=$(nsenter --net="$A" ip link set dev "$AI" alias "$AL" group {GROUP} up 2>&1 &&
-           nsenter --net="$B" ip link set dev "$BI" alias "$BL" group {GROUP} up 2>&1{_addresses(veth)}); then
-  drop "$A" "$AI" "$AL"
+if ! err=$(nsenter --net="$A" ip link set dev "$AI" alias "$AL" up 2>&1 &&
+           nsenter --net="$B" ip link set dev "$BI" alias "$BL" up 2>&1{_addresses(veth)}); then
+  nsenter --net="$A" ip link del dev "$AI" 2>/dev/null
   echo "vtui-failed" $err; exit 3
-fi
-if command -v ethtool >/dev/null; then  # TX checksum offload off, as vtui.net.local does
-  nsenter --net="$A" ethtool -K "$AI" tx off >/dev/null 2>&1
-  nsenter --net="$B" ethtool -K "$BI" tx off >/dev/null 2>&1
 fi
 echo {MADE}
 """
@@ -89,6 +86,23 @@ else
   echo {ABSENT}
 fi
 """
+
+
+def doom_script(veth: Veth, group: int) -> str:
+    """unwire_script's half for many links at once: an end of the pair (its peer goes with it) joins
+    the interface group `group`, which gone_script then deletes in each namespace in one call."""
+    return _header(veth, running=False) + f"""\
+if [ "$(state "$A" "$AI" "$AL")" = ours ]; then nsenter --net="$A" ip link set dev "$AI" group {group}; echo {REMOVED}
+elif [ "$(state "$B" "$BI" "$BL")" = ours ]; then nsenter --net="$B" ip link set dev "$BI" group {group}; echo {REMOVED}
+else echo {ABSENT}; fi
+"""
+
+
+def gone_script(veths: Sequence[Veth], group: int) -> str:
+    """Delete the interface group in every namespace of these links: one kernel call each, where
+    deleting veths one by one waits ~20 ms apiece for the network to settle."""
+    spaces = " ".join(sorted({end.netns for veth in veths for end in (veth.a, veth.b)}))
+    return f'for ns in {spaces}; do [ ! -e $ns ] || nsenter --net=$ns ip link del group {group} 2>/dev/null; done\n'
 
 
 def _on_end(veth: Veth, side: str, change: Callable[[str, str], str]) -> str:

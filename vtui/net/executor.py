@@ -79,7 +79,7 @@ class LocalExecutor:
         return await asyncio.to_thread(_each, local.wire_veth, veths)
 
     async def unwire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
-        return await asyncio.to_thread(_each, local.unwire_veth, veths)
+        return await asyncio.to_thread(local.unwire_many, veths)
 
     async def set_admin(self, veth: Veth, side: str, up: bool) -> None:
         await asyncio.to_thread(local.set_admin, veth, side, up)
@@ -163,9 +163,13 @@ class ShellExecutor:
         return await self._many(veths, batch.wire_script)
 
     async def unwire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
-        return await self._many(veths, batch.unwire_script)
+        """Each link's end joins a doomed group; each namespace then deletes the group at once."""
+        group = local.doomed_group()
+        return await self._many(veths, lambda veth: batch.doom_script(veth, group),
+                                tail=lambda part: batch.gone_script(part, group))
 
-    async def _many(self, veths: Sequence[Veth], script: Callable[[Veth], str]) -> list[bool | LinkError]:
+    async def _many(self, veths: Sequence[Veth], script: Callable[[Veth], str],
+                    tail: Callable[[Sequence[Veth]], str] = lambda part: "") -> list[bool | LinkError]:
         results: dict[int, bool | LinkError] = {}
         scripts: dict[int, str] = {}
         for index, veth in enumerate(veths):
@@ -180,7 +184,8 @@ class ShellExecutor:
             while todo and size + batch.joined_size(scripts[todo[0]]) <= batch.MAX_COMMAND:
                 size += batch.joined_size(scripts[todo[0]])
                 part.append(todo.pop(0))
-            output = await self._script(batch.join_scripts([scripts[i] for i in part]))
+            output = await self._script(batch.join_scripts([scripts[i] for i in part])
+                                        + tail([veths[i] for i in part]))
             results.update(zip(part, batch.split_outcomes([veths[i] for i in part], output), strict=True))
         return [results[index] for index in range(len(veths))]
 

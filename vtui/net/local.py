@@ -6,12 +6,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-from collections.abc import Iterator
+import secrets
+from collections.abc import Iterator, Sequence
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from vtui.net.netns import NamespaceGone, iproute_in, tx_checksum_off
+from vtui.net.netns import NamespaceGone, iproute_in
 from vtui.net.plan import ABSENT, GROUP, NO_NETEM, End, EndStatus, Impairment, LinkError, Veth, check_end, check_mtu
 
 
@@ -92,7 +93,6 @@ def wire_veth(veth: Veth) -> bool:
                 for address in end.addresses:
                     ip, _, prefix = address.partition("/")
                     ipr.addr("add", index=index, address=ip, prefixlen=int(prefix))
-            tx_checksum_off(end.netns, end.ifname)
     except LinkError:
         unwire_veth(veth)
         raise
@@ -204,3 +204,39 @@ def global_addresses() -> list[str]:
     """This host's IPv4 addresses of global scope."""
     with IPRoute() as ipr:
         return [str(a.get("address")) for a in ipr.get_addr(family=2) if a["scope"] == 0]
+
+
+def doomed_group() -> int:
+    """An interface group for one removal of many links (vtui's GROUP with random low bits)."""
+    return (GROUP << 16) | secrets.randbelow(0xFFFF) + 1
+
+
+def unwire_many(veths: Sequence[Veth]) -> list[bool | LinkError]:
+    """unwire_veth for many links at once: one end of each (its peer goes with it) joins a doomed
+    interface group, then each namespace deletes the group in one call. The kernel settles once per
+    namespace, not ~20 ms per link. Each link's result: whether it was there."""
+    group = doomed_group()
+    results: list[bool | LinkError] = []
+    with contextlib.ExitStack() as stack:
+        sockets: dict[str, IPRoute] = {}
+
+        def socket(end: End) -> IPRoute:
+            if end.netns not in sockets:
+                sockets[end.netns] = stack.enter_context(_netns(end))
+            return sockets[end.netns]
+
+        for veth in veths:
+            doomed = False
+            for end, side in ((veth.a, "a"), (veth.b, "b")):
+                with contextlib.suppress(LinkError):  # that namespace is gone: try the other end
+                    ipr = socket(end)
+                    index = _index(ipr, end.ifname)
+                    if index is not None and _alias(ipr, index) == veth.alias(side):
+                        ipr.link("set", index=index, group=group)
+                        doomed = True
+                        break
+            results.append(doomed)
+        for ipr in sockets.values():
+            with contextlib.suppress(NetlinkError):  # no link of ours there after all
+                ipr.link("del", group=group)
+    return results
