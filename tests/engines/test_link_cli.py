@@ -214,6 +214,7 @@ def test_a_segment_of_three_is_made_joined_repaired_and_removed(containers: Cont
     assert shown["name"] == name and shown["members"] == [f"{a.name}:eth1", f"{b.name}:eth1", f"{c.name}:eth1"]
     assert sh("ip", "netns", "list").count(f"vtseg{shown['id']}") == 1  # the bridge lives apart from the host's
 
+    assert bridge(env, "add", "spare").startswith("made: segment spare")  # one more, for `link del --all`
     assert bridge(env, "detach", name, c.name).startswith(f"detached: {c.name}:eth1")
     assert "eth1" not in links_of(c) and not pings(a, "10.89.0.3")
     b.handle.restart(timeout=0)  # without a running vtui nothing re-wires it: `link repair` does
@@ -228,6 +229,9 @@ def test_a_segment_of_three_is_made_joined_repaired_and_removed(containers: Cont
     assert bridge(env, "del", name, "--yes").startswith(f"removed: segment {name} and 2 member links")
     assert f"vtseg{shown['id']}" not in sh("ip", "netns", "list")
     assert listed(env) == [] and "eth1" not in links_of(a) and "eth1" not in links_of(b)
+    [spare] = json.loads(bridge(env, "ls", "--json"))
+    assert "removed: segment spare" in ok(env, "del", "--all", "--yes")  # no bridge is left behind
+    assert json.loads(bridge(env, "ls", "--json")) == [] and f"vtseg{spare['id']}" not in sh("ip", "netns", "list")
 
 
 def test_a_link_between_two_hosts_is_a_vxlan_tunnel(

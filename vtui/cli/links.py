@@ -311,12 +311,13 @@ async def _delete(args: argparse.Namespace, wiring: Wiring) -> int:
         print("vtui: name the links to remove, or --all", file=sys.stderr)
         return 2
     records = list(wiring.book.load().values()) if args.all else [wiring.find(spec)[0] for spec in args.links]
-    if not records:
+    segments = list(wiring.book.read().segments.values()) if args.all else []  # --all: the bridges go too
+    if not records and not segments:
         print("no links to remove")
         return 0
-    listed = ", ".join(str(r) for r in records)
-    if not args.yes and not _agreed_on_terminal(f"Remove {len(records)} link{'s' * (len(records) != 1)}: {listed}? "
-                                                "[y/N] "):
+    listed = ", ".join([str(r) for r in records] + [f"segment {s}" for s in segments])
+    count = len(records) + len(segments)
+    if not args.yes and not _agreed_on_terminal(f"Remove {count} link{'s' * (count != 1)}: {listed}? [y/N] "):
         return 2
     failed = 0
     for record, removed in zip(records, await wiring.delete_many(records), strict=True):
@@ -325,6 +326,13 @@ async def _delete(args: argparse.Namespace, wiring: Wiring) -> int:
             print(f"vtui: link {record} not removed: {removed}", file=sys.stderr)
         else:
             print(f"removed: link {record}" + ("" if removed else " (its interfaces were already gone)"))
+    for segment in segments:
+        try:
+            await wiring.bridge_del(segment)
+            print(f"removed: segment {segment}")
+        except LinkError as err:
+            failed += 1
+            print(f"vtui: segment {segment} not removed: {err}", file=sys.stderr)
     return 1 if failed else 0
 
 
