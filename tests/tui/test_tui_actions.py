@@ -139,7 +139,9 @@ async def test_vm_shutdown_ignored_by_the_guest_ends_in_the_offered_force_off(te
         app.inventory_screen.shutdown_timeout = 3
         await select(pilot, app, TEST_VM)
         await choose(pilot, app, "shutdown")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=10)
+        # the dialog, once mounted (a loaded machine shows the screen a moment before its widgets)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen) and bool(app.screen.query("#detail")),
+                       timeout=10)
         assert "still running after 3 s" in str(app.screen.query_one("#detail").render())
         assert virsh_state(TEST_VM) == "running"
         await pilot.press("y")

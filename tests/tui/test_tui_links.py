@@ -31,7 +31,7 @@ async def test_two_marked_containers_are_wired_listed_taken_down_and_removed(con
         await pilot.press("slash", *f"vtui-l-{tag}", "enter")
         await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 2)
         await pilot.press("g", "space", "space", "w")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen) and bool(app.screen.query("Input")))
         assert app.screen.query_one("Input").value == "eth1 eth1 1500"  # type: ignore[attr-defined]
         await pilot.press("enter")
         await wait_for(pilot, lambda: "wired: link" in toasts(app), timeout=15)
@@ -69,7 +69,7 @@ async def test_three_marked_containers_become_a_segment(containers: Containers) 
         await pilot.press("slash", *f"vtui-s-{tag}", "enter")
         await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 3)
         await pilot.press("g", "space", "space", "space", "w")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen) and bool(app.screen.query("Input")))
         assert app.screen.query_one("Input").value == "lan1 1500"  # type: ignore[attr-defined]
         await pilot.press("enter")
         await wait_for(pilot, lambda: "segment lan1" in toasts(app), timeout=20)
@@ -94,7 +94,7 @@ async def test_impair_and_capture_from_the_links_screen(containers: Containers, 
                        and app.screen.query_one(DataTable).row_count == 1)
 
         await pilot.press("i")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen) and bool(app.screen.query("Input")))
         await pilot.press(*"a 5mbit", "enter")
         await wait_for(pilot, lambda: "tbf" in inside(a, "tc", "qdisc", "show", "dev", "eth1"), timeout=10)
         assert "tbf" not in inside(b, "tc", "qdisc", "show", "dev", "eth1")
@@ -103,7 +103,7 @@ async def test_impair_and_capture_from_the_links_screen(containers: Containers, 
         assert pings(a, "10.91.0.2")  # the neighbours are known: no ARP in the capture
         pcap = tmp_path / "b.pcap"
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptScreen) and bool(app.screen.query("Input")))
         app.screen.query_one(Input).value = f"b {pcap}"
         await pilot.press("enter")
         await wait_for(pilot, lambda: record.id in app.wiring.captures)
