@@ -43,16 +43,6 @@ class Executor(Protocol):
     async def addresses(self) -> list[str]: ...
 
 
-def _each(change: Callable[[Veth], bool], veths: Sequence[Veth]) -> list[bool | LinkError]:
-    results: list[bool | LinkError] = []
-    for veth in veths:
-        try:
-            results.append(change(veth))
-        except LinkError as err:
-            results.append(err)
-    return results
-
-
 def capture_argv(end: End, count: int | None) -> list[str]:
     """tcpdump on one end, in its namespace, writing pcap to stdout packet by packet."""
     return ["nsenter", f"--net={end.netns}", "tcpdump", "-i", end.ifname, "-U", "-w", "-", "-s", "0",
@@ -76,7 +66,7 @@ class LocalExecutor:
 
     async def wire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
         """wire() for each link, one after the other in one worker thread: each its result or LinkError."""
-        return await asyncio.to_thread(_each, local.wire_veth, veths)
+        return await asyncio.to_thread(local.wire_many, veths)
 
     async def unwire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
         return await asyncio.to_thread(local.unwire_many, veths)
