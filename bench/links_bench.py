@@ -387,7 +387,7 @@ nsenter --net=/proc/{b}/ns/net sh -c 'ip addr add 10.250.2.2/30 dev {y} && ip li
                 f"hand-made veth: {theirs:.2f} Gbit/s (runs {', '.join(f'{g:.2f}' for g in hand)})",
                 f">= {THROUGHPUT_RATIO}x", mine >= THROUGHPUT_RATIO * theirs),
             Row("  vtui / hand-made", f"{mine / theirs:.2f}" if theirs else "-"),
-            Row("  the hand-made veth with tx checksum offload off (as vtui's)", "",
+            Row("  the hand-made veth with tx checksum offload off (as a VM link's container end)", "",
                 f"{statistics.median(hand_off):.2f} Gbit/s (runs {', '.join(f'{g:.2f}' for g in hand_off)})")]
 
 
