@@ -42,9 +42,12 @@ from probing import log
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.support.sshlab
 from tests.support.sshlab import STATE_FILE, LabError, SshLab
-from vtui.net import local
+from vtui.net import bridge as bridges
+from vtui.net import local, vxlan
+from vtui.net.bridge import Bridge
 from vtui.net.executor import LocalExecutor, ShellExecutor
 from vtui.net.plan import HERE, End, LinkError, Veth
+from vtui.net.vxlan import VxlanEnd
 from vtui.transport.ssh import SshLink, runtime_dir
 
 IMAGE = "vtui-test/busybox:latest"
@@ -56,6 +59,7 @@ WIRE_MS = 5.0  # per link, local
 LOCAL_RATE = 1.0 / 100  # seconds per link: 100 links in < 1 s
 REMOTE_RATE = 2.0 / 100  # 100 links in < 2 s
 THROUGHPUT_RATIO = 0.8
+OTHER_RATIO = 0.6  # bridge and VXLAN paths against the hand-made veth
 
 
 class BenchError(RuntimeError):
@@ -377,6 +381,7 @@ nsenter --net=/proc/{b}/ns/net sh -c 'ip addr add 10.250.2.2/30 dev {y} && ip li
     for pid in (a, b):  # the hand-made pair as vtui sets its ends: TX checksum offload off
         sh(f"nsenter --net=/proc/{pid}/ns/net ethtool -K tp2 tx off >/dev/null")
     hand_off = [tcp_gbits(a, b, "10.250.2.2", plan.window) for _ in range(plan.rounds)]
+    paths = other_paths(a, b, plan)
     mine, theirs = statistics.median(ours), statistics.median(hand)
     offload = subprocess.run(["nsenter", f"--net=/proc/{a}/ns/net", "ethtool", "-k", "tp1"], capture_output=True,
                              text=True).stdout
@@ -388,7 +393,45 @@ nsenter --net=/proc/{b}/ns/net sh -c 'ip addr add 10.250.2.2/30 dev {y} && ip li
                 f">= {THROUGHPUT_RATIO}x", mine >= THROUGHPUT_RATIO * theirs),
             Row("  vtui / hand-made", f"{mine / theirs:.2f}" if theirs else "-"),
             Row("  the hand-made veth with tx checksum offload off (as a VM link's container end)", "",
-                f"{statistics.median(hand_off):.2f} Gbit/s (runs {', '.join(f'{g:.2f}' for g in hand_off)})")]
+                f"{statistics.median(hand_off):.2f} Gbit/s (runs {', '.join(f'{g:.2f}' for g in hand_off)})"),
+            *(Row(f"TCP through a vtui {name}", f"{statistics.median(got):.2f} Gbit/s "
+                  f"(runs {', '.join(f'{g:.2f}' for g in got)}; {statistics.median(got) / theirs:.2f}x)",
+                  "the hand-made veth above", f">= {OTHER_RATIO}x", statistics.median(got) >= OTHER_RATIO * theirs)
+              for name, got in paths.items())]
+
+
+def other_paths(a: int, b: int, plan: Plan) -> dict[str, list[float]]:
+    """Gbit/s through a segment (a bridge in its own namespace) and through a VXLAN tunnel between two
+    underlays (namespaces this run makes, joined by a veth: two hosts' networks), between a and b."""
+    found: dict[str, list[float]] = {}
+    bridge = Bridge("bd000003")
+    ports = [Veth(f"bd000003.{n}", End(pid, "tp3", f"bench container {pid}", (f"10.250.3.{n + 1}/30",)),
+                  bridge.port(n)) for n, pid in enumerate((a, b))]
+    underlays = [f"vtui-bench-ul{n}-{os.getpid()}" for n in (1, 2)]
+    tunnel = [VxlanEnd("bd000004", side, End(pid, "tp4", f"bench container {pid}", (f"10.250.4.{n + 1}/30",)),
+                       f"10.250.5.{n + 1}", f"10.250.5.{2 - n}", 1450, underlay=f"/run/netns/{ul}")
+              for n, (side, pid, ul) in enumerate((("a", a, underlays[0]), ("b", b, underlays[1])))]
+    try:
+        bridges.wire_bridge(bridge)
+        for port in ports:
+            bridges.wire_port(port, bridge)
+        found["segment (bridge)"] = [tcp_gbits(a, b, "10.250.3.2", plan.window) for _ in range(plan.rounds)]
+        sh(f"""set -e
+ip netns add {underlays[0]}; ip netns add {underlays[1]}
+ip link add ul0 netns {underlays[0]} type veth peer name ul0 netns {underlays[1]}
+ip -n {underlays[0]} addr add 10.250.5.1/30 dev ul0; ip -n {underlays[0]} link set ul0 up
+ip -n {underlays[1]} addr add 10.250.5.2/30 dev ul0; ip -n {underlays[1]} link set ul0 up
+""")
+        for end in tunnel:
+            vxlan.wire_vxlan(end)
+        found["VXLAN tunnel (MTU 1450)"] = [tcp_gbits(a, b, "10.250.4.2", plan.window) for _ in range(plan.rounds)]
+    finally:
+        for end in tunnel:
+            vxlan.unwire_vxlan(end)
+        bridges.unwire_bridge(bridge)  # its namespace: the bridge and its ports go with it
+        for name in underlays:
+            subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    return found
 
 
 # --- the run --------------------------------------------------------------------------------------

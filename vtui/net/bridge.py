@@ -16,8 +16,10 @@ from pyroute2 import netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vtui.net import batch, local
-from vtui.net.netns import NamespaceGone, iproute_in
+from vtui.net.netns import NamespaceGone, iproute_in, run_in
 from vtui.net.plan import DEFAULT_MTU, GROUP, HERE, End, LinkError, Veth, check_mtu
+
+NETFILTER_SYSCTLS = ("iptables", "ip6tables", "arptables")
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,20 @@ def wire_bridge(bridge: Bridge) -> bool:
             index = ipr.link_lookup(ifname=bridge.ifname)[0]
             ipr.link("set", index=index, ifalias=bridge.alias, group=GROUP, state="up")
             ipr.link("set", index=ipr.link_lookup(ifname="lo")[0], state="up")
+        run_in(path, _no_bridge_netfilter)
     except (NetlinkError, OSError) as err:
         unwire_bridge(bridge)
         why = os.strerror(err.code if isinstance(err, NetlinkError) else err.errno or 0)
         raise LinkError(f"cannot make the bridge of segment {bridge.id} on {bridge.where}: {why}") from err
     return True
+
+
+def _no_bridge_netfilter() -> None:
+    """Bridged frames skip iptables in the segment's namespace (br_netfilter, where the host loaded it,
+    sends them through the IP hooks: the bench measured 0.53x a veth's throughput with, ~0.9x without)."""
+    for family in NETFILTER_SYSCTLS:
+        with contextlib.suppress(FileNotFoundError), open(f"/proc/sys/net/bridge/bridge-nf-call-{family}", "w") as f:
+            f.write("0")
 
 
 def unwire_bridge(bridge: Bridge) -> bool:
@@ -111,6 +122,8 @@ if ip -n {ns} link show dev {br} >/dev/null 2>&1; then echo {batch.PRESENT}; exi
 err=$(ip -n {ns} link add {br} mtu {bridge.mtu} type bridge stp_state 0 forward_delay 0 2>&1 &&
       ip -n {ns} link set dev {br} alias {bridge.alias} group {GROUP} up 2>&1 &&
       ip -n {ns} link set dev lo up 2>&1) || {{ ip netns del {ns} 2>/dev/null; echo "vtui-failed" $err; exit 3; }}
+nsenter --net=/run/netns/{ns} sh -c 'for f in {" ".join(NETFILTER_SYSCTLS)}; do
+  [ ! -e /proc/sys/net/bridge/bridge-nf-call-$f ] || echo 0 >/proc/sys/net/bridge/bridge-nf-call-$f; done'
 echo {batch.MADE}
 """
 

@@ -14,7 +14,7 @@ import os
 import socket
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from pyroute2 import IPRoute
 
@@ -67,6 +67,35 @@ def iproute_in(netns: str) -> Iterator[IPRoute]:
     sock = socket_in(netns, socket.AF_NETLINK, socket.SOCK_DGRAM, 0)  # NETLINK_ROUTE
     with IPRoute(fileno=sock.detach()) as ipr:  # pyroute2 owns and closes the descriptor
         yield ipr
+
+
+def run_in(netns: str, work: Callable[[], None]) -> None:
+    """Call `work` in a short-lived thread inside the namespace (for what is per namespace but not a
+    socket, such as the /proc/sys/net files a thread opens there)."""
+    failed: list[OSError] = []
+
+    def enter_and_work() -> None:
+        try:
+            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            failed.append(NamespaceGone(err.errno, f"no network namespace at {netns}"))
+            return
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                code = ctypes.get_errno()
+                failed.append(OSError(code, os.strerror(code)))
+                return
+            work()
+        except OSError as err:
+            failed.append(err)
+        finally:
+            os.close(fd)
+
+    thread = threading.Thread(target=enter_and_work, name="vtui-netns")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
 
 
 def tx_checksum_off(netns: str, ifname: str) -> None:
