@@ -181,7 +181,7 @@ def expect(pids: Sequence[int], links: int, what: str) -> None:
         raise BenchError(f"{what}: {found} link ends in the containers, expected {2 * links}")
 
 
-def sh(script: str, argv: Sequence[str] = ("sh", "-s")) -> None:
+def run_script(script: str, argv: Sequence[str] = ("sh", "-s")) -> None:
     done = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=600)
     if done.returncode:
         raise BenchError(f"{' '.join(argv[:3])}: exit {done.returncode}: {done.stderr.strip()[-300:]}")
@@ -214,9 +214,9 @@ def bench_local(client: docker.DockerClient, plan: Plan, made: Made) -> tuple[li
 
     log(f"local: {n} links with a shell loop of ip commands...")
     made.host_veths += host_names(veths)
-    shell_on = timed(lambda: sh("set -e\n" + "\n".join(shell_wire(veths)) + "\n"))
+    shell_on = timed(lambda: run_script("set -e\n" + "\n".join(shell_wire(veths)) + "\n"))
     expect(pids, n, "shell loop, local")
-    shell_off = timed(lambda: sh("set -e\n" + "\n".join(shell_unwire(veths)) + "\n"))
+    shell_off = timed(lambda: run_script("set -e\n" + "\n".join(shell_unwire(veths)) + "\n"))
     expect(pids, 0, "shell loop, local, torn down")
     limit = n * LOCAL_RATE
     rows = [
@@ -281,11 +281,11 @@ async def bench_remote(lab: SshLab, pids: Sequence[int], plan: Plan) -> list[Row
         await link.close()
 
     log(f"remote: {n} links with the shell loop through one `ssh h1 'sh -s'`...")
-    ssh_true = await asyncio.to_thread(timed, lambda: sh("", lab.ssh_argv("h1", "true")))
-    shell_on = await asyncio.to_thread(timed, lambda: sh("set -e\n" + "\n".join(shell_wire(veths)) + "\n",
+    ssh_true = await asyncio.to_thread(timed, lambda: run_script("", lab.ssh_argv("h1", "true")))
+    shell_on = await asyncio.to_thread(timed, lambda: run_script("set -e\n" + "\n".join(shell_wire(veths)) + "\n",
                                                          lab.ssh_argv("h1", "sh -s")))
     await asyncio.to_thread(expect, pids, n, "shell loop over ssh")
-    shell_off = await asyncio.to_thread(timed, lambda: sh("set -e\n" + "\n".join(shell_unwire(veths)) + "\n",
+    shell_off = await asyncio.to_thread(timed, lambda: run_script("set -e\n" + "\n".join(shell_unwire(veths)) + "\n",
                                                           lab.ssh_argv("h1", "sh -s")))
     await asyncio.to_thread(expect, pids, 0, "shell loop over ssh, torn down")
 
@@ -294,7 +294,7 @@ async def bench_remote(lab: SshLab, pids: Sequence[int], plan: Plan) -> list[Row
 
     def per_command(lines: Sequence[str]) -> None:
         for line in lines:
-            sh("", lab.ssh_argv("h1", line))
+            run_script("", lab.ssh_argv("h1", line))
 
     per_on = await asyncio.to_thread(timed, lambda: per_command(shell_wire(few)))
     await asyncio.to_thread(expect, pids, len(few), "ssh per command")
@@ -366,7 +366,7 @@ def bench_throughput(pids: Sequence[int], plan: Plan, made: Made) -> list[Row]:
     if {x, y} & local.interfaces(HERE, "this machine"):
         raise BenchError(f"{x} or {y} exists here already")
     made.host_veths += [x, y]
-    sh(f"""set -e
+    run_script(f"""set -e
 ip link add {x} type veth peer name {y}
 ip link set {x} netns {a}
 ip link set {y} netns {b}
@@ -379,7 +379,7 @@ nsenter --net=/proc/{b}/ns/net sh -c 'ip addr add 10.250.2.2/30 dev {y} && ip li
         ours.append(tcp_gbits(a, b, "10.250.1.2", plan.window))
         hand.append(tcp_gbits(a, b, "10.250.2.2", plan.window))
     for pid in (a, b):  # the hand-made pair as vtui sets its ends: TX checksum offload off
-        sh(f"nsenter --net=/proc/{pid}/ns/net ethtool -K tp2 tx off >/dev/null")
+        run_script(f"nsenter --net=/proc/{pid}/ns/net ethtool -K tp2 tx off >/dev/null")
     hand_off = [tcp_gbits(a, b, "10.250.2.2", plan.window) for _ in range(plan.rounds)]
     paths = other_paths(a, b, plan)
     mine, theirs = statistics.median(ours), statistics.median(hand)
@@ -416,7 +416,7 @@ def other_paths(a: int, b: int, plan: Plan) -> dict[str, list[float]]:
         for port in ports:
             bridges.wire_port(port, bridge)
         found["segment (bridge)"] = [tcp_gbits(a, b, "10.250.3.2", plan.window) for _ in range(plan.rounds)]
-        sh(f"""set -e
+        run_script(f"""set -e
 ip netns add {underlays[0]}; ip netns add {underlays[1]}
 ip link add ul0 netns {underlays[0]} type veth peer name ul0 netns {underlays[1]}
 ip -n {underlays[0]} addr add 10.250.5.1/30 dev ul0; ip -n {underlays[0]} link set ul0 up

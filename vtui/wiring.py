@@ -169,13 +169,20 @@ class Wiring:
     # --- changes ----------------------------------------------------------------------------
 
     async def add(self, a_spec: str, b_spec: str, *, mtu: int = DEFAULT_MTU,
-                  addresses: Mapping[str, Sequence[str]] | None = None) -> tuple[LinkRecord, bool]:
+                  addresses: Mapping[str, Sequence[str]] | None = None,
+                  kind: str | None = None) -> tuple[LinkRecord, bool]:
         """Wire a veth link between two running containers; (the link, whether it was made now).
         The same two ends again: the link is checked and wired where it is missing."""
         check_mtu(mtu)
         (node_a, if_a), (node_b, if_b) = self.node_and_ifname(a_spec), self.node_and_ifname(b_spec)
         doing = f"wire a link between {node_a.name!r} and {node_b.name!r}"
         backend_a, backend_b = self._backend(node_a, doing), self._backend(node_b, doing)
+        takes = "vxlan" if node_a.host != node_b.host else "vm" if self._is_vm(node_a) or self._is_vm(node_b) \
+            else "veth"
+        if kind not in (None, takes):
+            why = {"vxlan": f"they are on two hosts ({node_a.host}, {node_b.host})", "vm": "a VM is an end",
+                   "veth": "both are containers of one host"}[takes]
+            raise LinkError(f"--kind {kind}: {node_a.name!r} and {node_b.name!r} take a {takes} link: {why}")
         if node_a.host != node_b.host:
             return await self._add_vxlan(node_a, if_a, node_b, if_b, mtu, addresses or {})
         if self._is_vm(node_a) or self._is_vm(node_b):

@@ -123,6 +123,8 @@ def test_bad_input_is_named_and_changes_nothing(containers: Containers, env: dic
     assert "an interface name has 1 to 15 characters" in refused("add", f"{a.name}:averyveryverylongname", b.name)
     assert "letters, digits and . _ - @ : + only" in refused("add", f"{a.name}:e;reboot", b.name)
     assert "that name is taken" in refused("add", f"{a.name}:eth0", b.name)
+    assert "--kind vxlan: " in refused("add", a.name, b.name, "--kind", "vxlan")
+    assert "take a veth link: both are containers of one host" in refused("add", a.name, b.name, "--kind", "vm")
     assert "address '10.0.0.1'" in refused("add", a.name, b.name, "--ip-a", "10.0.0.1")
     assert "read-only mode: refused to wire a link" in refused("add", a.name, b.name, "--read-only")
     assert "no link is 'nosuch'" in refused("set", "nosuch", "--down")

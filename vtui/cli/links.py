@@ -19,6 +19,7 @@ from vtui.net.book import SIDES, LinkRecord
 from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
 from vtui.wiring import LinkView, Wiring
 
+KINDS = ("auto", "veth", "vm", "vxlan")
 LINK_HELP = "a link's id (from `vtui link ls`), or one of its ends as NODE:IF"
 
 
@@ -32,7 +33,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
                                        "(the next free ethN unless given).")
     add.add_argument("a", metavar="A[:IF]", help="a node (NAME, HOST/NAME or HOST/KIND/NAME), and its interface")
     add.add_argument("b", metavar="B[:IF]", help="the other node, and its interface")
-    add.add_argument("--mtu", type=int, default=DEFAULT_MTU, help=f"the MTU of both ends (default {DEFAULT_MTU})")
+    add.add_argument("--mtu", type=int, default=DEFAULT_MTU,
+                     help=f"the MTU of both ends (default {DEFAULT_MTU}; 1450 for a VXLAN link)")
+    add.add_argument("--kind", choices=KINDS, default="auto",
+                     help="what the link is made of: auto (the default) takes veth for two containers of one host, "
+                          "vm when a VM is an end, vxlan for two hosts; naming one refuses the others")
     add.add_argument("--ip-a", action="append", default=[], metavar="ADDR/LEN", help="an address of end A (repeatable)")
     add.add_argument("--ip-b", action="append", default=[], metavar="ADDR/LEN", help="an address of end B (repeatable)")
     add.add_argument("--json", action="store_true", help="print the link as JSON")
@@ -198,7 +203,8 @@ async def _command(args: argparse.Namespace, wiring: Wiring) -> int:
         return await _bridge(args, wiring)
     verb = args.link_command
     if verb == "add":
-        record, made = await wiring.add(args.a, args.b, mtu=args.mtu, addresses={"a": args.ip_a, "b": args.ip_b})
+        record, made = await wiring.add(args.a, args.b, mtu=args.mtu, addresses={"a": args.ip_a, "b": args.ip_b},
+                                        kind=None if args.kind == "auto" else args.kind)
         if args.json:
             print(json.dumps(record.to_json(), indent=2))
         else:

@@ -77,9 +77,12 @@ class _Inbox:
             _post(self._loop, self._ready.set)
         return full
 
-    def end(self) -> None:
+    def end(self, *, discard: bool = False) -> None:
+        """No more data: what waits is still read, unless `discard` (the reader closed the console)."""
         with self._lock:
             self._ended = True
+            if discard:
+                self._buf.clear()
         _post(self._loop, self._ready.set)
 
     async def get(self) -> tuple[bytes, bool]:
@@ -284,7 +287,7 @@ class LibvirtSerialSession(ConsoleSession):
         pipe, self._pipe = self._pipe, None
         if pipe is not None:
             await self._call(pipe.release)
-        self._inbox.end()
+        self._inbox.end(discard=True)  # closed: a read after close() ends at once
 
     def _notice(self, text: str) -> None:
         self._inbox.put(f"\r\n[vtui: {text}]\r\n".encode())
