@@ -24,13 +24,16 @@ LINK_HELP = "a link's id (from `vtui link ls`), or one of its ends as NODE:IF"
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    link = sub.add_parser("link", parents=[common], help="wire, list, change and remove links between containers",
-                          description="Links are veth pairs made in the kernel, recorded in ~/.local/state/vtui/"
-                                      "links.json and wired again when a node starts.")
+    link = sub.add_parser("link", parents=[common], help="wire, list, change and remove links between nodes",
+                          description="Links are made in the kernel (veth pairs; a VM's NIC on a tap; VXLAN "
+                                      "between hosts), recorded in ~/.local/state/vtui/links.json and wired again "
+                                      "when a node starts.")
     verbs = link.add_subparsers(dest="link_command", metavar="SUBCOMMAND", required=True)
-    add = verbs.add_parser("add", parents=[common], help="wire a link between two running containers",
-                           description="Wire a veth link: each end is made in its container under its final name "
-                                       "(the next free ethN unless given).")
+    add = verbs.add_parser(
+        "add", parents=[common], help="wire a link between two nodes (containers must run; a VM may be off)",
+        description="Two containers of one host: a veth pair, each end made in its container under its final name "
+                    "(the next free ethN unless given). A VM: a virtio NIC hot-plugged, now and for good, on a tap "
+                    "vtui owns. Two hosts: a VXLAN tunnel over the hosts' own addresses.")
     add.add_argument("a", metavar="A[:IF]", help="a node (NAME, HOST/NAME or HOST/KIND/NAME), and its interface")
     add.add_argument("b", metavar="B[:IF]", help="the other node, and its interface")
     add.add_argument("--mtu", type=int, default=DEFAULT_MTU,
