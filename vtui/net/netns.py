@@ -31,33 +31,7 @@ class NamespaceGone(OSError):
 def socket_in(netns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
     """A socket made inside the network namespace at `netns` (e.g. /proc/PID/ns/net)."""
     made: list[socket.socket] = []
-    failed: list[OSError] = []
-
-    def enter_and_make() -> None:
-        try:
-            fd = os.open(netns, os.O_RDONLY | os.O_CLOEXEC)
-        except (FileNotFoundError, ProcessLookupError) as err:
-            failed.append(NamespaceGone(err.errno, f"no network namespace at {netns}"))
-            return
-        except OSError as err:
-            failed.append(err)
-            return
-        try:
-            if _libc.setns(fd, CLONE_NEWNET) != 0:
-                code = ctypes.get_errno()
-                failed.append(OSError(code, os.strerror(code)))
-                return
-            made.append(socket.socket(family, kind, proto))
-        except OSError as err:
-            failed.append(err)
-        finally:
-            os.close(fd)
-
-    thread = threading.Thread(target=enter_and_make, name="vtui-netns")
-    thread.start()
-    thread.join()
-    if failed:
-        raise failed[0]
+    run_in(netns, lambda: made.append(socket.socket(family, kind, proto)))
     return made[0]
 
 
