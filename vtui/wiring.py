@@ -198,13 +198,8 @@ class Wiring:
         ends = [End(pid, ref.ifname, ref.where(), ref.addresses) for pid, ref in zip((pid_a, pid_b), refs, strict=True)]
         for end in ends:
             check_end(end)
-        same = [r for r in links.values() if {_key(r.a), _key(r.b)} == {_key(refs[0]), _key(refs[1])}]
-        if same:
-            return same[0], await self.rewire(same[0])
-        for ref in refs:
-            for other in links.values():
-                if _key(ref) in (_key(other.a), _key(other.b)):
-                    raise LinkError(f"{ref} is already an end of the link {other}")
+        if same := _same_link(refs, links.values()):
+            return same, await self.rewire(same)
         record = LinkRecord(new_id(links), refs[0], refs[1], mtu)
         veth = Veth(record.id, ends[0], ends[1], mtu)
         return record, await self._recorded(record, lambda: ex.wire(veth), lambda: ex.unwire(veth))
@@ -225,13 +220,8 @@ class Wiring:
             refs.append(EndRef(node.host, str(node.kind), node.name, ifname, tuple(addresses.get(side, ()))))
             ends.append(End(pid, ifname, refs[-1].where(), refs[-1].addresses))
             check_end(ends[-1])
-        same = [r for r in links.values() if {_key(r.a), _key(r.b)} == {_key(refs[0]), _key(refs[1])}]
-        if same:
-            return same[0], await self.rewire(same[0])
-        for ref in refs:
-            for other in links.values():
-                if _key(ref) in (_key(other.a), _key(other.b)):
-                    raise LinkError(f"{ref} is already an end of the link {other}")
+        if same := _same_link(refs, links.values()):
+            return same, await self.rewire(same)
         record = LinkRecord(new_id(links), refs[0], refs[1], VXLAN_MTU if mtu == DEFAULT_MTU else mtu, "vxlan")
         tunnel = await self._vxlan_ends(record, ends[0], ends[1])
         ex_a, ex_b = self.executor(node_a.host), self.executor(node_b.host)
@@ -305,10 +295,7 @@ class Wiring:
             if_a = await self._free(ex, node_a, pid, links.values(), ())
         refs = [EndRef(node_a.host, str(node_a.kind), node_a.name, if_a, tuple(addresses.get("a", ()))),
                 EndRef(node_b.host, str(node_b.kind), node_b.name, f"vt{link_id}b")]
-        for ref in refs:
-            for other in links.values():
-                if _key(ref) in (_key(other.a), _key(other.b)):
-                    raise LinkError(f"{ref} is already an end of the link {other}")
+        _check_unused(refs, links.values())
         record = LinkRecord(link_id, refs[0], refs[1], mtu, "vm")
         link = await self._vm_link(record, f"wire a link to {node_b.name!r}")
 
@@ -553,9 +540,7 @@ class Wiring:
         for member in members:
             if _key(member.a) == _key(ref):
                 return member, await self.rewire(member)
-        for other in book.links.values():
-            if _key(ref) in (_key(other.a), _key(other.b)):
-                raise LinkError(f"{ref} is already an end of the link {other}")
+        _check_unused([ref], book.links.values())
         taken = {_port_number(m.b) for m in members}
         port = next(n for n in range(len(taken) + 1) if n not in taken)
         record = LinkRecord(new_id({**book.links, **book.segments}), ref,
@@ -763,6 +748,23 @@ def _size(path: Path) -> str:
 
 def _port_number(ref: EndRef) -> int:
     return int(ref.ifname.removeprefix("port"))
+
+
+def _same_link(refs: Sequence[EndRef], links: Iterable[LinkRecord]) -> LinkRecord | None:
+    """The recorded link with these two ends, if any; LinkError when an end belongs to another link."""
+    links = list(links)
+    for record in links:
+        if {_key(record.a), _key(record.b)} == {_key(refs[0]), _key(refs[1])}:
+            return record
+    _check_unused(refs, links)
+    return None
+
+
+def _check_unused(refs: Sequence[EndRef], links: Iterable[LinkRecord]) -> None:
+    for ref in refs:
+        for other in links:
+            if _key(ref) in (_key(other.a), _key(other.b)):
+                raise LinkError(f"{ref} is already an end of the link {other}")
 
 
 def _key(ref: EndRef) -> tuple[str, str, str, str]:

@@ -136,6 +136,7 @@ def test_a_killed_vtui_leaves_its_link_listed_once_by_the_next(containers: Conta
     with vtui_in_tmux("--no-libvirt", cols=160, rows=40, env=env) as term:
         term.wait_for(a.name)
         term.keys("L")
+        term.wait_for("Links — ")  # the detail pane names the link too: wait for the links screen itself
         screen = term.wait_for(f"{b.name}:eth1")
         assert screen.count(f"{a.name}:eth1") == 1 and "1 link" in screen
     assert set(links_of(a)) == {"eth0", "eth1"} and set(links_of(b)) == {"eth0", "eth1"}  # nothing twice

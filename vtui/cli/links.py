@@ -152,23 +152,13 @@ def sides(named: str | None, flag: str | None) -> list[str]:
     return [named] if named else list(SIDES)
 
 
-def impair_words(record: LinkRecord) -> str:
-    parts = []
-    for side, i in sorted(record.impair.items()):
-        words = [f"{i.rate_kbit}kbit" if i.rate_kbit else "", f"{i.delay_ms:g}ms" if i.delay_ms else "",
-                 f"±{i.jitter_ms:g}ms" if i.jitter_ms else "", f"loss {i.loss_pct:g}%" if i.loss_pct else "",
-                 f"corrupt {i.corrupt_pct:g}%" if i.corrupt_pct else ""]
-        parts.append(f"{side}: {' '.join(w for w in words if w)}")
-    return "; ".join(parts)
-
-
 def table(views: Sequence[LinkView]) -> str:
     rows: list[tuple[str, ...]] = [("ID", "A", "B", "HOST", "STATE", "MTU", "IMPAIRMENT", "A TX", "B TX", "DROPS")]
     for view in views:
         r = view.record
         rows.append((r.id, f"{r.a.node}:{r.a.ifname}", f"{r.b.node}:{r.b.ifname}", r.a.host,
                      view.state + ("" if view.state == "up" else f" ({view.reason})"), str(r.mtu),
-                     impair_words(r) or "-",
+                     r.impair_words(": ") or "-",
                      *(f"{view.ends[s].tx_packets} pkt {human_bytes(view.ends[s].tx_bytes)}" if view.ends[s].present
                        else "-" for s in SIDES),
                      str(sum(view.ends[s].drops for s in SIDES))))
@@ -244,7 +234,7 @@ async def _command(args: argparse.Namespace, wiring: Wiring) -> int:
         chosen = sides(named, args.dir)
         record = await wiring.impair(record, chosen, wanted)
         print(f"{'cleared' if wanted.none else 'impaired'}: link {record}" +
-              (f": {impair_words(record)}" if record.impair else ""))
+              (f": {record.impair_words(': ')}" if record.impair else ""))
         return 0
     if verb == "capture":
         return await _capture(args, wiring, record, args.dir or named or "a")

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from vtui.actions import ActionRefused
 from vtui.format import human_rate
-from vtui.net.book import SIDES, LinkRecord
+from vtui.net.book import SIDES
 from vtui.net.plan import Impairment, LinkError, parse_impairment
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.prompt import PromptScreen
@@ -27,17 +27,6 @@ COLUMNS = ("ID", "A", "B", "HOST", "KIND", "STATE", "MTU", "IMPAIRMENT", "A→B"
 STATE_STYLE = {"up": "green", "down": "yellow", "unwired": "red", "waiting": "dim"}
 HELP = ("d: down/up · f: flap · i: impair · c: capture to a pcap file (c again stops) · x: remove · esc: back   "
         "(vtui link … does the same from a shell)")
-
-
-def impair_words(record: LinkRecord) -> str:
-    """The link's impairments as parse_impairment takes them back, per end: "a 10000kbit 50ms"."""
-    words = []
-    for side, i in sorted(record.impair.items()):
-        parts = [f"{i.rate_kbit}kbit" if i.rate_kbit else "", f"{i.delay_ms:g}ms" if i.delay_ms else "",
-                 f"jitter {i.jitter_ms:g}ms" if i.jitter_ms else "", f"loss {i.loss_pct:g}%" if i.loss_pct else "",
-                 f"corrupt {i.corrupt_pct:g}%" if i.corrupt_pct else ""]
-        words.append(f"{side} {' '.join(p for p in parts if p)}")
-    return "; ".join(words)
 
 
 class LinksScreen(Screen[None]):
@@ -90,7 +79,7 @@ class LinksScreen(Screen[None]):
             if r.id in self.wiring.captures:
                 state += f" · capturing to {self.wiring.captures[r.id][1].name}"
             table.add_row(r.id, f"{r.a.node}:{r.a.ifname}", f"{r.b.node}:{r.b.ifname}", r.a.host, r.kind,
-                          Text(state, style=STATE_STYLE.get(view.state, "")), str(r.mtu), impair_words(r) or "-",
+                          Text(state, style=STATE_STYLE.get(view.state, "")), str(r.mtu), r.impair_words() or "-",
                           *rates, str(sum(view.ends[s].drops for s in SIDES)), key=r.id)
         self.views = {v.record.id: v for v in views}
         self._last = {v.record.id: (now, v) for v in views}
@@ -134,7 +123,7 @@ class LinksScreen(Screen[None]):
                 self.notify(f"link {record}: flapped")
             elif what == "impair" and impairment is not None:
                 record = await self.wiring.impair(record, list(sides), impairment)
-                self.notify(f"link {record}: {impair_words(record) or 'no impairment'}")
+                self.notify(f"link {record}: {record.impair_words() or 'no impairment'}")
             elif what == "remove":
                 await self.wiring.delete(record)
                 self.notify(f"link {record}: removed")
@@ -168,7 +157,7 @@ class LinksScreen(Screen[None]):
         self.app.push_screen(PromptScreen(
             f"Impair {view.record}: what an end sends. Start with a, b or both (default both)",
             "e.g. a 10mbit 50ms jitter 5ms loss 1% corrupt 0.1%, or off",
-            value=impair_words(view.record) if len(view.record.impair) == 1 else ""), answered)
+            value=view.record.impair_words() if len(view.record.impair) == 1 else ""), answered)
 
     def action_capture(self) -> None:
         """c: capture one end to a pcap file, in the background; c again on the link stops it."""
