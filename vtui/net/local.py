@@ -200,7 +200,8 @@ def impair(veth: Veth, side: str, impairment: Impairment) -> None:
                 ipr.tc("add", "tbf", index, handle="1:", root=True, rate=f"{impairment.rate_kbit}kbit",
                        burst=impairment.tbf_burst(), latency="50ms")
         except NetlinkError as err:
-            if impairment.netem and err.code == errno.ENOENT:
+            # no sch_netem: ENOENT, or ERANGE when the request carries a rate (seen on this kernel)
+            if impairment.netem and err.code in (errno.ENOENT, errno.ERANGE):
                 raise LinkError(f"{end}: {NO_NETEM}") from err
             raise LinkError(f"{end}: cannot set the impairment: {os.strerror(err.code)}") from err
 
