@@ -10,6 +10,7 @@ from enum import StrEnum
 from vtui.stats import NodeStats
 
 LOCAL_HOST = "local"
+LAB_LABEL = "vtui.lab"  # on what a lab makes (a container's label): the lab's name
 
 
 class Kind(StrEnum):
@@ -54,13 +55,14 @@ class Node:
     image: str = ""
     vcpus: int | None = None
     memory_bytes: int | None = None
+    lab: str = ""  # the lab that made it (a container's vtui.lab label)
     key: str = field(init=False, compare=False, repr=False)  # computed once: it is looked up constantly
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", node_key(self.host, self.kind, self.id))
 
     def to_json(self) -> dict[str, object]:
-        return {
+        shown: dict[str, object] = {
             "host": self.host,
             "kind": str(self.kind),
             "engine": self.engine,
@@ -73,6 +75,7 @@ class Node:
             "vcpus": self.vcpus,
             "memory_bytes": self.memory_bytes,
         }
+        return shown | ({"lab": self.lab} if self.lab else {})
 
 
 @dataclass(frozen=True, slots=True)

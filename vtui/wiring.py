@@ -61,10 +61,11 @@ class LinkView:
 
 class Wiring:
     def __init__(self, backends: Sequence[Backend], nodes: Callable[[], Sequence[Node]],
-                 book: LinkBook | None = None) -> None:
+                 book: LinkBook | None = None, lab: str = "") -> None:
         self.backends = backends
         self.nodes = nodes  # the inventory as last listed
         self.book = book or LinkBook()
+        self.lab = lab  # the lab the links and segments made here belong to, if any
         self._running: dict[str, bool] = {}  # node key -> running, to see nodes come back
         self._rewiring: set[asyncio.Task[None]] = set()
         self.on_rewired: Callable[[str], None] = lambda message: None
@@ -200,7 +201,7 @@ class Wiring:
             check_end(end)
         if same := _same_link(refs, links.values()):
             return same, await self.rewire(same)
-        record = LinkRecord(new_id(links), refs[0], refs[1], mtu)
+        record = LinkRecord(new_id(links), refs[0], refs[1], mtu, lab=self.lab)
         veth = Veth(record.id, ends[0], ends[1], mtu)
         return record, await self._recorded(record, lambda: ex.wire(veth), lambda: ex.unwire(veth))
 
@@ -222,7 +223,8 @@ class Wiring:
             check_end(ends[-1])
         if same := _same_link(refs, links.values()):
             return same, await self.rewire(same)
-        record = LinkRecord(new_id(links), refs[0], refs[1], VXLAN_MTU if mtu == DEFAULT_MTU else mtu, "vxlan")
+        record = LinkRecord(new_id(links), refs[0], refs[1], VXLAN_MTU if mtu == DEFAULT_MTU else mtu, "vxlan",
+                            lab=self.lab)
         tunnel = await self._vxlan_ends(record, ends[0], ends[1])
         ex_a, ex_b = self.executor(node_a.host), self.executor(node_b.host)
 
@@ -296,7 +298,7 @@ class Wiring:
         refs = [EndRef(node_a.host, str(node_a.kind), node_a.name, if_a, tuple(addresses.get("a", ()))),
                 EndRef(node_b.host, str(node_b.kind), node_b.name, f"vt{link_id}b")]
         _check_unused(refs, links.values())
-        record = LinkRecord(link_id, refs[0], refs[1], mtu, "vm")
+        record = LinkRecord(link_id, refs[0], refs[1], mtu, "vm", lab=self.lab)
         link = await self._vm_link(record, f"wire a link to {node_b.name!r}")
 
         async def wire() -> bool:
@@ -514,7 +516,8 @@ class Wiring:
         self._writable(host, f"make the segment {name!r}")
         book = self.book.read()
         same = [s for s in book.segments.values() if (s.name, s.host) == (name, host)]
-        segment = same[0] if same else SegmentRecord(new_id({**book.links, **book.segments}), host, name, mtu)
+        segment = same[0] if same else SegmentRecord(new_id({**book.links, **book.segments}), host, name, mtu,
+                                                      self.lab)
         made = await self.executor(host).wire_bridge(self._bridge(segment))
         if not same:
             with self.book.editing() as edit:
@@ -544,7 +547,8 @@ class Wiring:
         taken = {_port_number(m.b) for m in members}
         port = next(n for n in range(len(taken) + 1) if n not in taken)
         record = LinkRecord(new_id({**book.links, **book.segments}), ref,
-                            EndRef(segment.host, SEGMENT, segment.name, f"port{port}"), segment.mtu, SEGMENT)
+                            EndRef(segment.host, SEGMENT, segment.name, f"port{port}"), segment.mtu, SEGMENT,
+                            lab=self.lab)
         end = End(pid, ref.ifname, ref.where(), ref.addresses)
         check_end(end)
         bridge = self._bridge(segment)

@@ -5,6 +5,7 @@ from vtui.backends.base import (
     Capability,
     Change,
     EngineUnavailable,
+    NodeSpec,
     Removed,
     Reset,
     Upsert,
@@ -12,5 +13,5 @@ from vtui.backends.base import (
     host_links,
 )
 
-__all__ = ["Backend", "Capability", "Change", "EngineUnavailable", "Removed", "Reset", "Upsert", "backend_for",
-           "host_links"]
+__all__ = ["Backend", "Capability", "Change", "EngineUnavailable", "NodeSpec", "Removed", "Reset", "Upsert",
+           "backend_for", "host_links"]

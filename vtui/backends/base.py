@@ -6,7 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
@@ -69,6 +69,22 @@ class Capability(StrEnum):
     EXIT_STATE = "exit state"  # exit_state(): how a stopped node ended (exit code, OOM kill)
     NETNS = "network namespace"  # netns_pid(): where a link's end of the node goes
     NICS = "hot-plugged NICs"  # attach_nic(), detach_nic(), nic_link(): a link's end is a NIC on a host tap
+    CREATE = "create nodes"  # create(), discard(), run_in(): what labs make and remove
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A node for a backend to make: a container of an image (docker), or a VM of a domain XML (libvirt)."""
+
+    name: str
+    image: str = ""
+    cmd: str = ""  # the container's command, split as a shell would (no shell runs it)
+    entrypoint: str = ""
+    user: str = ""
+    env: Mapping[str, str] = field(default_factory=dict)
+    binds: tuple[str, ...] = ()  # SRC:DST[:OPTIONS], SRC absolute
+    labels: Mapping[str, str] = field(default_factory=dict)
+    xml: str = ""
 
 
 class Backend(ABC):
@@ -203,6 +219,21 @@ class Backend(ABC):
         numbers it; ActionRefused when the node does not run (Capability.NETNS)."""
         raise NotImplementedError
 
+
+    async def create(self, spec: NodeSpec) -> Node:
+        """Make the node and start it; the node of that name when it is there already with the same
+        labels (started if it was not running). ActionRefused when the name is another's, or the image
+        is not on the host (Capability.CREATE)."""
+        raise NotImplementedError
+
+    async def discard(self, node: Node) -> bool:
+        """Remove the node whatever its state (a container's anonymous volumes with it); False when
+        it was gone already."""
+        raise NotImplementedError
+
+    async def run_in(self, node: Node, command: str) -> tuple[int, str]:
+        """Run a command (split as a shell would) in the running node: its exit code and output."""
+        raise NotImplementedError
 
     async def attach_nic(self, node: Node, tap: str, mac: str, mtu: int) -> bool:
         """Give the VM a NIC on the host's tap `tap`, now (if it runs) and from its next start on;

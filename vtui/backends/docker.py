@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import re
+import shlex
 import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
@@ -25,6 +26,7 @@ from vtui.backends.base import (
     EngineUnavailable,
     LineSplitter,
     LogsUnavailable,
+    NodeSpec,
     Removed,
     Reset,
     Upsert,
@@ -32,7 +34,7 @@ from vtui.backends.base import (
 from vtui.backends.cgroups import CounterReader
 from vtui.console.docker_exec import DEFAULT_SHELL, open_attach, open_exec
 from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession, NotRunning, ViewOnly
-from vtui.model import Kind, Node, State
+from vtui.model import LAB_LABEL, Kind, Node, State
 from vtui.stats import Sample
 from vtui.transport import CommandFailed, Transport, TransportError
 
@@ -108,7 +110,8 @@ def api_sample(raw: dict[str, Any], now: float) -> Sample:
     )
 
 
-def _container(host: str, cid: str, name: str, native: str, exit_code: object, image: str) -> Node:
+def _container(host: str, cid: str, name: str, native: str, exit_code: object, image: str,
+               labels: dict[str, str] | None) -> Node:
     return Node(
         host=host,
         kind=Kind.CONTAINER,
@@ -119,6 +122,7 @@ def _container(host: str, cid: str, name: str, native: str, exit_code: object, i
         native_state=native,
         reason=f"exit code {exit_code}" if native in ("exited", "dead") and exit_code is not None else "",
         image=image,
+        lab=(labels or {}).get(LAB_LABEL, ""),
     )
 
 
@@ -127,20 +131,21 @@ def container_node(host: str, summary: dict[str, Any]) -> Node:
     m = _EXIT_CODE.match(str(summary.get("Status", "")))
     names = summary.get("Names") or [summary["Id"][:12]]
     return _container(host, summary["Id"], names[0], str(summary.get("State", "")), m and m.group(1),
-                      str(summary.get("Image", "")))
+                      str(summary.get("Image", "")), summary.get("Labels"))
 
 
 def inspected_node(host: str, info: dict[str, Any]) -> Node:
     """A Node from inspect, which reads the live container (the list can lag the events)."""
     state = info.get("State") or {}
     return _container(host, info["Id"], str(info.get("Name", "")), str(state.get("Status", "")),
-                      state.get("ExitCode"), str((info.get("Config") or {}).get("Image", "")))
+                      state.get("ExitCode"), str((info.get("Config") or {}).get("Image", "")),
+                      (info.get("Config") or {}).get("Labels"))
 
 
 class DockerBackend(Backend):
     engine = "docker"
     kind = Kind.CONTAINER
-    capabilities = frozenset({Capability.EXIT_STATE, Capability.NETNS})
+    capabilities = frozenset({Capability.EXIT_STATE, Capability.NETNS, Capability.CREATE})
 
     def __init__(
         self, host: str, base_url: str, counters: CounterReader | None = None, *, read_only: bool = False,
@@ -223,6 +228,74 @@ class DockerBackend(Backend):
         except requests.RequestException as err:
             raise self.unavailable(explain(self.target, err)) from err
         return None
+
+    async def create(self, spec: NodeSpec) -> Node:
+        self.check_writable(f"create the container {spec.name!r}")
+        return await self._call(self._create, spec)
+
+    def _create(self, spec: NodeSpec) -> Node:
+        api = self.api
+        try:
+            try:
+                info = api.inspect_container(spec.name)
+            except docker.errors.NotFound:
+                info = None
+            if info is not None:
+                theirs = (info.get("Config") or {}).get("Labels") or {}
+                if any(theirs.get(k) != v for k, v in spec.labels.items()):
+                    raise ActionRefused(f"a container named {spec.name!r} exists on {self.host} and was not made "
+                                        f"for this: remove or rename it, or name the lab otherwise")
+                if not (info.get("State") or {}).get("Running"):
+                    api.start(info["Id"])
+                return inspected_node(self.host, api.inspect_container(info["Id"]))
+            try:
+                api.inspect_image(spec.image)  # type: ignore[no-untyped-call]
+            except docker.errors.ImageNotFound:
+                raise ActionRefused(f"the image {spec.image!r} is not on {self.host}: pull or build it there "
+                                    "(vtui does not pull images)") from None
+            created = api.create_container(
+                spec.image, command=shlex.split(spec.cmd) if spec.cmd else None, name=spec.name,
+                entrypoint=shlex.split(spec.entrypoint) if spec.entrypoint else None, user=spec.user or None,
+                environment=dict(spec.env), labels=dict(spec.labels), hostname=spec.name[:63],
+                host_config=api.create_host_config(binds=list(spec.binds) or None))
+            api.start(created["Id"])
+            return inspected_node(self.host, api.inspect_container(created["Id"]))
+        except docker.errors.APIError as err:
+            raise ActionRefused(f"create {spec.name!r} on {self.host}: {err.explanation or err}") from err
+        except requests.RequestException as err:
+            raise self.unavailable(explain(self.target, err)) from err
+
+    async def discard(self, node: Node) -> bool:
+        self.check_writable(f"remove {node.name!r}")
+
+        def remove() -> bool:
+            try:
+                self.api.remove_container(node.id, v=True, force=True)
+            except docker.errors.NotFound:
+                return False
+            except docker.errors.APIError as err:
+                raise ActionRefused(f"remove {node.name!r} on {self.host}: {err.explanation or err}") from err
+            except requests.RequestException as err:
+                raise self.unavailable(explain(self.target, err)) from err
+            return True
+
+        return await self._call(remove)
+
+    async def run_in(self, node: Node, command: str) -> tuple[int, str]:
+        self.check_writable(f"run a command in {node.name!r}")
+
+        def run() -> tuple[int, str]:
+            try:
+                exec_id = self.api.exec_create(node.id, shlex.split(command))["Id"]
+                output = self.api.exec_start(exec_id)
+                code = self.api.exec_inspect(exec_id).get("ExitCode")
+            except docker.errors.APIError as err:
+                raise ActionRefused(f"run {command!r} in {node.name!r}: {err.explanation or err}") from err
+            except requests.RequestException as err:
+                raise self.unavailable(explain(self.target, err)) from err
+            return int(code if code is not None else -1), output.decode("utf-8", errors="replace")
+
+        return await self._call(run)
 
     async def open_console(self, node: Node, request: ConsoleRequest = SHELL) -> ConsoleSession:
         """A shell in the container (bash if it has one, else sh) on a TTY, or with `request.attach`

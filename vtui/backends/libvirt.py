@@ -25,6 +25,7 @@ from vtui.backends.base import (
     EngineUnavailable,
     LineSplitter,
     LogsUnavailable,
+    NodeSpec,
     Removed,
     Reset,
     Upsert,
@@ -97,7 +98,7 @@ def explain(uri: str, err: libvirt.libvirtError) -> str:
 class LibvirtBackend(Backend):
     engine = "libvirt"
     kind = Kind.VM
-    capabilities = frozenset({Capability.SNAPSHOTS, Capability.NICS})
+    capabilities = frozenset({Capability.SNAPSHOTS, Capability.NICS, Capability.CREATE})
 
     def __init__(self, host: str, uri: str, *, read_only: bool = False, transport: Transport | None = None) -> None:
         super().__init__(host, uri, read_only=read_only, transport=transport)
@@ -206,6 +207,51 @@ class LibvirtBackend(Backend):
         except libvirt.libvirtError as err:
             raise ActionRefused(f"{_verb(action)} {node.name!r}: {err.get_error_message() or err}") from err
         raise ActionRefused(f"{action} is not implemented for VMs yet")
+
+    async def create(self, spec: NodeSpec) -> Node:
+        """Define the VM of `spec.xml` (its name is spec.name) and start it; the VM of that name when it
+        is there already (started if it was off)."""
+        self.check_writable(f"define the VM {spec.name!r}")
+
+        def define() -> Node:
+            try:
+                try:
+                    dom = self.conn.lookupByName(spec.name)
+                except libvirt.libvirtError as err:
+                    if err.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                        raise
+                    dom = self.conn.defineXML(spec.xml)
+                if not dom.isActive():
+                    dom.create()
+                node = self._read(dom.UUIDString())
+            except libvirt.libvirtError as err:
+                raise ActionRefused(f"define {spec.name!r} on {self.host}: {err.get_error_message() or err}") from err
+            if node is None:
+                raise ActionRefused(f"{spec.name!r} on {self.host} was removed while it was being started")
+            return node
+
+        return await self._call(define)
+
+    async def discard(self, node: Node) -> bool:
+        """Force the VM off and undefine it (its disks stay)."""
+        self.check_writable(f"remove {node.name!r}")
+
+        def undefine() -> bool:
+            try:
+                dom = self.conn.lookupByUUIDString(node.id)
+                if dom.isActive():
+                    dom.destroy()
+                dom.undefineFlags(_UNDEFINE_BASIC)
+            except libvirt.libvirtError as err:
+                if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                    return False
+                raise ActionRefused(f"remove {node.name!r} on {self.host}: {err.get_error_message() or err}") from err
+            return True
+
+        return await self._call(undefine)
+
+    async def run_in(self, node: Node, command: str) -> tuple[int, str]:
+        raise ActionRefused(f"{node.name!r} is a VM: vtui runs no commands in guests (exec: is for containers)")
 
     async def attach_nic(self, node: Node, tap: str, mac: str, mtu: int) -> bool:
         return await self._call(self._nic, node, "attach", mac, _nic_xml(tap, mac, mtu))

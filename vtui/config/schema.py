@@ -1,4 +1,4 @@
-"""One way to read vtui's files (config.toml, hosts.toml, and lab files next): a declared table of
+"""One way to read vtui's files (config.toml, hosts.toml, and lab files): a declared table of
 keys, each with a check that turns the file's value into a typed one or says what is wrong, and
 errors that name the file, the line and the key.
 
@@ -12,6 +12,7 @@ A file format gives the positions (`toml_lines`; tomllib keeps none, so they are
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -89,7 +90,7 @@ def check_table(data: object, keys: Mapping[str, Key[Any]], path: KeyPath = ()) 
         raise Invalid("must be a table", path)
     for name in data:
         if name not in keys:
-            raise Invalid(f"unknown key (known: {', '.join(keys)})", (*path, name))
+            raise Invalid(f"unknown key ({_known(str(name), keys)})", (*path, name))
     values: dict[str, Any] = {}
     for name, key in keys.items():
         if name not in data:
@@ -102,6 +103,14 @@ def check_table(data: object, keys: Mapping[str, Key[Any]], path: KeyPath = ()) 
         except Invalid as bad:
             raise Invalid(bad.what, (*path, name, *bad.path)) from None
     return values
+
+
+def _known(name: str, keys: Mapping[str, object]) -> str:
+    """The keys a table takes, or for a long list those spelt like `name`."""
+    if len(keys) <= 12:
+        return f"known: {', '.join(keys)}"
+    close = difflib.get_close_matches(name, list(keys), n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(close)}?" if close else f"{len(keys)} keys are known; this is none of them"
 
 
 # --- checks: each returns the typed value or raises Invalid(what is wrong) -------------------------
@@ -196,3 +205,46 @@ def toml_lines(content: str) -> Lines:
         elif assign := _ASSIGN.match(line):
             where.setdefault((*current, assign.group(1).strip('"')), number_)
     return where.get
+
+
+# --- YAML (lab files) ----------------------------------------------------------------------------------
+
+def read_yaml(path: Path) -> tuple[dict[str, object], Lines]:
+    """A YAML file's data (a mapping at the top) and where each of its keys is written; ConfigError
+    when it cannot be read or is not YAML."""
+    import yaml  # only lab files are YAML: loaded when one is read
+
+    try:
+        content = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
+    loader = yaml.SafeLoader(content)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{line}: not YAML: {getattr(err, 'problem', None) or err}") from err
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a lab file is a YAML mapping (name:, topology:), not {type(data).__name__}")
+    where: dict[KeyPath, int] = {}
+    _yaml_positions(root, (), where)
+    return data, where.get
+
+
+def _yaml_positions(node: object, path: KeyPath, where: dict[KeyPath, int]) -> None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                inner = (*path, str(key.value))
+                where.setdefault(inner, key.start_mark.line + 1)
+                _yaml_positions(value, inner, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            where.setdefault((*path, index), item.start_mark.line + 1)
+            _yaml_positions(item, (*path, index), where)

@@ -1,5 +1,5 @@
-"""The links vtui has made, as people named them, kept in a state file: what `vtui link ls` lists
-after a restart, and what is wired again when a node comes back.
+"""The links vtui has made, as people named them, and the labs that made some, kept in a state
+file: what `vtui link ls` lists after a restart, and what is wired again when a node comes back.
 
 The file (~/.local/state/vtui/links.json) is written whole to a temporary file and renamed over
 the old one, under an exclusive lock, so two vtui processes never lose each other's links.
@@ -67,6 +67,7 @@ class LinkRecord:
     kind: str = "veth"
     down: frozenset[str] = frozenset()  # sides taken down
     impair: Mapping[str, Impairment] = field(default_factory=dict)  # by side: what that end sends
+    lab: str = ""  # the lab that made it, if any
 
     def end(self, side: str) -> EndRef:
         return self.a if side == "a" else self.b
@@ -81,13 +82,14 @@ class LinkRecord:
         return {"id": self.id, "kind": self.kind, "a": self.a.to_json(), "b": self.b.to_json(), "mtu": self.mtu,
                 "down": sorted(self.down),
                 "impair": {side: {f.name: getattr(i, f.name) for f in fields(i) if getattr(i, f.name) is not None}
-                           for side, i in self.impair.items() if not i.none}}
+                           for side, i in self.impair.items() if not i.none}} | ({"lab": self.lab} if self.lab else {})
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LinkRecord:
         return cls(str(data["id"]), EndRef.from_json(data["a"]), EndRef.from_json(data["b"]), int(data["mtu"]),
                    str(data.get("kind", "veth")), frozenset(s for s in data.get("down", ()) if s in SIDES),
-                   {side: Impairment(**values) for side, values in data.get("impair", {}).items() if side in SIDES})
+                   {side: Impairment(**values) for side, values in data.get("impair", {}).items() if side in SIDES},
+                   str(data.get("lab", "")))
 
     def impair_words(self, separator: str = " ") -> str:
         """The impairments per end in the words parse_impairment reads: "a 10000kbit 50ms; b loss 1%"."""
@@ -125,24 +127,45 @@ class SegmentRecord:
     host: str
     name: str  # the user's name for it, unique on its host; only ever shown, never given to a shell
     mtu: int = DEFAULT_MTU
+    lab: str = ""  # the lab that made it, if any
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "host": self.host, "name": self.name, "mtu": self.mtu}
+        return {"id": self.id, "host": self.host, "name": self.name, "mtu": self.mtu} | \
+            ({"lab": self.lab} if self.lab else {})
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SegmentRecord:
-        return cls(str(data["id"]), str(data["host"]), str(data["name"]), int(data["mtu"]))
+        return cls(str(data["id"]), str(data["host"]), str(data["name"]), int(data["mtu"]), str(data.get("lab", "")))
 
     def __str__(self) -> str:
         return self.name + ("" if self.host == "local" else f"@{self.host}")
 
 
+@dataclass(frozen=True)
+class LabRecord:
+    """A lab deployed: the file it came from, its text as deployed (what `lab destroy NAME` and `lab
+    apply` compare with), and the hosts its nodes are on."""
+
+    name: str
+    file: str
+    text: str
+    hosts: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "file": self.file, "text": self.text, "hosts": list(self.hosts)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LabRecord:
+        return cls(str(data["name"]), str(data["file"]), str(data["text"]), tuple(str(h) for h in data["hosts"]))
+
+
 @dataclass
 class Book:
-    """Everything the links file holds, by id."""
+    """Everything the links file holds, by id (labs by name)."""
 
     links: dict[str, LinkRecord] = field(default_factory=dict)
     segments: dict[str, SegmentRecord] = field(default_factory=dict)
+    labs: dict[str, LabRecord] = field(default_factory=dict)
 
 
 class LinkBook:
@@ -180,9 +203,10 @@ class LinkBook:
             data = json.loads(text)
             links = [LinkRecord.from_json(item) for item in data["links"]]
             segments = [SegmentRecord.from_json(item) for item in data.get("segments", [])]
+            labs = [LabRecord.from_json(item) for item in data.get("labs", [])]
         except (ValueError, KeyError, TypeError, AttributeError) as err:
             raise LinkError(f"the links file {self.path} is damaged ({err}); move it away to start a new one") from err
-        return Book({r.id: r for r in links}, {s.id: s for s in segments})
+        return Book({r.id: r for r in links}, {s.id: s for s in segments}, {lab.name: lab for lab in labs})
 
     @contextlib.contextmanager
     def editing(self) -> Iterator[Book]:
@@ -195,5 +219,6 @@ class LinkBook:
             yield book
             tmp = self.path.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps({"version": 1, "links": [r.to_json() for r in book.links.values()],
-                                       "segments": [s.to_json() for s in book.segments.values()]}, indent=1))
+                                       "segments": [s.to_json() for s in book.segments.values()],
+                                       "labs": [lab.to_json() for lab in book.labs.values()]}, indent=1))
             os.replace(tmp, self.path)
