@@ -16,7 +16,7 @@ import platformdirs
 
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
-from vtui.cli import links
+from vtui.cli import labs, links
 from vtui.cli.actions import GROUPS, act, snapshot_list
 from vtui.cli.console import run_console
 from vtui.cli.discover import run_discover
@@ -89,6 +89,7 @@ def parser() -> argparse.ArgumentParser:
     _snapshot_parser(sub, common)
     links.add_parser(sub, common)
     links.add_bridge_parser(sub, common)
+    labs.add_parser(sub, common)
     autostart = sub.add_parser("autostart", parents=[common], help="start VMs when the host boots, or not",
                                description="Autostart: whether libvirt starts the VMs when the host boots.")
     switch = autostart.add_subparsers(dest="switch", metavar="on|off", required=True)
@@ -295,6 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         rate=args.rate, timeout=args.timeout, json_out=args.json, add=args.add))
     try:
         config = load_config(getattr(args, "config", None))
+        if args.command == "lab" and not getattr(args, "hosts", None):
+            args.hosts = labs.hosts_of(args)  # the hosts of the lab's nodes
         backends = _backends(args, config)
     except (ConfigError, ValueError) as err:
         print(f"vtui: {err}", file=sys.stderr)
@@ -318,6 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_console(args, backends, config)
     if args.command in ("link", "bridge"):
         return links.run(args, backends)
+    if args.command == "lab":
+        return labs.run(args, backends)
     if getattr(args, "query", None) == "snapshot-list":
         return cmd_snapshot_list(args, backends)
     if getattr(args, "action", None):

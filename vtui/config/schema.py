@@ -209,13 +209,13 @@ def toml_lines(content: str) -> Lines:
 
 # --- YAML (lab files) ----------------------------------------------------------------------------------
 
-def read_yaml(path: Path) -> tuple[dict[str, object], Lines]:
+def read_yaml(path: Path, content: str | None = None) -> tuple[dict[str, object], Lines]:
     """A YAML file's data (a mapping at the top) and where each of its keys is written; ConfigError
-    when it cannot be read or is not YAML."""
+    when it cannot be read or is not YAML. `content`: the file's text as read before."""
     import yaml  # only lab files are YAML: loaded when one is read
 
     try:
-        content = path.read_text(encoding="utf-8")
+        content = path.read_text(encoding="utf-8") if content is None else content
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
     loader = yaml.SafeLoader(content)

@@ -15,11 +15,14 @@ knows are refused, with the file, line and key.
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from vtui.config.schema import (
+    ConfigError,
     Invalid,
     Key,
     KeyPath,
@@ -158,13 +161,22 @@ _ENDPOINT_KEYS: dict[str, Key[Any]] = {
 }
 
 
-def read_lab(path: Path) -> Lab:
-    """The lab of a containerlab file; ConfigError naming the file, line and key of what is wrong."""
-    data, lines = read_yaml(path)
+def read_lab(path: Path, text: str | None = None) -> Lab:
+    """The lab of a containerlab file (or of its text as read before); ConfigError naming the file,
+    line and key of what is wrong."""
+    text = _read(path) if text is None else text
+    data, lines = read_yaml(path, text)
     try:
-        return _lab(data, path, lines)
+        return replace(_lab(data, path, lines), text=text)
     except Invalid as bad:
         raise bad.located(path, lines) from bad
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from err
 
 
 def _lab(data: dict[str, object], path: Path, lines: Callable[[KeyPath], int | None]) -> Lab:
@@ -240,11 +252,32 @@ def _node(name: str, own: Mapping[str, Any], defaults: Mapping[str, Any], kinds:
                           where)
         if xml:
             xml = _read_xml(path.parent / xml, (*where, "xml"))
+            domain = _domain_name(xml, (*where, "xml"))
     elif domain or xml:
         raise Invalid(f"only a libvirt node takes domain: or xml: (this one is {kind})", where)
+    binds = tuple(_bind(b, path.parent) for b in value("binds") or ())
     return LabNode(name, kind, becomes, value("host") or LOCAL_HOST, image, value("cmd") or "",
-                   value("entrypoint") or "", value("user") or "", merged("env"), tuple(value("binds") or ()),
+                   value("entrypoint") or "", value("user") or "", merged("env"), binds,
                    merged("labels"), tuple(value("exec") or ()), domain, xml)
+
+
+def _bind(bind: str, base: Path) -> str:
+    """SRC:DST[:OPTIONS] with SRC made absolute (containerlab reads it from the file's folder); a
+    named volume (no slash, no dot) stays as it is."""
+    source, colon, rest = bind.partition(":")
+    if colon and (source.startswith((".", "~")) or "/" in source) and not source.startswith("/"):
+        source = str((base / Path(source).expanduser()).resolve())
+    return f"{source}{colon}{rest}"
+
+
+def _domain_name(xml: str, where: KeyPath) -> str:
+    try:
+        name = ET.fromstring(xml).findtext("name")
+    except ET.ParseError as err:
+        raise Invalid(f"the domain XML is not XML: {err}", where) from None
+    if not name or not name.strip():
+        raise Invalid("the domain XML has no <name>", where)
+    return name.strip()
 
 
 def _read_xml(file: Path, where: KeyPath) -> str:

@@ -37,8 +37,8 @@ class LabNode:
     binds: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     exec: tuple[str, ...] = ()  # commands run in the node once its links are wired
-    domain: str = ""  # kind libvirt: an existing VM's name
-    xml: str = ""  # kind libvirt: the domain XML vtui defines (its text)
+    domain: str = ""  # kind libvirt: the VM's name (an existing VM's, or the <name> of `xml`)
+    xml: str = ""  # kind libvirt: the domain XML vtui defines (its text), if the lab makes the VM
 
     @property
     def made_by_lab(self) -> bool:
@@ -88,6 +88,7 @@ class Lab:
     prefix: str | None = None  # containerlab's: None is "clab"; "" names containers as their nodes
     path: Path | None = None
     notes: tuple[str, ...] = ()  # what the file asks that vtui does otherwise (said, not refused)
+    text: str = ""  # the file as read
 
     def container_name(self, node: str) -> str:
         """The container's name, as containerlab names it: clab-LAB-NODE, PREFIX-LAB-NODE, or NODE."""

@@ -93,13 +93,7 @@ class LinkRecord:
 
     def impair_words(self, separator: str = " ") -> str:
         """The impairments per end in the words parse_impairment reads: "a 10000kbit 50ms; b loss 1%"."""
-        ends = []
-        for side, i in sorted(self.impair.items()):
-            words = [f"{i.rate_kbit}kbit" if i.rate_kbit else "", f"{i.delay_ms:g}ms" if i.delay_ms else "",
-                     f"jitter {i.jitter_ms:g}ms" if i.jitter_ms else "", f"loss {i.loss_pct:g}%" if i.loss_pct else "",
-                     f"corrupt {i.corrupt_pct:g}%" if i.corrupt_pct else ""]
-            ends.append(f"{side}{separator}{' '.join(w for w in words if w)}")
-        return "; ".join(ends)
+        return "; ".join(f"{side}{separator}{i.words()}" for side, i in sorted(self.impair.items()))
 
     def with_impairment(self, side: str, impairment: Impairment) -> LinkRecord:
         impair = dict(self.impair)

@@ -114,6 +114,14 @@ class Impairment:
     def none(self) -> bool:
         return self.rate_kbit is None and not self.netem
 
+    def words(self) -> str:
+        """In the words parse_impairment reads: "10000kbit 50ms jitter 5ms loss 1%", or "off"."""
+        words = [f"{self.rate_kbit}kbit" if self.rate_kbit else "", f"{self.delay_ms:g}ms" if self.delay_ms else "",
+                 f"jitter {self.jitter_ms:g}ms" if self.jitter_ms else "",
+                 f"loss {self.loss_pct:g}%" if self.loss_pct else "",
+                 f"corrupt {self.corrupt_pct:g}%" if self.corrupt_pct else ""]
+        return " ".join(w for w in words if w) or "off"
+
     def tbf_burst(self) -> int:
         """Bytes of burst: 10 ms at the rate, at least a 9000-byte frame and then some."""
         return max(16 * 1024, (self.rate_kbit or 0) * 1000 // 8 // 100)

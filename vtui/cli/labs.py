@@ -1,0 +1,226 @@
+"""`vtui lab …`: containerlab topology files deployed, inspected, changed, destroyed and drawn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from vtui.actions import ActionRefused
+from vtui.backends import Backend
+from vtui.cli.ls import connected, described
+from vtui.cli.terminal import agreed, answer, columns
+from vtui.config.hosts import load_hosts
+from vtui.config.schema import ConfigError
+from vtui.labs.clab import read_lab
+from vtui.labs.deploy import LabError, Labs, Plan, Step
+from vtui.labs.graph import FORMATS, draw
+from vtui.labs.topology import Lab
+from vtui.model import LOCAL_HOST
+from vtui.net.book import LinkBook
+from vtui.net.plan import LinkError
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    lab = sub.add_parser(
+        "lab", parents=[common], help="deploy, inspect, change, destroy and draw labs (containerlab files)",
+        description="A lab is a containerlab topology file (*.clab.yml), read as it is, plus vtui's own keys: a "
+                    "node's host:, kind: libvirt with domain: or xml:, a link's impair: and state: down. What a lab "
+                    "makes carries its name, so destroy removes exactly that.")
+    verbs = lab.add_subparsers(dest="lab_command", metavar="SUBCOMMAND", required=True)
+    deploy = verbs.add_parser("deploy", parents=[common],
+                              help="make the lab's nodes and links (again: make what is missing)")
+    deploy.add_argument("file", type=Path, metavar="FILE")
+    apply = verbs.add_parser("apply", parents=[common], help="change a running lab to what its edited file says",
+                             description="Compares the file with the running lab and changes only what differs: "
+                                         "nodes and links added or removed, a node made again when its image or "
+                                         "command changed, impairments and link state set.")
+    apply.add_argument("file", type=Path, metavar="FILE")
+    apply.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+    destroy = verbs.add_parser("destroy", parents=[common], help="remove everything the lab made")
+    destroy.add_argument("lab", metavar="NAME|FILE")
+    destroy.add_argument("--yes", action="store_true", help="do not ask (required without a terminal)")
+    inspect = verbs.add_parser("inspect", parents=[common], help="the labs deployed: nodes, state, links, addresses")
+    inspect.add_argument("lab", nargs="?", metavar="NAME|FILE", help="one lab (default: every lab deployed)")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    graph = verbs.add_parser("graph", parents=[common], help="draw a lab file's topology")
+    graph.add_argument("file", type=Path, metavar="FILE")
+    graph.add_argument("--format", choices=FORMATS, default="ascii", help="ascii (default), mermaid or dot")
+
+
+def hosts_of(args: argparse.Namespace) -> list[str]:
+    """The hosts a lab command needs (as the lab file names them): those of its file's nodes, or of the
+    labs deployed. ConfigError for a file that cannot be read."""
+    verb = args.lab_command
+    if verb in ("deploy", "apply"):
+        return read_lab(args.file).hosts
+    if verb == "graph":
+        return [LOCAL_HOST]
+    spec = getattr(args, "lab", None)
+    if spec and Path(spec).is_file():
+        return read_lab(Path(spec)).hosts
+    labs = LinkBook().read().labs
+    chosen = [labs[spec]] if spec in labs else [] if spec else list(labs.values())
+    return list(dict.fromkeys(h for record in chosen for h in record.hosts)) or [LOCAL_HOST]
+
+
+def host_names(file_hosts: Sequence[str]) -> dict[str, str]:
+    """Each host as a lab file names it (local, a hosts.toml name, an SSH target) -> its name in vtui."""
+    config = load_hosts()
+    names = {}
+    for host in file_hosts:
+        _, remote = config.chosen([host])
+        names[host] = remote[0].name if remote else LOCAL_HOST
+    return names
+
+
+def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
+    if args.lab_command == "graph":
+        print(draw(read_lab(args.file), args.format))
+        return 0
+    try:
+        return asyncio.run(_run(args, backends))
+    except KeyboardInterrupt:
+        print("vtui: interrupted; what this run made was undone (vtui lab destroy removes the rest)",
+              file=sys.stderr)
+        return 130
+
+
+async def _run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
+    async with connected(backends) as (listed, failures):
+        for problem in described(failures):
+            print(f"vtui: {problem}", file=sys.stderr)
+        labs = Labs(list(listed), host_names(hosts_of(args)))
+        labs.unreached = {f.host: f.reason for f in failures}
+        await labs.refresh()
+        try:
+            return await _command(args, labs)
+        except (LabError, LinkError, ActionRefused, ConfigError) as err:
+            print(f"vtui: {err}", file=sys.stderr)
+            return 1
+
+
+async def _command(args: argparse.Namespace, labs: Labs) -> int:
+    verb = args.lab_command
+    if verb in ("deploy", "apply"):
+        lab = read_lab(args.file)
+        for note in lab.notes:
+            print(f"note: {note}", file=sys.stderr)
+        plan = await labs.plan(lab)
+        if verb == "apply" and args.dry_run:
+            print(f"lab {lab.name}: " + ("no change" if not plan.steps else f"{len(plan.steps)} changes"))
+            for step in plan.steps:
+                print(f"  {step}")
+            return 0
+        return await _carry_out(labs, plan, "deployed" if verb == "deploy" else "applied")
+    if verb == "destroy":
+        name = _lab_name(args.lab)
+        plan = labs.destroy_plan(name)
+        what = "; ".join(step.what for step in plan.steps) or "its record only"
+        if plan.steps and not args.yes and not _agreed_on_terminal(f"Destroy lab {name}: {what}? [y/N] "):
+            return 2
+        return await _carry_out(labs, plan, "destroyed")
+    if verb == "inspect":
+        return await _inspect(args, labs)
+    raise AssertionError(verb)
+
+
+def _lab_name(spec: str) -> str:
+    """A lab's name, given as itself or as its file."""
+    path = Path(spec)
+    return read_lab(path).name if spec.endswith((".yml", ".yaml")) or path.is_file() else spec
+
+
+def _agreed_on_terminal(question: str) -> bool:
+    if not sys.stdin.isatty():
+        print("vtui: this removes nodes and links and there is no terminal to ask: pass --yes", file=sys.stderr)
+        return False
+    return agreed(answer(question))
+
+
+class Printed:
+    """Progress as lines: each step when it ends (ok, failed, undone), numbered."""
+
+    def __init__(self, total: int, out: TextIO = sys.stdout) -> None:
+        self.total, self.count, self.out = total, 0, out
+
+    def __call__(self, step: Step, state: str, detail: str) -> None:
+        if state == "start":
+            return
+        if state == "done":
+            self.count += 1
+        width = len(str(self.total))
+        mark = f"[{self.count:>{width}}/{self.total}]" if state == "done" else f"[{state}]".rjust(2 * width + 3)
+        print(f"{mark} {step}" + (f": {detail}" if detail else ""), file=self.out, flush=True)
+
+
+async def _carry_out(labs: Labs, plan: Plan, done: str) -> int:
+    lab = plan.lab
+    if not plan.steps and not plan.remove_record:
+        print(f"lab {lab.name}: nothing to change")
+        return 0
+    if not plan.steps and not labs.book.read().labs.get(lab.name):
+        print(f"lab {lab.name}: nothing to destroy (no lab of that name is deployed here)")
+        return 0
+    print(f"lab {lab.name}: {len(plan.steps)} steps")
+    try:
+        await labs.carry_out(plan, Printed(len(plan.steps)))
+    except LabError as err:
+        print(f"vtui: lab {lab.name} not {done}; what this run made was undone: {err}", file=sys.stderr)
+        return 1
+    print(f"lab {lab.name} {done}")
+    return 0
+
+
+async def _inspect(args: argparse.Namespace, labs: Labs) -> int:
+    records = labs.book.read().labs
+    names = [_lab_name(args.lab)] if args.lab else list(records)
+    shown: list[dict[str, Any]] = []
+    for name in names:
+        lab = labs.deployed(name)
+        if lab is None:
+            print(f"vtui: no lab {name!r} is deployed here", file=sys.stderr)
+            return 1
+        shown.append(await _lab_json(labs, lab))
+    if args.json:
+        print(json.dumps(shown, indent=2))
+    elif not shown:
+        print("no labs: deploy one with vtui lab deploy FILE")
+    for lab_json in shown if not args.json else ():
+        print(_lab_text(lab_json))
+    return 0
+
+
+async def _lab_json(labs: Labs, lab: Lab) -> dict[str, Any]:
+    nodes = [labs.view(lab, node) for node in lab.nodes.values()]
+    names = {(v.host, labs.node_kind(lab.nodes[v.name]), v.engine_name): v.name for v in nodes}
+    records = [r for r in labs.book.load().values() if r.lab == lab.name]
+    views = await labs.wiring(lab.name).views(records)
+    links = []
+    for view in views:
+        r = view.record
+        ends = [{"node": names.get((e.host, e.kind, e.node), e.node), "interface": e.ifname,
+                 "addresses": list(e.addresses)} for e in (r.a, r.b)]
+        links.append({"id": r.id, "a": ends[0], "b": ends[1], "kind": r.kind, "mtu": r.mtu, "state": view.state,
+                      "reason": view.reason, "impair": r.impair_words(": ")})
+    return {"name": lab.name, "file": str(lab.path or ""),
+            "nodes": [{"name": v.name, "kind": v.kind, "host": v.host, "engine_name": v.engine_name,
+                       "state": v.state} for v in nodes],
+            "links": links}
+
+
+def _lab_text(lab: dict[str, Any]) -> str:
+    nodes = columns([("NODE", "KIND", "HOST", "NAME", "STATE")] +
+                    [(n["name"], n["kind"], n["host"], n["engine_name"], n["state"]) for n in lab["nodes"]])
+    links = columns([("LINK", "A", "B", "KIND", "MTU", "STATE", "IMPAIRMENT", "ADDRESSES")] + [
+        (link["id"], f"{link['a']['node']}:{link['a']['interface']}", f"{link['b']['node']}:{link['b']['interface']}",
+         link["kind"], str(link["mtu"]), link["state"] + (f" ({link['reason']})" if link["reason"] else ""),
+         link["impair"] or "-", " ".join(link["a"]["addresses"] + link["b"]["addresses"]) or "-")
+        for link in lab["links"]])
+    count = len(lab["links"])
+    head = f"lab {lab['name']} ({lab['file']}): {len(lab['nodes'])} nodes, {count} link{'s' * (count != 1)}"
+    return "\n".join([head, nodes, "", links if lab["links"] else "no links", ""])
