@@ -80,7 +80,11 @@ def host_names(file_hosts: Sequence[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
     if args.lab_command == "graph":
-        print(draw(read_lab(args.file), args.format))
+        try:
+            print(draw(read_lab(args.file), args.format))
+        except ConfigError as err:
+            print(f"vtui: {err}", file=sys.stderr)
+            return 2
         return 0
     try:
         return asyncio.run(_run(args, backends))

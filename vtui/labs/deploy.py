@@ -225,6 +225,11 @@ class Labs:
                                    f"(kind {node.kind} names one that exists)")
             if node.becomes == NodeKind.CONTAINER and not backend.supports(Capability.CREATE):
                 raise LabError(f"node {node.name}: {backend.engine} on {host} cannot make nodes")
+            name = self.engine_name(lab, node)
+            other = self._found(host, kind, name)
+            if node.becomes == NodeKind.CONTAINER and other is not None and other.lab != lab.name:
+                raise LabError(f"node {node.name}: a container named {name!r} exists on {host} and was not made by "
+                               f"lab {lab.name}: remove or rename it, or give the lab another name or prefix")
         for link in lab.links:
             ends = [lab.nodes[link.a.node], lab.nodes[link.b.node]]
             if self.host(ends[0]) != self.host(ends[1]):
@@ -478,9 +483,12 @@ class Labs:
     async def _phase(self, phase: Sequence[Step], progress: Progress, done: list[Step]) -> list[str]:
         gate = asyncio.Semaphore(PARALLEL)
         failures: list[str] = []
+        stopping = asyncio.Event()
 
         async def one(step: Step) -> None:
             async with gate:
+                if stopping.is_set():
+                    return
                 progress(step, "start", "")
                 started = time.monotonic()
                 try:
@@ -493,7 +501,13 @@ class Labs:
                 took = _seconds(time.monotonic() - started)
                 progress(step, "done", f"{detail} ({took})" if detail else took)
 
-        await asyncio.gather(*(one(step) for step in phase))
+        tasks = [asyncio.create_task(one(step)) for step in phase]
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:  # ctrl+c: no step starts; those under way finish, to be undone whole
+            stopping.set()
+            await asyncio.wait(tasks)
+            raise
         return failures
 
     async def _undo(self, done: Iterable[Step], progress: Progress, before: LabRecord | None, name: str) -> None:

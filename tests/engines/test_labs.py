@@ -1,0 +1,280 @@
+"""Labs from containerlab topology files, deployed, changed and destroyed by `vtui lab …` on the test
+bed's real engines: every file is written in containerlab's own syntax (vtui's keys only where a
+lab needs what containerlab lacks), every lab is named after this run, and every container it makes
+carries the test label, so a dead run's leftovers are swept and nothing else is touched."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import pytest
+
+from tests.conftest import OWNER, RUN, TEST_IMAGE, TEST_LABEL, sh, vtui
+from vtui.model import LAB_LABEL
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"VTUI_STATE_DIR": str(tmp_path / "state")}
+
+
+def header(name: str, *, kinds: str = "") -> str:
+    """A lab's head: its name, and defaults that make busybox containers labelled for this run."""
+    return (f"name: {name}\ntopology:\n  defaults:\n    kind: linux\n    image: {TEST_IMAGE}\n    cmd: sleep 3600\n"
+            f"    labels: {{{TEST_LABEL}: '{OWNER}'}}\n{kinds}")
+
+
+def lab(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vtui", "lab", *args, "--no-libvirt"], capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, **env})
+
+
+def ok(env: dict[str, str], *args: str) -> str:
+    done = lab(env, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def pings(client: docker.DockerClient, container: str, address: str) -> bool:
+    return int(client.containers.get(container).exec_run(["ping", "-c", "1", "-W", "2", address]).exit_code) == 0
+
+
+def inside(client: docker.DockerClient, container: str, *command: str) -> str:
+    return str(client.containers.get(container).exec_run(list(command)).output.decode())
+
+
+def qdisc(client: docker.DockerClient, container: str, ifname: str = "eth1") -> str:
+    """The interface's qdiscs as the host's tc shows them (busybox's tc prints no options)."""
+    pid = client.api.inspect_container(container)["State"]["Pid"]
+    return sh("nsenter", f"--net=/proc/{pid}/ns/net", "tc", "qdisc", "show", "dev", ifname)
+
+
+def of_lab(client: docker.DockerClient, name: str) -> list[str]:
+    return sorted(c.name for c in client.containers.list(all=True, filters={"label": f"{LAB_LABEL}={name}"}))
+
+
+def inspected(env: dict[str, str], name: str) -> dict[str, Any]:
+    [shown] = json.loads(ok(env, "inspect", name, "--json"))
+    assert isinstance(shown, dict)
+    return shown
+
+
+def links_by_ends(shown: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f"{link['a']['node']}:{link['a']['interface']}-{link['b']['node']}:{link['b']['interface']}": link
+            for link in shown["links"]}
+
+
+def ifindex(client: docker.DockerClient, container: str, ifname: str) -> str:
+    return inside(client, container, "cat", f"/sys/class/net/{ifname}/ifindex").strip()
+
+
+def test_a_line_of_three_is_deployed_pinged_changed_in_place_and_destroyed(
+    docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path,
+) -> None:
+    name = f"line{RUN}"
+    c = {n: f"clab-{name}-{n}" for n in ("r1", "r2", "r3")}
+    first = tmp_path / "line.clab.yml"
+    first.write_text(header(name) + """\
+  nodes:
+    r1:
+    r2:
+    r3:
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+      ipv4: [10.91.1.1/30, 10.91.1.2/30]
+      impair: 10mbit
+    - endpoints: ["r2:eth2", "r3:eth1"]
+      ipv4: [10.91.2.1/30, 10.91.2.2/30]
+""")
+    try:
+        deployed = ok(env, "deploy", str(first))
+        assert f"lab {name} deployed" in deployed and "+ node r3" in deployed
+        assert pings(docker_client, c["r1"], "10.91.1.2") and pings(docker_client, c["r3"], "10.91.2.1")
+        shown = inspected(env, name)
+        assert {n["name"]: n["state"] for n in shown["nodes"]} == {"r1": "running", "r2": "running", "r3": "running"}
+        links = links_by_ends(shown)
+        assert {link["state"] for link in links.values()} == {"up"} and len(links) == 2
+        assert links["r1:eth1-r2:eth1"]["impair"] == "a: 10000kbit; b: 10000kbit"
+        assert links["r1:eth1-r2:eth1"]["mtu"] == 9500  # containerlab's MTU
+        assert "rate 10Mbit" in qdisc(docker_client, c["r1"])
+        assert "nothing to change" in ok(env, "deploy", str(first))  # deployed again: the same lab
+
+        kept = {n: docker_client.containers.get(c[n]).id for n in ("r1", "r2")}
+        kept_if = ifindex(docker_client, c["r1"], "eth1")
+        edited = tmp_path / "line2.clab.yml"  # r3 goes, a link comes, an impairment changes
+        edited.write_text(header(name) + """\
+  nodes:
+    r1:
+    r2:
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+      ipv4: [10.91.1.1/30, 10.91.1.2/30]
+      impair: {a: 5mbit}
+    - endpoints: ["r1:eth2", "r2:eth3"]
+      ipv4: [10.91.3.1/30, 10.91.3.2/30]
+""")
+        dry = ok(env, "apply", str(edited), "--dry-run")
+        assert dry.splitlines()[1:] == ["  - 1 link: r2:eth2 — r3:eth1",
+                                        f"  - node r3 (container {c['r3']} on local)",
+                                        "  + link r1:eth2 — r2:eth3",
+                                        "  ~ link r1:eth1 — r2:eth1: impair r1:eth1 5000kbit; r2:eth1 off"], dry
+        assert of_lab(docker_client, name) == sorted(c.values())  # a dry run changes nothing
+        applied = ok(env, "apply", str(edited))
+        assert f"lab {name} applied" in applied
+        assert of_lab(docker_client, name) == sorted([c["r1"], c["r2"]])
+        assert {n: docker_client.containers.get(c[n]).id for n in ("r1", "r2")} == kept  # not made again
+        assert ifindex(docker_client, c["r1"], "eth1") == kept_if  # the kept link was not made again
+        assert pings(docker_client, c["r1"], "10.91.3.2") and pings(docker_client, c["r1"], "10.91.1.2")
+        assert "rate 5Mbit" in qdisc(docker_client, c["r1"])
+        assert "tbf" not in qdisc(docker_client, c["r2"])
+        assert "no change" in ok(env, "apply", str(edited), "--dry-run")
+
+        destroyed = lab(env, "destroy", name)  # no terminal to ask: refused
+        assert destroyed.returncode == 2 and "pass --yes" in destroyed.stderr
+        assert f"lab {name} destroyed" in ok(env, "destroy", str(edited), "--yes")
+        assert of_lab(docker_client, name) == []
+        state = json.loads((Path(env["VTUI_STATE_DIR"]) / "links.json").read_text())
+        assert (state["links"], state["segments"], state["labs"]) == ([], [], [])
+        assert "nothing to destroy" in ok(env, "destroy", name, "--yes")  # again: converged already
+    finally:
+        lab(env, "destroy", name, "--yes")
+
+
+def test_a_star_around_a_bridge(docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path) -> None:
+    name = f"star{RUN}"
+    star = tmp_path / "star.clab.yml"
+    star.write_text(header(name) + """\
+  nodes:
+    sw: {kind: bridge}
+    h1:
+    h2:
+    h3:
+  links:
+    - endpoints: ["h1:eth1", "sw:p1"]
+      ipv4: [10.92.0.1/24, ""]
+    - endpoints: ["h2:eth1", "sw:p2"]
+      ipv4: [10.92.0.2/24, ""]
+    - type: veth
+      endpoints:
+        - {node: h3, interface: eth1, ipv4: 10.92.0.3/24}
+        - {node: sw, interface: p3}
+""")
+    try:
+        ok(env, "deploy", str(star))
+        for peer in ("10.92.0.2", "10.92.0.3"):
+            assert pings(docker_client, f"clab-{name}-h1", peer)
+        assert pings(docker_client, f"clab-{name}-h3", "10.92.0.2")
+        shown = inspected(env, name)
+        assert {n["name"]: n["state"] for n in shown["nodes"]}["sw"] == "made"
+        assert {link["kind"] for link in shown["links"]} == {"segment"} and len(shown["links"]) == 3
+        segment = json.loads((Path(env["VTUI_STATE_DIR"]) / "links.json").read_text())["segments"][0]
+        assert f"vtseg{segment['id']}" in sh("ip", "netns", "list")
+        ok(env, "destroy", name, "--yes")
+        assert of_lab(docker_client, name) == [] and f"vtseg{segment['id']}" not in sh("ip", "netns", "list")
+    finally:
+        lab(env, "destroy", name, "--yes")
+
+
+def test_a_missing_image_is_named_and_nothing_is_left(
+    docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path,
+) -> None:
+    name = f"noimg{RUN}"
+    bad = tmp_path / "bad.clab.yml"
+    bad.write_text(header(name) + """\
+  nodes:
+    r1:
+    r2:
+    r3: {image: vtui-test/no-such-image:1}
+  links:
+    - endpoints: ["r1:eth1", "r2:eth1"]
+""")
+    done = lab(env, "deploy", str(bad))
+    assert done.returncode == 1
+    assert "the image 'vtui-test/no-such-image:1' is not on local" in done.stderr, done.stderr
+    assert "[undone] + node r1" in done.stdout  # made, then taken back
+    assert of_lab(docker_client, name) == []
+    assert json.loads(ok(env, "inspect", "--json")) == []
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL])
+def test_a_deploy_stopped_half_way_converges_on_the_next_deploy_or_destroy(
+    docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path, stop: signal.Signals,
+) -> None:
+    """ctrl+c: the deploy undoes what it made. A killed vtui undoes nothing, but what it made carries
+    the lab's name: the next deploy completes the lab, and destroy removes all of it."""
+    name = f"cut{stop.value}{RUN}"
+    nodes = [f"n{i}" for i in range(8)]
+    big = tmp_path / "big.clab.yml"
+    big.write_text(header(name) + "  nodes:\n" + "".join(f"    {n}:\n" for n in nodes) + "  links:\n" + "".join(
+        f'    - endpoints: ["{a}:eth1", "{b}:eth1"]\n' for a, b in zip(nodes[::2], nodes[1::2], strict=True)))
+    deploying = subprocess.Popen([sys.executable, "-m", "vtui", "lab", "deploy", str(big), "--no-libvirt"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env={**os.environ, **env})
+    try:
+        wait_for(lambda: bool(of_lab(docker_client, name)))
+        deploying.send_signal(stop)
+        _, err = deploying.communicate(timeout=60)
+        if stop == signal.SIGINT:
+            assert deploying.returncode == 130 and "interrupted" in err, err
+            assert of_lab(docker_client, name) == []
+            assert "nothing to destroy" in ok(env, "destroy", name, "--yes")
+            return
+        assert deploying.returncode == -signal.SIGKILL
+        again = ok(env, "deploy", str(big))
+        assert f"lab {name} deployed" in again or "nothing to change" in again
+        assert of_lab(docker_client, name) == sorted(f"clab-{name}-{n}" for n in nodes)
+        assert {link["state"] for link in inspected(env, name)["links"]} == {"up"}
+        assert "nothing to change" in ok(env, "deploy", str(big))
+        ok(env, "destroy", name, "--yes")
+        assert of_lab(docker_client, name) == []
+    finally:
+        if deploying.poll() is None:
+            deploying.kill()
+            deploying.communicate()
+        lab(env, "destroy", name, "--yes")
+
+
+def test_a_name_taken_by_someone_elses_container_is_refused(
+    docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path,
+) -> None:
+    name = f"taken{RUN}"
+    theirs = docker_client.containers.run(TEST_IMAGE, ["sleep", "600"], name=f"clab-{name}-r1", detach=True,
+                                          labels={TEST_LABEL: OWNER})
+    try:
+        path = tmp_path / "taken.clab.yml"
+        path.write_text(header(name) + "  nodes:\n    r1:\n    r2:\n")
+        done = lab(env, "deploy", str(path))
+        assert done.returncode == 1 and f"a container named 'clab-{name}-r1' exists on local" in done.stderr
+        theirs.reload()
+        assert theirs.status == "running"  # untouched
+        assert of_lab(docker_client, name) == []
+    finally:
+        theirs.remove(force=True)
+
+
+def test_unreadable_files_change_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "typo.clab.yml"
+    path.write_text(f"name: typo{RUN}\ntopology:\n  nodes:\n    r1: {{kind: linux, image: x, imgae: y}}\n")
+    done = lab(env, "deploy", str(path))
+    assert done.returncode == 2 and "line 4: topology.nodes.r1.imgae: unknown key (did you mean image?)" in done.stderr
+    missing = lab(env, "deploy", str(tmp_path / "absent.clab.yml"))
+    assert missing.returncode == 2 and "absent.clab.yml: cannot read" in missing.stderr
+    assert not (Path(env["VTUI_STATE_DIR"]) / "links.json").exists()
+    assert vtui("lab", "graph", str(path), env=env).returncode == 2
