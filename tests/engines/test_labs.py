@@ -5,6 +5,7 @@ carries the test label, so a dead run's leftovers are swept and nothing else is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,9 +18,15 @@ from typing import Any
 
 import docker
 import docker.errors
+import libvirt
 import pytest
 
 from tests.conftest import OWNER, RUN, TEST_IMAGE, TEST_LABEL, sh, vtui
+from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, vm_copy  # noqa: F401
+from tests.engines.test_remote import h1_docker, lab  # noqa: F401
+from tests.engines.test_vm_links import guest, nics
+from tests.support.sshlab import SshLab, ssh_lab  # noqa: F401
+from vtui.backends.libvirt import LibvirtBackend
 from vtui.model import LAB_LABEL
 
 
@@ -34,23 +41,26 @@ def header(name: str, *, kinds: str = "") -> str:
             f"    labels: {{{TEST_LABEL}: '{OWNER}'}}\n{kinds}")
 
 
-def lab(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "vtui", "lab", *args, "--no-libvirt"], capture_output=True,
+def run_lab(env: dict[str, str], *args: str, timeout: float = 120,
+            engines: tuple[str, ...] = ("--no-libvirt",)) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vtui", "lab", *args, *engines], capture_output=True,
                           text=True, timeout=timeout, env={**os.environ, **env})
 
 
-def ok(env: dict[str, str], *args: str) -> str:
-    done = lab(env, *args)
+def ok(env: dict[str, str], *args: str, engines: tuple[str, ...] = ("--no-libvirt",)) -> str:
+    done = run_lab(env, *args, engines=engines)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
 def pings(client: docker.DockerClient, container: str, address: str) -> bool:
-    return int(client.containers.get(container).exec_run(["ping", "-c", "1", "-W", "2", address]).exit_code) == 0
+    return client.containers.get(container).exec_run(["ping", "-c", "1", "-W", "2", address]).exit_code == 0
 
 
 def inside(client: docker.DockerClient, container: str, *command: str) -> str:
-    return str(client.containers.get(container).exec_run(list(command)).output.decode())
+    output = client.containers.get(container).exec_run(list(command)).output
+    assert isinstance(output, bytes)
+    return output.decode()
 
 
 def qdisc(client: docker.DockerClient, container: str, ifname: str = "eth1") -> str:
@@ -60,11 +70,11 @@ def qdisc(client: docker.DockerClient, container: str, ifname: str = "eth1") -> 
 
 
 def of_lab(client: docker.DockerClient, name: str) -> list[str]:
-    return sorted(c.name for c in client.containers.list(all=True, filters={"label": f"{LAB_LABEL}={name}"}))
+    return sorted(str(c.name) for c in client.containers.list(all=True, filters={"label": f"{LAB_LABEL}={name}"}))
 
 
-def inspected(env: dict[str, str], name: str) -> dict[str, Any]:
-    [shown] = json.loads(ok(env, "inspect", name, "--json"))
+def inspected(env: dict[str, str], name: str, engines: tuple[str, ...] = ("--no-libvirt",)) -> dict[str, Any]:
+    [shown] = json.loads(ok(env, "inspect", name, "--json", engines=engines))
     assert isinstance(shown, dict)
     return shown
 
@@ -139,7 +149,7 @@ def test_a_line_of_three_is_deployed_pinged_changed_in_place_and_destroyed(
         assert "tbf" not in qdisc(docker_client, c["r2"])
         assert "no change" in ok(env, "apply", str(edited), "--dry-run")
 
-        destroyed = lab(env, "destroy", name)  # no terminal to ask: refused
+        destroyed = run_lab(env, "destroy", name)  # no terminal to ask: refused
         assert destroyed.returncode == 2 and "pass --yes" in destroyed.stderr
         assert f"lab {name} destroyed" in ok(env, "destroy", str(edited), "--yes")
         assert of_lab(docker_client, name) == []
@@ -147,7 +157,7 @@ def test_a_line_of_three_is_deployed_pinged_changed_in_place_and_destroyed(
         assert (state["links"], state["segments"], state["labs"]) == ([], [], [])
         assert "nothing to destroy" in ok(env, "destroy", name, "--yes")  # again: converged already
     finally:
-        lab(env, "destroy", name, "--yes")
+        run_lab(env, "destroy", name, "--yes")
 
 
 def test_a_star_around_a_bridge(docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path) -> None:
@@ -182,7 +192,7 @@ def test_a_star_around_a_bridge(docker_client: docker.DockerClient, env: dict[st
         ok(env, "destroy", name, "--yes")
         assert of_lab(docker_client, name) == [] and f"vtseg{segment['id']}" not in sh("ip", "netns", "list")
     finally:
-        lab(env, "destroy", name, "--yes")
+        run_lab(env, "destroy", name, "--yes")
 
 
 def test_a_missing_image_is_named_and_nothing_is_left(
@@ -198,7 +208,7 @@ def test_a_missing_image_is_named_and_nothing_is_left(
   links:
     - endpoints: ["r1:eth1", "r2:eth1"]
 """)
-    done = lab(env, "deploy", str(bad))
+    done = run_lab(env, "deploy", str(bad))
     assert done.returncode == 1
     assert "the image 'vtui-test/no-such-image:1' is not on local" in done.stderr, done.stderr
     assert "[undone] + node r1" in done.stdout  # made, then taken back
@@ -248,7 +258,7 @@ def test_a_deploy_stopped_half_way_converges_on_the_next_deploy_or_destroy(
         if deploying.poll() is None:
             deploying.kill()
             deploying.communicate()
-        lab(env, "destroy", name, "--yes")
+        run_lab(env, "destroy", name, "--yes")
 
 
 def test_a_name_taken_by_someone_elses_container_is_refused(
@@ -260,7 +270,7 @@ def test_a_name_taken_by_someone_elses_container_is_refused(
     try:
         path = tmp_path / "taken.clab.yml"
         path.write_text(header(name) + "  nodes:\n    r1:\n    r2:\n")
-        done = lab(env, "deploy", str(path))
+        done = run_lab(env, "deploy", str(path))
         assert done.returncode == 1 and f"a container named 'clab-{name}-r1' exists on local" in done.stderr
         theirs.reload()
         assert theirs.status == "running"  # untouched
@@ -272,9 +282,81 @@ def test_a_name_taken_by_someone_elses_container_is_refused(
 def test_unreadable_files_change_nothing(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "typo.clab.yml"
     path.write_text(f"name: typo{RUN}\ntopology:\n  nodes:\n    r1: {{kind: linux, image: x, imgae: y}}\n")
-    done = lab(env, "deploy", str(path))
+    done = run_lab(env, "deploy", str(path))
     assert done.returncode == 2 and "line 4: topology.nodes.r1.imgae: unknown key (did you mean image?)" in done.stderr
-    missing = lab(env, "deploy", str(tmp_path / "absent.clab.yml"))
+    missing = run_lab(env, "deploy", str(tmp_path / "absent.clab.yml"))
     assert missing.returncode == 2 and "absent.clab.yml: cannot read" in missing.stderr
     assert not (Path(env["VTUI_STATE_DIR"]) / "links.json").exists()
     assert vtui("lab", "graph", str(path), env=env).returncode == 2
+
+
+def test_a_lab_on_two_hosts_is_linked_by_vxlan(
+    ssh_lab: SshLab, h1_docker: docker.DockerClient, docker_client: docker.DockerClient, tmp_path: Path,
+) -> None:
+    """Node a on h2 (whose SSH sessions reach the test bed's dockerd), node b on h1 (its own dockerd):
+    the link between them becomes a VXLAN tunnel over the hosts' addresses, made over SSH."""
+    name = f"two{RUN}"
+    hosts = tmp_path / "hosts.toml"
+    hosts.write_text(f'[[host]]\ntarget = "h1"\nlibvirt = false\ndocker = "{ssh_lab.host("h1").docker_socket}"\n'
+                     '[[host]]\ntarget = "h2"\nlibvirt = false\n')
+    env = {"HOME": str(ssh_lab.home), "VTUI_HOSTS": str(hosts), "VTUI_STATE_DIR": str(tmp_path / "state")}
+    path = tmp_path / "two.clab.yml"
+    path.write_text(header(name) + """\
+  nodes:
+    a: {host: h2}
+    b: {host: h1}
+  links:
+    - endpoints: ["a:eth1", "b:eth1"]
+      ipv4: [10.93.0.1/30, 10.93.0.2/30]
+""")
+    try:
+        deployed = ok(env, "deploy", str(path))
+        assert f"(container clab-{name}-b on h1," in deployed, deployed
+        assert of_lab(docker_client, name) == [f"clab-{name}-a"] and of_lab(h1_docker, name) == [f"clab-{name}-b"]
+        [link] = inspected(env, name)["links"]
+        assert (link["kind"], link["mtu"], link["state"]) == ("vxlan", 1450, "up")
+        assert pings(docker_client, f"clab-{name}-a", "10.93.0.2")
+        assert pings(h1_docker, f"clab-{name}-b", "10.93.0.1")
+        ok(env, "destroy", name, "--yes")
+        assert of_lab(docker_client, name) == [] and of_lab(h1_docker, name) == []
+    finally:
+        run_lab(env, "destroy", name, "--yes")
+
+
+async def test_a_lab_with_the_test_vm_as_a_node(
+    vm_copy: Copy, libvirt_backend: LibvirtBackend, docker_client: docker.DockerClient, tmp_path: Path,
+) -> None:
+    """A VM that exists (kind libvirt, domain:) is a node: deploy starts it and gives it a NIC for the
+    link; destroy takes the NIC away and leaves the VM, which the lab did not make."""
+    dom = vm_copy("lab", start=False)
+    name = f"vm{RUN}"
+    env = {"VTUI_STATE_DIR": str(tmp_path / "state")}
+    path = tmp_path / "vm.clab.yml"
+    path.write_text(header(name) + f"""\
+  nodes:
+    c:
+    vm: {{kind: libvirt, domain: {dom.name()}}}
+  links:
+    - endpoints: ["c:eth1", "vm:eth0"]
+      ipv4: [10.94.1.1/24, ""]
+""")
+    try:
+        deployed = await asyncio.to_thread(ok, env, "deploy", str(path), engines=())
+        assert f"~ node vm (vm {dom.name()} on local): start it" in deployed, deployed
+        assert dom.isActive() and nics(dom) == 1
+        session = await libvirt_backend.open_console(await node_of(libvirt_backend, dom), FORCE)
+        try:
+            await prompt(session)
+            await guest(session, "until ip link show eth0 >/dev/null 2>&1; do sleep 0.2; done; "
+                                 "ip link set eth0 up; ip addr add 10.94.1.2/24 dev eth0")
+            assert await asyncio.to_thread(pings, docker_client, f"clab-{name}-c", "10.94.1.2")
+        finally:
+            await session.close()
+        shown = await asyncio.to_thread(inspected, env, name, ())
+        assert {n["name"]: n["state"] for n in shown["nodes"]} == {"c": "running", "vm": "running"}
+        assert [link["kind"] for link in shown["links"]] == ["vm"]
+        await asyncio.to_thread(ok, env, "destroy", name, "--yes", engines=())
+        assert of_lab(docker_client, name) == [] and nics(dom) == 0
+        assert nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 0 and dom.isActive()  # not the lab's to remove
+    finally:
+        await asyncio.to_thread(run_lab, env, "destroy", name, "--yes", engines=())
