@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as docker stop
+LIFECYCLE_THREADS = 16  # containers made or removed at once (and docker-py's connections)
 
 # State.Status from the engine API -> normalised state
 STATES: dict[str, State] = {
@@ -158,6 +159,8 @@ class DockerBackend(Backend):
         self._counters = counters
         # the stats API costs ~1 s per container: its own threads, so it never delays events
         self._stats_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vtui-docker-stats")
+        # containers made and removed by labs: dockerd does many at once, as `docker rm -f A B …` asks it to
+        self._lifecycle_pool = ThreadPoolExecutor(max_workers=LIFECYCLE_THREADS, thread_name_prefix="vtui-docker-make")
 
     @property
     def api(self) -> docker.APIClient:
@@ -172,7 +175,7 @@ class DockerBackend(Backend):
         api: docker.APIClient | None = None
         try:
             # version="auto" asks the daemon, so this is I/O: we are in a thread.
-            api = docker.APIClient(base_url=self.target, version="auto", timeout=15)
+            api = docker.APIClient(base_url=self.target, version="auto", timeout=15, max_pool_size=LIFECYCLE_THREADS)
             api.ping()
         except (docker.errors.DockerException, requests.RequestException, OSError) as err:
             if api is not None:
@@ -231,7 +234,7 @@ class DockerBackend(Backend):
 
     async def create(self, spec: NodeSpec) -> Node:
         self.check_writable(f"create the container {spec.name!r}")
-        return await self._call(self._create, spec)
+        return await asyncio.get_running_loop().run_in_executor(self._lifecycle_pool, self._create, spec)
 
     def _create(self, spec: NodeSpec) -> Node:
         api = self.api
@@ -279,7 +282,7 @@ class DockerBackend(Backend):
                 raise self.unavailable(explain(self.target, err)) from err
             return True
 
-        return await self._call(remove)
+        return await asyncio.get_running_loop().run_in_executor(self._lifecycle_pool, remove)
 
     async def run_in(self, node: Node, command: str) -> tuple[int, str]:
         self.check_writable(f"run a command in {node.name!r}")

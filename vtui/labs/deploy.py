@@ -31,7 +31,7 @@ from vtui.net.book import SIDES, LabRecord, LinkBook, LinkRecord, SegmentRecord
 from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
 from vtui.wiring import SEGMENT, Wiring
 
-PARALLEL = 8  # nodes made at once on a host (dockerd and libvirtd serialise much of it anyway)
+PARALLEL = 16  # steps of a phase under way at once (a backend makes as many nodes at once)
 ANY_IF = "*"  # a VM's or segment's end in a link's identity: its interface is not the file's to name
 
 
@@ -47,6 +47,7 @@ class Step:
     what: str
     run: Callable[[], Awaitable[str]]  # does it; returns a detail worth telling, or ""
     undo: Callable[[], Awaitable[object]] | None = None  # takes it back when a later step fails
+    one_at_a_time: str = ""  # steps with the same word here run one after another (a host's links)
 
     def __str__(self) -> str:
         return f"{self.sign} {self.what}"
@@ -344,7 +345,8 @@ class Labs:
             for record in made:
                 await wiring.delete(record)
 
-        return Step("+", f"link {link}", wire, unwire)
+        # netlink work in one namespace is done best one link at a time: at once, each waits on the others
+        return Step("+", f"link {link}", wire, unwire, one_at_a_time=f"links on {self.host(a)}")
 
     def _state_steps(self, lab: Lab, link: LabLink, record: LinkRecord | None,
                      names: Mapping[tuple[str, str, str], str], wiring: Wiring) -> list[Step]:
@@ -484,9 +486,10 @@ class Labs:
         gate = asyncio.Semaphore(PARALLEL)
         failures: list[str] = []
         stopping = asyncio.Event()
+        queues = {step.one_at_a_time: asyncio.Lock() for step in phase}
 
         async def one(step: Step) -> None:
-            async with gate:
+            async with queues[step.one_at_a_time] if step.one_at_a_time else contextlib.nullcontext(), gate:
                 if stopping.is_set():
                     return
                 progress(step, "start", "")
@@ -544,11 +547,13 @@ class Labs:
             if (found := self._found(self.host(node), Kind.VM, node.domain)) is not None]
         lab = deployed or Lab(name, {})
         plan = Plan(lab, remove_record=True)
+        # the nodes first: a veth goes with its container's namespace, so removing the links after
+        # them is mostly forgetting them (a VM's NIC and tap, a segment's port, a tunnel are removed)
+        plan.phases.append([Step("-", f"{n.kind} {n.name} on {n.host}", self._discarding(n))
+                            for n in containers + vms])
         if links:
             plan.phases.append([self._unlink_step(links, self._names(lab), wiring)])
-        plan.phases.append(
-            [Step("-", f"segment {s.name} on {s.host}", self._dropping(wiring, s)) for s in segments] +
-            [Step("-", f"{n.kind} {n.name} on {n.host}", self._discarding(n)) for n in containers + vms])
+        plan.phases.append([Step("-", f"segment {s.name} on {s.host}", self._dropping(wiring, s)) for s in segments])
         plan.phases = [phase for phase in plan.phases if phase]
         return plan
 
