@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("both", vtui_up + vtui_down, script_up + script_down)]
     print(f"{'':8} {'vtui':>9} {'script':>9} {'vtui/script':>12}")
     for label, mine, theirs in rows:
-        print(f"{label:8} {mine:8.2f}s {theirs:8.2f}s {mine / theirs:11.2f}×")
+        print(f"{label:8} {mine:8.2f}s {theirs:8.2f}s {mine / theirs:11.2f}x")
     print(f"vtui deploy: {vtui_up / nodes:.3f} s/node, {1000 * vtui_up / len(pairs):.0f} ms/link of the whole; "
           f"containerlab's anchor: {CLAB_S_PER_NODE:.3f} s/node (300 nodes in 39 s on 16 cores; here {os.cpu_count()})")
     slower = vtui_up + vtui_down > script_up + script_down
