@@ -30,6 +30,7 @@ from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.consoles import ConsoleScreen, console_key
 from vtui.screens.hosts import HostsScreen
 from vtui.screens.inventory import InventoryScreen
+from vtui.screens.labs import LabsScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
 from vtui.transport.hostkeys import HostKeyProblem
 from vtui.wiring import Wiring
@@ -45,6 +46,7 @@ class VtuiApp(App[None]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark,f1", "toggle_help", "Help", id="help"),
         Binding("H", "hosts", "Hosts", id="hosts"),
+        Binding("T", "labs", "Labs", id="labs"),
     ]
 
     def __init__(self, backends: Sequence[Backend], *, demo: bool = False,
@@ -115,6 +117,10 @@ class VtuiApp(App[None]):
     def action_hosts(self) -> None:
         if not isinstance(self.screen, HostsScreen):
             self.push_screen(HostsScreen(self.hub))
+
+    def action_labs(self) -> None:
+        if not isinstance(self.screen, LabsScreen):
+            self.push_screen(LabsScreen(self.hub, self.wiring))
 
     def on_host_chosen(self, message: HostChosen) -> None:
         self.inventory_screen.show_host(message.host)

@@ -43,9 +43,9 @@ def test_docker_states_lump_nothing() -> None:
 
 def test_container_node_from_list_entry() -> None:
     node = container_node("local", {"Id": "abc", "Names": ["/web"], "Image": "img", "State": "exited",
-                                    "Status": "Exited (137) 2 minutes ago"})
+                                    "Status": "Exited (137) 2 minutes ago", "Labels": {"vtui.lab": "line3"}})
     assert (node.name, node.state, node.native_state, node.reason) == ("web", State.STOPPED, "exited", "exit code 137")
-    assert node.key == "local/container/abc"
+    assert (node.key, node.lab) == ("local/container/abc", "line3")
 
 
 def test_docker_errors_become_sentences() -> None:
@@ -55,12 +55,12 @@ def test_docker_errors_become_sentences() -> None:
     assert explain("unix:///x.sock", wrapped).startswith("permission denied on /x.sock")
 
 
-def node(name: str, state: State = State.RUNNING, image: str = "") -> Node:
-    return Node("local", Kind.VM, "libvirt", name, name, state, str(state), image=image)
+def node(name: str, state: State = State.RUNNING, image: str = "", lab: str = "") -> Node:
+    return Node("local", Kind.VM, "libvirt", name, name, state, str(state), image=image, lab=lab)
 
 
-DEMO = [node("web-1"), node("web-2"), node("db-primary"), node("db-replica", State.PAUSED), node("vm-0101"),
-        node("vm-011")]
+DEMO = [node("web-1", lab="shop"), node("web-2", lab="shop"), node("db-primary"), node("db-replica", State.PAUSED),
+        node("vm-0101"), node("vm-011")]
 
 
 @pytest.mark.parametrize(
@@ -72,6 +72,9 @@ DEMO = [node("web-1"), node("web-2"), node("db-primary"), node("db-replica", Sta
         ("vm-011", ["vm-011"]),  # exact hits win over fuzzy ones (vm-0101)
         ("wb1", ["web-1"]),  # nothing exact: fuzzy on the name
         ("xyz", []),
+        ("lab:shop", ["web-1", "web-2"]),  # the nodes a lab made
+        ("lab:shop 2", ["web-2"]),
+        ("lab:none", []),
     ],
 )
 def test_filter(query: str, expected: list[str]) -> None:

@@ -14,10 +14,9 @@ from vtui.actions import ActionRefused
 from vtui.backends import Backend
 from vtui.cli.ls import connected, described
 from vtui.cli.terminal import agreed, answer, columns
-from vtui.config.hosts import load_hosts
 from vtui.config.schema import ConfigError
 from vtui.labs.clab import read_lab
-from vtui.labs.deploy import LabError, Labs, Plan, Step
+from vtui.labs.deploy import LabError, Labs, Plan, Step, host_names
 from vtui.labs.graph import FORMATS, draw
 from vtui.labs.topology import Lab
 from vtui.model import LOCAL_HOST
@@ -66,16 +65,6 @@ def hosts_of(args: argparse.Namespace) -> list[str]:
     labs = LinkBook().read().labs
     chosen = [labs[spec]] if spec in labs else [] if spec else list(labs.values())
     return list(dict.fromkeys(h for record in chosen for h in record.hosts)) or [LOCAL_HOST]
-
-
-def host_names(file_hosts: Sequence[str]) -> dict[str, str]:
-    """Each host as a lab file names it (local, a hosts.toml name, an SSH target) -> its name in vtui."""
-    config = load_hosts()
-    names = {}
-    for host in file_hosts:
-        _, remote = config.chosen([host])
-        names[host] = remote[0].name if remote else LOCAL_HOST
-    return names
 
 
 def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:

@@ -24,15 +24,26 @@ from pathlib import Path
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, Capability, EngineUnavailable, NodeSpec
+from vtui.config.hosts import load_hosts
 from vtui.labs.clab import read_lab
 from vtui.labs.topology import CLAB_MTU, NODE_LABEL, Lab, LabLink, LabNode, NodeKind
-from vtui.model import LAB_LABEL, Kind, Node, State
+from vtui.model import LAB_LABEL, LOCAL_HOST, Kind, Node, State
 from vtui.net.book import SIDES, LabRecord, LinkBook, LinkRecord, SegmentRecord
 from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
 from vtui.wiring import SEGMENT, Wiring
 
 PARALLEL = 16  # steps of a phase under way at once (a backend makes as many nodes at once)
 ANY_IF = "*"  # a VM's or segment's end in a link's identity: its interface is not the file's to name
+
+
+def host_names(file_hosts: Iterable[str]) -> dict[str, str]:
+    """Each host as a lab file names it (local, a hosts.toml name, an SSH target) -> its name in vtui."""
+    config = load_hosts()
+    names = {}
+    for host in file_hosts:
+        _, remote = config.chosen([host])
+        names[host] = remote[0].name if remote else LOCAL_HOST
+    return names
 
 
 class LabError(Exception):
@@ -436,6 +447,13 @@ class Labs:
         if failed:
             raise LabError("; ".join(failed))
         return ""
+
+    def records(self, lab: Lab) -> dict[frozenset[tuple[str, str]], LinkRecord]:
+        """The lab's wired links by the ends the file gives them (LabLink.ends)."""
+        names = self._names(lab)
+        by_identity = {self._record_identity(r, names): r for r in self.book.load().values() if r.lab == lab.name}
+        return {link.ends: by_identity[key] for link in lab.links
+                if (key := self._identity(lab, link)) in by_identity}
 
     def _lab_record(self, lab: Lab, link: LabLink) -> tuple[LinkRecord, dict[str, str]]:
         """The link's record, and which of its sides each end of the file's link is."""

@@ -57,6 +57,8 @@ class NodeDetail(Vertical):
             identity.append(f" ({detail(node)})  id {node.id[:12]}")
             if node.image:
                 identity.append(f"  image {node.image}")
+            if node.lab:
+                identity.append(f"  lab {node.lab}")
             if stats is None:
                 identity.append("  · no figures: not running", style="dim")
             if links:

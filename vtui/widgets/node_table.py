@@ -260,7 +260,7 @@ class NodeTable(ScrollView, can_focus=True):
         rows = sorted(self._rows.items(), key=lambda kv: (kv[1][0].name.lower(), kv[1][0].host))
         rows.sort(key=lambda kv: sort_key(*kv[1]), reverse=self.sort_reverse)  # stable: ties by name
         if self.group_by_host:
-            rows.sort(key=lambda kv: kv[1][0].host)  # stable: the order above within each host
+            rows.sort(key=lambda kv: (kv[1][0].host, kv[1][0].lab))  # stable: a host's labs together, sorted within
         self._order = [key for key, _ in rows]
         self._index = {key: i for i, key in enumerate(self._order)}
         if keep is not None and keep.key in self._index:
