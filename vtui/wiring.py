@@ -257,14 +257,18 @@ class Wiring:
 
     async def _vxlan_ends(self, record: LinkRecord, a: End, b: End) -> tuple[VxlanEnd, VxlanEnd]:
         """Both ends of a VXLAN link, with the addresses by which each host reaches the other."""
-        host_a, host_b = record.a.host, record.b.host
+        local, remote = await self.underlay(record.a.host, record.b.host)
+        return (VxlanEnd(record.id, "a", a, local, remote, record.mtu),
+                VxlanEnd(record.id, "b", b, remote, local, record.mtu))
+
+    async def underlay(self, host_a: str, host_b: str) -> tuple[str, str]:
+        """The addresses by which two hosts reach each other (host_a's, host_b's); LinkError if none."""
         ex_a, ex_b = self.executor(host_a), self.executor(host_b)
         candidates = await ex_b.addresses()
         for remote in candidates:
             local = await ex_a.route_source(remote)
             if local is not None and await ex_b.route_source(local) is not None:
-                return (VxlanEnd(record.id, "a", a, local, remote, record.mtu),
-                        VxlanEnd(record.id, "b", b, remote, local, record.mtu))
+                return local, remote
         listed = ", ".join(candidates) or "none"
         raise LinkError(f"no route between {host_a} and {host_b}: {host_a} reaches none of {host_b}'s addresses "
                         f"({listed}) by a route {host_b} can answer on; a VXLAN link needs the hosts to reach "

@@ -20,6 +20,7 @@ import docker
 import docker.errors
 import libvirt
 import pytest
+import yaml
 
 from tests.conftest import OWNER, RUN, TEST_IMAGE, TEST_LABEL, sh, vtui
 from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, vm_copy  # noqa: F401
@@ -27,6 +28,7 @@ from tests.engines.test_remote import h1_docker, lab  # noqa: F401
 from tests.engines.test_vm_links import guest, nics
 from tests.support.sshlab import SshLab, ssh_lab  # noqa: F401
 from vtui.backends.libvirt import LibvirtBackend
+from vtui.labs.clab import read_lab
 from vtui.model import LAB_LABEL
 
 
@@ -118,6 +120,12 @@ def test_a_line_of_three_is_deployed_pinged_changed_in_place_and_destroyed(
         assert links["r1:eth1-r2:eth1"]["mtu"] == 9500  # containerlab's MTU
         assert "rate 10Mbit" in qdisc(docker_client, c["r1"])
         assert "nothing to change" in ok(env, "deploy", str(first))  # deployed again: the same lab
+        ok(env, "export", name, "--clab", "--dir", str(tmp_path))
+        plain = read_lab(tmp_path / f"{name}-local.clab.yml")  # plain containerlab, read back the same
+        assert [str(link) for link in plain.links] == ["r1:eth1 — r2:eth1", "r2:eth2 — r3:eth1"]
+        assert plain.links[0].a.addresses == ("10.91.1.1/30",) and not plain.links[0].impair
+        assert "# left out: the impairment and state of r1:eth1 — r2:eth1" in (
+            tmp_path / f"{name}-local.clab.yml").read_text()
 
         kept = {n: docker_client.containers.get(c[n]).id for n in ("r1", "r2")}
         kept_if = ifindex(docker_client, c["r1"], "eth1")
@@ -317,6 +325,17 @@ def test_a_lab_on_two_hosts_is_linked_by_vxlan(
         assert (link["kind"], link["mtu"], link["state"]) == ("vxlan", 1450, "up")
         assert pings(docker_client, f"clab-{name}-a", "10.93.0.2")
         assert pings(h1_docker, f"clab-{name}-b", "10.93.0.1")
+        exported = ok(env, "export", name, "--clab", "--dir", str(tmp_path / "out"))
+        assert exported.split() == ["wrote", str(tmp_path / "out" / f"{name}-h2.clab.yml"),
+                                    "wrote", str(tmp_path / "out" / f"{name}-h1.clab.yml")]
+        for host, node, remote, address in (("h2", "a", "10.77.0.11", "10.93.0.1/30"),
+                                            ("h1", "b", "10.77.0.12", "10.93.0.2/30")):
+            plain = yaml.safe_load((tmp_path / "out" / f"{name}-{host}.clab.yml").read_text())
+            assert list(plain["topology"]["nodes"]) == [node] and "host" not in plain["topology"]["nodes"][node]
+            [vxlan] = plain["topology"]["links"]
+            assert vxlan == {"type": "vxlan", "endpoint": {"node": node, "interface": "eth1", "ipv4": address},
+                             "remote": remote, "vni": int(link["id"], 16) & 0xFFFFFF, "dst-port": 14789,
+                             "mtu": 1450}
         ok(env, "destroy", name, "--yes")
         assert of_lab(docker_client, name) == [] and of_lab(h1_docker, name) == []
     finally:

@@ -17,6 +17,7 @@ from vtui.cli.terminal import agreed, answer, columns
 from vtui.config.schema import ConfigError
 from vtui.labs.clab import read_lab
 from vtui.labs.deploy import LabError, Labs, Plan, Step, host_names
+from vtui.labs.export import Tunnel, clab_files
 from vtui.labs.graph import FORMATS, draw
 from vtui.labs.topology import Lab
 from vtui.model import LOCAL_HOST
@@ -46,6 +47,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
     inspect = verbs.add_parser("inspect", parents=[common], help="the labs deployed: nodes, state, links, addresses")
     inspect.add_argument("lab", nargs="?", metavar="NAME|FILE", help="one lab (default: every lab deployed)")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+    export = verbs.add_parser("export", parents=[common], help="write a deployed lab as plain containerlab files",
+                              description="One containerlab file per host (LAB-HOST.clab.yml): the host's nodes and "
+                                          "links, and its side of each link to another host as a vxlan link with "
+                                          "the tunnel's VNI, port and addresses. vtui's own keys are left out.")
+    export.add_argument("lab", metavar="NAME|FILE")
+    export.add_argument("--clab", action="store_true", required=True, help="containerlab's format (the only one)")
+    export.add_argument("--dir", type=Path, default=Path("."), metavar="DIR", help="where to write (default: here)")
     graph = verbs.add_parser("graph", parents=[common], help="draw a lab file's topology")
     graph.add_argument("file", type=Path, metavar="FILE")
     graph.add_argument("--format", choices=FORMATS, default="ascii", help="ascii (default), mermaid or dot")
@@ -119,7 +127,32 @@ async def _command(args: argparse.Namespace, labs: Labs) -> int:
         return await _carry_out(labs, plan, "destroyed")
     if verb == "inspect":
         return await _inspect(args, labs)
+    if verb == "export":
+        return await _export(args, labs)
     raise AssertionError(verb)
+
+
+async def _export(args: argparse.Namespace, labs: Labs) -> int:
+    name = _lab_name(args.lab)
+    lab = labs.deployed(name)
+    if lab is None:
+        print(f"vtui: lab {name!r} is not deployed here: its links between hosts take their VXLAN ids when it is "
+              "(vtui lab deploy FILE)", file=sys.stderr)
+        return 1
+    records, wiring = labs.records(lab), labs.wiring(name)
+    tunnels: dict[frozenset[tuple[str, str]], Tunnel] = {}
+    for link in lab.links:
+        a, b = lab.nodes[link.a.node], lab.nodes[link.b.node]
+        record = records.get(link.ends)
+        if labs.host(a) != labs.host(b) and record is not None:
+            near, far = await wiring.underlay(labs.host(a), labs.host(b))
+            tunnels[link.ends] = (int(record.id, 16) & 0xFFFFFF or 1, record.mtu, {a.name: near, b.name: far})
+    args.dir.mkdir(parents=True, exist_ok=True)
+    for host, text in clab_files(lab, labs.host, tunnels).items():
+        path = args.dir / f"{name}-{host}.clab.yml"
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 0
 
 
 def _lab_name(spec: str) -> str:
