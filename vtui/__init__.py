@@ -1,6 +1,7 @@
 """vtui: a keyboard-driven manager for VMs, containers and lab networks."""
 
 import os
+import warnings
 
 import platformdirs
 
@@ -17,3 +18,6 @@ def _libvirt_logs_to_a_file() -> None:
 
 
 _libvirt_logs_to_a_file()
+
+# asyncssh's import warns that cryptography will drop DSA keys: about asyncssh, not for vtui's users to read
+warnings.filterwarnings("ignore", message="DSA is deprecated", module="asyncssh")

@@ -287,6 +287,20 @@ def test_a_name_taken_by_someone_elses_container_is_refused(
         theirs.remove(force=True)
 
 
+def test_a_host_that_is_down_is_named_and_nothing_is_made(
+    docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path,
+) -> None:
+    name = f"down{RUN}"
+    path = tmp_path / "down.clab.yml"
+    path.write_text(header(name) + '  nodes:\n    a:\n    b: {host: "root@127.0.0.1:1"}\n'
+                    '  links:\n    - endpoints: ["a:eth1", "b:eth1"]\n')
+    done = run_lab(env, "deploy", str(path))
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("vtui: node b: docker on 127.0.0.1:1 is not reached: 127.0.0.1:1 refused the "
+                                   "connection (is sshd running there?)"), done.stderr
+    assert of_lab(docker_client, name) == [] and not (Path(env["VTUI_STATE_DIR"]) / "links.json").exists()
+
+
 def test_unreadable_files_change_nothing(env: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "typo.clab.yml"
     path.write_text(f"name: typo{RUN}\ntopology:\n  nodes:\n    r1: {{kind: linux, image: x, imgae: y}}\n")

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend
-from vtui.cli.ls import connected, described
+from vtui.cli.ls import connected
 from vtui.cli.terminal import agreed, answer, columns
 from vtui.config.schema import ConfigError
 from vtui.labs.clab import read_lab
@@ -92,9 +92,7 @@ def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
 
 
 async def _run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
-    async with connected(backends) as (listed, failures):
-        for problem in described(failures):
-            print(f"vtui: {problem}", file=sys.stderr)
+    async with connected(backends) as (listed, failures):  # a host the lab needs and lacks is named by the plan
         labs = Labs(list(listed), host_names(hosts_of(args)))
         labs.unreached = {f.host: f.reason for f in failures}
         await labs.refresh()

@@ -129,7 +129,7 @@ class Labs:
                 return backend
         why = self.unreached.get(host)
         engine = "docker" if kind is Kind.CONTAINER else "libvirt"
-        raise LabError(f"{host}: {why}" if why else f"no {engine} on {host} in this session")
+        raise LabError(f"{engine} on {host} is not reached: {why}" if why else f"no {engine} on {host} in this session")
 
     def _found(self, host: str, kind: Kind, name: str) -> Node | None:
         return next((n for n in self.nodes if (n.host, n.kind, n.name) == (host, kind, name)), None)
@@ -229,7 +229,10 @@ class Labs:
             if node.becomes == NodeKind.SEGMENT:
                 continue
             kind = Kind.VM if node.becomes == NodeKind.VM else Kind.CONTAINER
-            backend = self._backend(host, kind)
+            try:
+                backend = self._backend(host, kind)
+            except LabError as err:
+                raise LabError(f"node {node.name}: {err}") from None
             if node.becomes in (NodeKind.EXTERNAL, NodeKind.VM) and not node.xml and \
                     self._found(host, kind, node.domain or node.name) is None:
                     what = "VM" if kind is Kind.VM else "container"
