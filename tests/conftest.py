@@ -249,6 +249,12 @@ def define_copy(conn: libvirt.virConnect, xml: str, name: str, disks: Sequence[s
                 owner: str = OWNER) -> libvirt.virDomain:
     """The domain described by `xml` defined again under `name` (no uuid), with extra disk elements,
     marked as the run's of `owner` (run_owner)."""
+    return conn.defineXML(copy_xml(xml, name, disks, owner))
+
+
+def copy_xml(xml: str, name: str, disks: Sequence[str] = (), owner: str = OWNER) -> str:
+    """The domain XML `xml` under `name`, with no uuid, with extra disk elements, marked as the run's of
+    `owner` (what define_copy defines)."""
     tree = ET.fromstring(xml)
     tree.find("name").text = name  # type: ignore[union-attr]
     for uuid_element in tree.findall("uuid"):
@@ -259,7 +265,7 @@ def define_copy(conn: libvirt.virConnect, xml: str, name: str, disks: Sequence[s
     if metadata is None:
         metadata = ET.SubElement(tree, "metadata")
     ET.SubElement(metadata, f"{{{RUN_NS}}}run", owner=owner)
-    return conn.defineXML(ET.tostring(tree, encoding="unicode"))
+    return ET.tostring(tree, encoding="unicode")
 
 
 def sweep_dead_vms(conn: libvirt.virConnect) -> None:

@@ -22,7 +22,7 @@ import libvirt
 import pytest
 import yaml
 
-from tests.conftest import OWNER, RUN, TEST_IMAGE, TEST_LABEL, sh, vtui
+from tests.conftest import OWNER, RUN, SYSTEM_URI, TEST_IMAGE, TEST_LABEL, copy_xml, sh, vm_template, vtui
 from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, vm_copy  # noqa: F401
 from tests.engines.test_remote import h1_docker, lab  # noqa: F401
 from tests.engines.test_vm_links import guest, nics
@@ -116,7 +116,7 @@ def test_a_line_of_three_is_deployed_pinged_changed_in_place_and_destroyed(
         assert {n["name"]: n["state"] for n in shown["nodes"]} == {"r1": "running", "r2": "running", "r3": "running"}
         links = links_by_ends(shown)
         assert {link["state"] for link in links.values()} == {"up"} and len(links) == 2
-        assert links["r1:eth1-r2:eth1"]["impair"] == "a: 10000kbit; b: 10000kbit"
+        assert links["r1:eth1-r2:eth1"]["impair"] == "r1:eth1 10000kbit; r2:eth1 10000kbit"
         assert links["r1:eth1-r2:eth1"]["mtu"] == 9500  # containerlab's MTU
         assert "rate 10Mbit" in qdisc(docker_client, c["r1"])
         assert "nothing to change" in ok(env, "deploy", str(first))  # deployed again: the same lab
@@ -156,6 +156,11 @@ def test_a_line_of_three_is_deployed_pinged_changed_in_place_and_destroyed(
         assert "rate 5Mbit" in qdisc(docker_client, c["r1"])
         assert "tbf" not in qdisc(docker_client, c["r2"])
         assert "no change" in ok(env, "apply", str(edited), "--dry-run")
+        docker_client.containers.get(c["r2"]).restart(timeout=0)  # outside vtui: r2's veths go with it
+        repaired = ok(env, "deploy", str(edited))
+        assert repaired.count(": wire what is missing: made again") == 2, repaired
+        assert pings(docker_client, c["r1"], "10.91.3.2") and pings(docker_client, c["r1"], "10.91.1.2")
+        assert "rate 5Mbit" in qdisc(docker_client, c["r1"])  # its impairment set again
 
         destroyed = run_lab(env, "destroy", name)  # no terminal to ask: refused
         assert destroyed.returncode == 2 and "pass --yes" in destroyed.stderr
@@ -393,3 +398,36 @@ async def test_a_lab_with_the_test_vm_as_a_node(
         assert nics(dom, libvirt.VIR_DOMAIN_XML_INACTIVE) == 0 and dom.isActive()  # not the lab's to remove
     finally:
         await asyncio.to_thread(run_lab, env, "destroy", name, "--yes", engines=())
+
+
+def test_a_vm_the_lab_defines_from_its_xml_is_made_linked_and_removed(
+    bed_vm: str, docker_client: docker.DockerClient, tmp_path: Path,
+) -> None:
+    """kind libvirt with xml: the lab defines and starts the VM, and destroy removes it with the rest."""
+    name, vm = f"vmx{RUN}", f"vtui-labvm-{RUN}"
+    (tmp_path / "vm.xml").write_text(copy_xml(vm_template(), vm))
+    env = {"VTUI_STATE_DIR": str(tmp_path / "state")}
+    path = tmp_path / "vmx.clab.yml"
+    path.write_text(header(name) + """\
+  nodes:
+    c:
+    vm: {kind: libvirt, xml: vm.xml}
+  links:
+    - endpoints: ["c:eth1", "vm:eth0"]
+""")
+    conn = libvirt.open(SYSTEM_URI)
+    try:
+        deployed = ok(env, "deploy", str(path), engines=())
+        assert f"+ node vm (vm {vm} on local, its domain XML)" in deployed, deployed
+        dom = conn.lookupByName(vm)
+        assert dom.isActive() and nics(dom) == 1
+        shown = inspected(env, name, ())
+        assert {n["name"]: n["state"] for n in shown["nodes"]}["vm"] == "running"
+        [link] = shown["links"]  # in the file's names, with the VM's tap beside
+        assert (link["a"]["interface"], link["b"]["interface"], link["b"]["device"]) == ("eth1", "eth0",
+                                                                                         f"vt{link['id']}b")
+        ok(env, "destroy", name, "--yes", engines=())
+        assert vm not in [d.name() for d in conn.listAllDomains()] and of_lab(docker_client, name) == []
+    finally:
+        run_lab(env, "destroy", name, "--yes", engines=())
+        conn.close()

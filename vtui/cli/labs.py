@@ -21,7 +21,7 @@ from vtui.labs.export import Tunnel, clab_files
 from vtui.labs.graph import FORMATS, draw
 from vtui.labs.topology import Lab
 from vtui.model import LOCAL_HOST
-from vtui.net.book import LinkBook
+from vtui.net.book import SIDES, LinkBook
 from vtui.net.plan import LinkError
 
 
@@ -197,6 +197,9 @@ async def _carry_out(labs: Labs, plan: Plan, done: str) -> int:
         print(f"vtui: lab {lab.name} not {done}; what this run made was undone: {err}", file=sys.stderr)
         return 1
     print(f"lab {lab.name} {done}")
+    if not plan.remove_record:  # what runs now, as inspect shows it
+        await labs.refresh()
+        print(_lab_text(await _lab_json(labs, lab)))
     return 0
 
 
@@ -220,17 +223,26 @@ async def _inspect(args: argparse.Namespace, labs: Labs) -> int:
 
 
 async def _lab_json(labs: Labs, lab: Lab) -> dict[str, Any]:
+    """The lab as it runs, in the file's terms (its node and interface names, its ends a and b)."""
     nodes = [labs.view(lab, node) for node in lab.nodes.values()]
-    names = {(v.host, labs.node_kind(lab.nodes[v.name]), v.engine_name): v.name for v in nodes}
-    records = [r for r in labs.book.load().values() if r.lab == lab.name]
-    views = await labs.wiring(lab.name).views(records)
+    wired = {link.ends: labs.wired(lab, link) for link in lab.links}
+    views = {v.record.id: v for v in await labs.wiring(lab.name).views([w[0] for w in wired.values() if w])}
     links = []
-    for view in views:
-        r = view.record
-        ends = [{"node": names.get((e.host, e.kind, e.node), e.node), "interface": e.ifname,
-                 "addresses": list(e.addresses)} for e in (r.a, r.b)]
-        links.append({"id": r.id, "a": ends[0], "b": ends[1], "kind": r.kind, "mtu": r.mtu, "state": view.state,
-                      "reason": view.reason, "impair": r.impair_words(": ")})
+    for link in lab.links:
+        found = wired[link.ends]
+        ends = [{"node": e.node, "interface": e.ifname, "addresses": list(e.addresses)} for e in (link.a, link.b)]
+        if found is None:
+            links.append({"id": None, "a": ends[0], "b": ends[1], "kind": None, "mtu": None, "state": "absent",
+                          "reason": "not wired: vtui lab deploy makes it", "impair": ""})
+            continue
+        record, side = found
+        view = views[record.id]
+        for end, file_side in zip(ends, SIDES, strict=True):
+            end["device"] = record.end(side[file_side]).ifname  # a VM's tap, a segment's port
+        impair = "; ".join(f"{e['node']}:{e['interface']} {record.impair[side[s]].words()}"
+                           for e, s in zip(ends, SIDES, strict=True) if side[s] in record.impair)
+        links.append({"id": record.id, "a": ends[0], "b": ends[1], "kind": record.kind, "mtu": record.mtu,
+                      "state": view.state, "reason": view.reason, "impair": impair})
     return {"name": lab.name, "file": str(lab.path or ""),
             "nodes": [{"name": v.name, "kind": v.kind, "host": v.host, "engine_name": v.engine_name,
                        "state": v.state} for v in nodes],
@@ -241,9 +253,10 @@ def _lab_text(lab: dict[str, Any]) -> str:
     nodes = columns([("NODE", "KIND", "HOST", "NAME", "STATE")] +
                     [(n["name"], n["kind"], n["host"], n["engine_name"], n["state"]) for n in lab["nodes"]])
     links = columns([("LINK", "A", "B", "KIND", "MTU", "STATE", "IMPAIRMENT", "ADDRESSES")] + [
-        (link["id"], f"{link['a']['node']}:{link['a']['interface']}", f"{link['b']['node']}:{link['b']['interface']}",
-         link["kind"], str(link["mtu"]), link["state"] + (f" ({link['reason']})" if link["reason"] else ""),
-         link["impair"] or "-", " ".join(link["a"]["addresses"] + link["b"]["addresses"]) or "-")
+        (link["id"] or "-", f"{link['a']['node']}:{link['a']['interface']}",
+         f"{link['b']['node']}:{link['b']['interface']}", link["kind"] or "-", str(link["mtu"] or "-"),
+         link["state"] + (f" ({link['reason']})" if link["reason"] else ""), link["impair"] or "-",
+         " ".join(link["a"]["addresses"] + link["b"]["addresses"]) or "-")
         for link in lab["links"]])
     count = len(lab["links"])
     head = f"lab {lab['name']} ({lab['file']}): {len(lab['nodes'])} nodes, {count} link{'s' * (count != 1)}"

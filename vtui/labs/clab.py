@@ -242,7 +242,7 @@ def _node(name: str, own: Mapping[str, Any], defaults: Mapping[str, Any], kinds:
         notes.append(f"node {name}: {', '.join(told)}: not carried out by vtui")
     if kind not in _KINDS:
         notes.append(f"node {name}: kind {kind} runs as a plain container of its image")
-    image = value("image") or ""
+    image = value("image") or "" if becomes == NodeKind.CONTAINER else ""  # a default image is for containers
     if becomes == NodeKind.CONTAINER and not image:
         raise Invalid(f"is required for a {kind} node (here, in its kind, group or the defaults)", (*where, "image"))
     domain, xml = value("domain") or "", value("xml") or ""

@@ -212,6 +212,11 @@ class Labs:
         # 3. links made (again), 4. impairments and link state set, 5. commands run
         kept = {key: r for key, r in have.items() if r not in gone_links}
         linking = [self._link_step(lab, link, wiring) for key, link in wanted.items() if key not in kept]
+        started = {n.name for n in lab.nodes.values() if n.name not in remade and n.becomes != NodeKind.SEGMENT
+                   and (v := self.view(lab, n)).node is not None and v.state != str(State.RUNNING)}
+        broken = {v.record.id for v in await wiring.views(kept.values()) if v.state == "unwired"}
+        linking += [self._rewire_step(lab, wanted[key], record, wiring) for key, record in kept.items()
+                    if record.id in broken or any(name in started for name, _ in key)]
         plan.phases.append(linking)
         changes: list[Step] = []
         for key, link in wanted.items():
@@ -362,6 +367,14 @@ class Labs:
         # netlink work in one namespace is done best one link at a time: at once, each waits on the others
         return Step("+", f"link {link}", wire, unwire, one_at_a_time=f"links on {self.host(a)}")
 
+    def _rewire_step(self, lab: Lab, link: LabLink, record: LinkRecord, wiring: Wiring) -> Step:
+        """A kept link whose end is missing (its node restarted, stopped, or a vtui was killed while
+        wiring it): made again where missing, with its state and impairments."""
+        async def rewire() -> str:
+            return "made again" if await wiring.rewire(record) else "whole"
+
+        return Step("~", f"link {link}: wire what is missing", rewire, one_at_a_time=f"links on {record.a.host}")
+
     def _state_steps(self, lab: Lab, link: LabLink, record: LinkRecord | None,
                      names: Mapping[tuple[str, str, str], str], wiring: Wiring) -> list[Step]:
         """Impairments and link state as the file says (for a link just made: those it asks for)."""
@@ -458,15 +471,21 @@ class Labs:
         return {link.ends: by_identity[key] for link in lab.links
                 if (key := self._identity(lab, link)) in by_identity}
 
-    def _lab_record(self, lab: Lab, link: LabLink) -> tuple[LinkRecord, dict[str, str]]:
-        """The link's record, and which of its sides each end of the file's link is."""
+    def wired(self, lab: Lab, link: LabLink) -> tuple[LinkRecord, dict[str, str]] | None:
+        """The link's record, and which of its sides each end of the file's link is ("a" of the file
+        may be "b" of the record: a VM's end is always b); None when it is not wired."""
         names = self._names(lab)
         for record in self.book.load().values():
             if record.lab == lab.name and self._record_identity(record, names) == self._identity(lab, link):
                 side_of = {self._record_identity_end(record, s, names): s for s in SIDES}
                 return record, {"a": side_of[self._end_key(lab, link.a.node, link.a.ifname)],
                                 "b": side_of[self._end_key(lab, link.b.node, link.b.ifname)]}
-        raise LabError(f"link {link} is not wired")
+        return None
+
+    def _lab_record(self, lab: Lab, link: LabLink) -> tuple[LinkRecord, dict[str, str]]:
+        if (found := self.wired(lab, link)) is None:
+            raise LabError(f"link {link} is not wired")
+        return found
 
     async def _impair(self, lab: Lab, link: LabLink, wiring: Wiring, wanted: Mapping[str, Impairment]) -> str:
         record, side = self._lab_record(lab, link)

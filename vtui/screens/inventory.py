@@ -119,7 +119,7 @@ class InventoryScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="filter", priority=True),
         Binding("s", "sort_next", "Sort", id="sort"),
         Binding("b", "group_hosts", "By host", id="group-hosts"),
-        Binding("S", "sort_reverse", "Reverse", id="sort-reverse"),
+        Binding("S", "sort_reverse", "Reverse", id="sort-reverse", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="clear-filter"),
         Binding("i", "toggle_detail", "Detail", id="toggle-detail"),
         Binding("enter,a", "menu", "Actions", id="actions"),
