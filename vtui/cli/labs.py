@@ -227,7 +227,7 @@ async def _lab_json(labs: Labs, lab: Lab) -> dict[str, Any]:
     nodes = [labs.view(lab, node) for node in lab.nodes.values()]
     wired = {link.ends: labs.wired(lab, link) for link in lab.links}
     views = {v.record.id: v for v in await labs.wiring(lab.name).views([w[0] for w in wired.values() if w])}
-    links = []
+    links: list[dict[str, Any]] = []
     for link in lab.links:
         found = wired[link.ends]
         ends = [{"node": e.node, "interface": e.ifname, "addresses": list(e.addresses)} for e in (link.a, link.b)]
