@@ -16,9 +16,10 @@ from vtui.cli.ls import connected
 from vtui.cli.terminal import agreed, answer, columns
 from vtui.config.schema import ConfigError
 from vtui.labs.clab import read_lab
-from vtui.labs.deploy import LabError, Labs, Plan, Step, host_names
+from vtui.labs.deploy import Labs, Plan, host_names
 from vtui.labs.export import Tunnel, clab_files
 from vtui.labs.graph import FORMATS, draw
+from vtui.labs.steps import LabError, Step
 from vtui.labs.topology import Lab
 from vtui.model import LOCAL_HOST
 from vtui.net.book import SIDES, LinkBook

@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vtui.actions import ActionRefused
 from vtui.backends import Backend, Capability, EngineUnavailable, NodeSpec
 from vtui.config.hosts import load_hosts
 from vtui.labs.clab import read_lab
+from vtui.labs.steps import LabError, Progress, Step, quiet, run_phases
 from vtui.labs.topology import CLAB_MTU, NODE_LABEL, Lab, LabLink, LabNode, NodeKind
 from vtui.model import LAB_LABEL, LOCAL_HOST, Kind, Node, State
 from vtui.net.book import SIDES, LabRecord, LinkBook, LinkRecord, SegmentRecord
 from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
 from vtui.wiring import SEGMENT, Wiring
 
-PARALLEL = 16  # steps of a phase under way at once (a backend makes as many nodes at once)
 ANY_IF = "*"  # a VM's or segment's end in a link's identity: its interface is not the file's to name
 
 
@@ -46,24 +44,6 @@ def host_names(file_hosts: Iterable[str]) -> dict[str, str]:
     return names
 
 
-class LabError(Exception):
-    """A lab that cannot be deployed, changed or destroyed; the message says why, by node and host."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One change: `sign` + for made, - for removed, ~ for changed; `what` in words."""
-
-    sign: str
-    what: str
-    run: Callable[[], Awaitable[str]]  # does it; returns a detail worth telling, or ""
-    undo: Callable[[], Awaitable[object]] | None = None  # takes it back when a later step fails
-    one_at_a_time: str = ""  # steps with the same word here run one after another (a host's links)
-
-    def __str__(self) -> str:
-        return f"{self.sign} {self.what}"
-
-
 @dataclass
 class Plan:
     lab: Lab
@@ -73,14 +53,6 @@ class Plan:
     @property
     def steps(self) -> list[Step]:
         return [step for phase in self.phases for step in phase]
-
-
-# (step, "start" | "done" | "failed" | "undone", detail)
-Progress = Callable[[Step, str, str], None]
-
-
-def _quiet(step: Step, state: str, detail: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -500,73 +472,25 @@ class Labs:
 
     # --- carrying a plan out ------------------------------------------------------------------
 
-    async def carry_out(self, plan: Plan, progress: Progress = _quiet) -> None:
-        """Each phase's steps at once (nodes at most PARALLEL per host), phase after phase; a failure
-        undoes what this run made, in reverse, and raises LabError with every step that failed."""
+    async def carry_out(self, plan: Plan, progress: Progress = quiet) -> None:
+        """The plan's phases (vtui.labs.steps), the lab recorded first (so that a vtui killed half-way
+        leaves a lab that destroy finds); a failure undoes this run and puts the record back as it was."""
         lab = plan.lab
         before = self.book.read().labs.get(lab.name)
         if not plan.remove_record:
             self._record(LabRecord(lab.name, str(lab.path.resolve() if lab.path else ""), lab.text, tuple(lab.hosts)))
-        done: list[Step] = []
         try:
-            for index, phase in enumerate(plan.phases):
-                if index:
-                    await self.refresh()  # a phase sees what the one before made
-                failures = await self._phase(phase, progress, done)
-                if failures:
-                    raise LabError("; ".join(failures))
+            await run_phases(plan.phases, progress, self.refresh)
         except BaseException:
-            await asyncio.shield(self._undo(done, progress, before, lab.name))
+            with self.book.editing() as book:
+                if before is None:
+                    book.labs.pop(lab.name, None)
+                else:
+                    book.labs[lab.name] = before
             raise
         if plan.remove_record:
             with self.book.editing() as book:
                 book.labs.pop(lab.name, None)
-
-    async def _phase(self, phase: Sequence[Step], progress: Progress, done: list[Step]) -> list[str]:
-        gate = asyncio.Semaphore(PARALLEL)
-        failures: list[str] = []
-        stopping = asyncio.Event()
-        queues = {step.one_at_a_time: asyncio.Lock() for step in phase}
-
-        async def one(step: Step) -> None:
-            async with queues[step.one_at_a_time] if step.one_at_a_time else contextlib.nullcontext(), gate:
-                if stopping.is_set():
-                    return
-                progress(step, "start", "")
-                started = time.monotonic()
-                try:
-                    detail = await step.run()
-                except (LabError, LinkError, ActionRefused, EngineUnavailable) as err:
-                    failures.append(f"{step.what}: {err}")
-                    progress(step, "failed", str(err))
-                    return
-                done.append(step)
-                took = _seconds(time.monotonic() - started)
-                progress(step, "done", f"{detail} ({took})" if detail else took)
-
-        tasks = [asyncio.create_task(one(step)) for step in phase]
-        try:
-            await asyncio.wait(tasks)
-        except asyncio.CancelledError:  # ctrl+c: no step starts; those under way finish, to be undone whole
-            stopping.set()
-            await asyncio.wait(tasks)
-            raise
-        return failures
-
-    async def _undo(self, done: Iterable[Step], progress: Progress, before: LabRecord | None, name: str) -> None:
-        for step in reversed(list(done)):
-            if step.undo is None:
-                continue
-            try:
-                await step.undo()
-                progress(step, "undone", "")
-            except (LabError, LinkError, ActionRefused, EngineUnavailable) as err:
-                progress(step, "failed", f"not undone: {err}")
-        with self.book.editing() as book:
-            if before is None:
-                book.labs.pop(name, None)
-            else:
-                book.labs[name] = before
 
     def _record(self, record: LabRecord) -> None:
         with self.book.editing() as book:
@@ -608,7 +532,3 @@ def _remake(record: LinkRecord, link: LabLink, names: Mapping[tuple[str, str, st
         if name is not None and file_ends.get((name, ref.ifname), ref.addresses) != ref.addresses:
             return True
     return False
-
-
-def _seconds(took: float) -> str:
-    return f"{took * 1000:.0f} ms" if took < 1 else f"{took:.1f} s"

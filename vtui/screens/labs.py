@@ -22,8 +22,9 @@ from vtui.config.schema import ConfigError
 from vtui.format import human_rate
 from vtui.hub import Hub
 from vtui.labs.clab import read_lab
-from vtui.labs.deploy import LabError, Labs, Plan, Step, host_names
+from vtui.labs.deploy import Labs, Plan, host_names
 from vtui.labs.graph import layered
+from vtui.labs.steps import LabError, Step
 from vtui.labs.topology import Lab
 from vtui.messages import ConsoleWanted
 from vtui.model import Node
