@@ -72,7 +72,9 @@ def qdisc(client: docker.DockerClient, container: str, ifname: str = "eth1") -> 
 
 
 def of_lab(client: docker.DockerClient, name: str) -> list[str]:
-    return sorted(str(c.name) for c in client.containers.list(all=True, filters={"label": f"{LAB_LABEL}={name}"}))
+    """The lab's containers (from the list alone: a container removed meanwhile cannot be inspected)."""
+    listed = client.api.containers(all=True, filters={"label": f"{LAB_LABEL}={name}"})
+    return sorted(str(c["Names"][0]).lstrip("/") for c in listed)
 
 
 def inspected(env: dict[str, str], name: str, engines: tuple[str, ...] = ("--no-libvirt",)) -> dict[str, Any]:
@@ -180,6 +182,8 @@ def test_a_star_around_a_bridge(docker_client: docker.DockerClient, env: dict[st
   nodes:
     sw: {kind: bridge}
     h1:
+      cap-add: [NET_ADMIN]
+      exec: ["ip link set eth1 mtu 1400", "ip link show eth1"]
     h2:
     h3:
   links:
@@ -193,7 +197,10 @@ def test_a_star_around_a_bridge(docker_client: docker.DockerClient, env: dict[st
         - {node: sw, interface: p3}
 """)
     try:
-        ok(env, "deploy", str(star))
+        deployed = ok(env, "deploy", str(star))
+        assert "~ node h1: exec 2 commands: 'ip link set eth1 mtu 1400': exit 0; 'ip link show eth1': exit 0" \
+            in deployed, deployed  # run once its links are wired
+        assert "mtu 1400" in inside(docker_client, f"clab-{name}-h1", "ip", "link", "show", "eth1")
         for peer in ("10.92.0.2", "10.92.0.3"):
             assert pings(docker_client, f"clab-{name}-h1", peer)
         assert pings(docker_client, f"clab-{name}-h3", "10.92.0.2")
@@ -355,8 +362,17 @@ def test_a_lab_on_two_hosts_is_linked_by_vxlan(
             assert vxlan == {"type": "vxlan", "endpoint": {"node": node, "interface": "eth1", "ipv4": address},
                              "remote": remote, "vni": int(link["id"], 16) & 0xFFFFFF, "dst-port": 14789,
                              "mtu": 1450}
-        ok(env, "destroy", name, "--yes")
-        assert of_lab(docker_client, name) == [] and of_lab(h1_docker, name) == []
+        reachable = hosts.read_text()
+        hosts.write_text('[[host]]\nname = "h1"\ntarget = "root@127.0.0.1:1"\nlibvirt = false\n'
+                         '[[host]]\ntarget = "h2"\nlibvirt = false\n')  # h1 is down now
+        partly = run_lab(env, "destroy", name, "--yes")
+        assert partly.returncode == 1 and "partly destroyed: not reached" in partly.stderr, partly.stderr
+        assert "(destroy again when it is back): h1: " in partly.stderr
+        assert of_lab(docker_client, name) == [] and of_lab(h1_docker, name) == [f"clab-{name}-b"]
+        assert inspected(env, name)["name"] == name  # its record stays: the rest is found again
+        hosts.write_text(reachable)  # h1 is back
+        assert f"lab {name} destroyed" in ok(env, "destroy", name, "--yes")
+        assert of_lab(h1_docker, name) == [] and json.loads(ok(env, "inspect", "--json")) == []
     finally:
         run_lab(env, "destroy", name, "--yes")
 

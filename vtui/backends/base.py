@@ -85,6 +85,9 @@ class NodeSpec:
     binds: tuple[str, ...] = ()  # SRC:DST[:OPTIONS], SRC absolute
     labels: Mapping[str, str] = field(default_factory=dict)
     xml: str = ""
+    cap_add: tuple[str, ...] = ()
+    privileged: bool = False
+    sysctls: Mapping[str, str] = field(default_factory=dict)
 
 
 class Backend(ABC):

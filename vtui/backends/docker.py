@@ -260,7 +260,8 @@ class DockerBackend(Backend):
                 spec.image, command=shlex.split(spec.cmd) if spec.cmd else None, name=spec.name,
                 entrypoint=shlex.split(spec.entrypoint) if spec.entrypoint else None, user=spec.user or None,
                 environment=dict(spec.env), labels=dict(spec.labels), hostname=spec.name[:63],
-                host_config=api.create_host_config(binds=list(spec.binds) or None))
+                host_config=api.create_host_config(binds=list(spec.binds) or None, cap_add=list(spec.cap_add) or None,
+                                                   privileged=spec.privileged, sysctls=dict(spec.sysctls) or None))
             api.start(created["Id"])
             return inspected_node(self.host, api.inspect_container(created["Id"]))
         except docker.errors.APIError as err:

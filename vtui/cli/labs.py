@@ -188,7 +188,7 @@ async def _carry_out(labs: Labs, plan: Plan, done: str) -> int:
     if not plan.steps and not plan.remove_record:
         print(f"lab {lab.name}: nothing to change")
         return 0
-    if not plan.steps and not labs.book.read().labs.get(lab.name):
+    if not plan.steps and not plan.left and not labs.book.read().labs.get(lab.name):
         print(f"lab {lab.name}: nothing to destroy (no lab of that name is deployed here)")
         return 0
     print(f"lab {lab.name}: {len(plan.steps)} steps")
@@ -196,6 +196,9 @@ async def _carry_out(labs: Labs, plan: Plan, done: str) -> int:
         await labs.carry_out(plan, Printed(len(plan.steps)))
     except LabError as err:
         print(f"vtui: lab {lab.name} not {done}; what this run made was undone: {err}", file=sys.stderr)
+        return 1
+    if plan.left:
+        print(f"vtui: lab {lab.name} partly {done}: {plan.left}", file=sys.stderr)
         return 1
     print(f"lab {lab.name} {done}")
     if not plan.remove_record:  # what runs now, as inspect shows it

@@ -27,6 +27,7 @@ from vtui.config.schema import (
     Key,
     KeyPath,
     array_of,
+    boolean,
     check_table,
     read_yaml,
     table_of,
@@ -44,8 +45,8 @@ _KINDS = {"linux": NodeKind.CONTAINER, "ext-container": NodeKind.EXTERNAL, "brid
 _CLAB_ONLY = ("license", "type", "startup-config", "startup-delay", "enforce-startup-config",
               "suppress-startup-config", "auto-remove", "volumes", "ports", "credentials", "env-files", "hostname",
               "runtime", "network-mode", "link-apply-mode", "cpu", "memory", "cpu-set", "extras", "config", "stages",
-              "dns", "certificate", "healthcheck", "components", "aliases", "shm-size", "cap-add", "privileged",
-              "cgroupns-mode", "cgroup-parent", "pid-mode", "tmpfs", "security-opts", "sysctls", "devices",
+              "dns", "certificate", "healthcheck", "components", "aliases", "shm-size",
+              "cgroupns-mode", "cgroup-parent", "pid-mode", "tmpfs", "security-opts", "devices",
               "image-pull-policy", "restart-policy", "mgmt-ipv4", "mgmt-ipv6")
 _UNSUPPORTED_LINKS = {
     "veth-stitch": "a veth stitched to a VM's tap is made by itself when a VM is an end (vtui link add)",
@@ -84,6 +85,7 @@ _NODE_KEYS: dict[str, Key[Any]] = {
     "kind": Key(text()), "group": Key(text()), "image": Key(text()), "cmd": Key(text()),
     "entrypoint": Key(text()), "user": Key(_user), "exec": Key(_strings), "binds": Key(_strings),
     "env": Key(table_of(_word)), "labels": Key(table_of(_word)),
+    "cap-add": Key(_strings), "privileged": Key(boolean), "sysctls": Key(table_of(_word)),
     "host": Key(text()), "domain": Key(text()), "xml": Key(text()),  # vtui's
 }
 _NODE_KEYS.update({name: Key(_anything) for name in _CLAB_ONLY})
@@ -258,7 +260,8 @@ def _node(name: str, own: Mapping[str, Any], defaults: Mapping[str, Any], kinds:
     binds = tuple(_bind(b, path.parent) for b in value("binds") or ())
     return LabNode(name, kind, becomes, value("host") or LOCAL_HOST, image, value("cmd") or "",
                    value("entrypoint") or "", value("user") or "", merged("env"), binds,
-                   merged("labels"), tuple(value("exec") or ()), domain, xml)
+                   merged("labels"), tuple(value("exec") or ()), domain, xml, tuple(value("cap-add") or ()),
+                   bool(value("privileged")), merged("sysctls"))
 
 
 def _bind(bind: str, base: Path) -> str:

@@ -49,6 +49,7 @@ class Plan:
     lab: Lab
     phases: list[list[Step]] = field(default_factory=list)
     remove_record: bool = False  # destroy: the lab's record goes at the end
+    left: str = ""  # what the plan cannot reach and leaves as it is, in a sentence
 
     @property
     def steps(self) -> list[Step]:
@@ -142,8 +143,9 @@ class Labs:
         book = self.book.read()
         wiring = self.wiring(lab.name)
         mine = [r for r in book.links.values() if r.lab == lab.name]
-        remade = {n.name for n in lab.nodes.values()
-                  if old is not None and n.name in old.nodes and n.made_by_lab and n.spec() != old.nodes[n.name].spec()}
+        changed = {n.name for n in lab.nodes.values()
+                   if old is not None and n.name in old.nodes and n.spec() != old.nodes[n.name].spec()}
+        remade = {name for name in changed if lab.nodes[name].made_by_lab}  # the others are not the lab's to make
         names = self._names(lab, old)
         wanted = {self._identity(lab, link): link for link in lab.links}
         have = {self._record_identity(r, names): r for r in mine}
@@ -151,7 +153,7 @@ class Labs:
 
         # 1. what goes: links first, then nodes and segments
         gone_links = [r for key, r in have.items() if key not in wanted
-                      or _remake(r, wanted[key], names) or any(n in remade for n, _ in key)]
+                      or _remake(r, wanted[key], names) or any(n in changed for n, _ in key)]
         if gone_links:
             plan.phases.append([self._unlink_step(gone_links, names, wiring)])
         removals: list[Step] = []
@@ -210,11 +212,11 @@ class Labs:
                 backend = self._backend(host, kind)
             except LabError as err:
                 raise LabError(f"node {node.name}: {err}") from None
-            if node.becomes in (NodeKind.EXTERNAL, NodeKind.VM) and not node.xml and \
-                    self._found(host, kind, node.domain or node.name) is None:
-                    what = "VM" if kind is Kind.VM else "container"
-                    raise LabError(f"node {node.name}: there is no {what} {node.domain or node.name!r} on {host} "
-                                   f"(kind {node.kind} names one that exists)")
+            exists = self._found(host, kind, node.domain or node.name) is not None
+            if node.becomes in (NodeKind.EXTERNAL, NodeKind.VM) and not node.xml and not exists:
+                what = "VM" if kind is Kind.VM else "container"
+                raise LabError(f"node {node.name}: there is no {what} {node.domain or node.name!r} on {host} "
+                               f"(kind {node.kind} names one that exists)")
             if node.becomes == NodeKind.CONTAINER and not backend.supports(Capability.CREATE):
                 raise LabError(f"node {node.name}: {backend.engine} on {host} cannot make nodes")
             name = self.engine_name(lab, node)
@@ -292,7 +294,8 @@ class Labs:
             return [Step("~", f"node {node.name} ({view.engine_name} on {host}): start it", lambda: self._start(found))]
         kind = Kind.VM if node.becomes == NodeKind.VM else Kind.CONTAINER
         spec = NodeSpec(view.engine_name, node.image, node.cmd, node.entrypoint, node.user, node.env, node.binds,
-                        {**node.labels, LAB_LABEL: lab.name, NODE_LABEL: node.name}, node.xml)
+                        {**node.labels, LAB_LABEL: lab.name, NODE_LABEL: node.name}, node.xml, node.cap_add,
+                        node.privileged, node.sysctls)
         backend = self._backend(host, kind)
         what = f"image {node.image}" if node.image else "its domain XML"
         made: list[Node] = []
@@ -503,14 +506,20 @@ class Labs:
         deployed = self.deployed(name)
         book = self.book.read()
         wiring = self.wiring(name)
-        links = [r for r in book.links.values() if r.lab == name]
-        segments = [s for s in book.segments.values() if s.lab == name]
+        hosts = {self.host(n) for n in deployed.nodes.values()} if deployed else set()
+        away = sorted(h for h in hosts if not any(b.host == h for b in self.backends) or h in self.unreached)
+        links = [r for r in book.links.values() if r.lab == name and r.a.host not in away and r.b.host not in away]
+        segments = [s for s in book.segments.values() if s.lab == name and s.host not in away]
         containers = self._lab_containers(name)
         vms = [] if deployed is None else [
             found for node in deployed.nodes.values() if node.becomes == NodeKind.VM and node.xml
             if (found := self._found(self.host(node), Kind.VM, node.domain)) is not None]
         lab = deployed or Lab(name, {})
-        plan = Plan(lab, remove_record=True)
+        plan = Plan(lab, remove_record=not away)
+        if away:  # what is there stays, and the record with it: a later destroy finds it
+            said = "; ".join(f"{h}: {self.unreached.get(h, 'not in this session')}" for h in away)
+            plan.left = (f"not reached, so its nodes and links there stay, and the lab's record with them "
+                         f"(destroy again when it is back): {said}")
         # the nodes first: a veth goes with its container's namespace, so removing the links after
         # them is mostly forgetting them (a VM's NIC and tap, a segment's port, a tunnel are removed)
         plan.phases.append([Step("-", f"{n.kind} {n.name} on {n.host}", self._discarding(n))

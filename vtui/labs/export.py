@@ -55,7 +55,8 @@ def _node(node: LabNode) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": node.kind}
     for key, value in (("image", node.image), ("cmd", node.cmd), ("entrypoint", node.entrypoint),
                        ("user", node.user), ("env", dict(node.env)), ("binds", list(node.binds)),
-                       ("labels", dict(node.labels)), ("exec", list(node.exec))):
+                       ("labels", dict(node.labels)), ("exec", list(node.exec)), ("cap-add", list(node.cap_add)),
+                       ("privileged", node.privileged), ("sysctls", dict(node.sysctls))):
         if value:
             out[key] = value
     return out

@@ -39,6 +39,9 @@ class LabNode:
     exec: tuple[str, ...] = ()  # commands run in the node once its links are wired
     domain: str = ""  # kind libvirt: the VM's name (an existing VM's, or the <name> of `xml`)
     xml: str = ""  # kind libvirt: the domain XML vtui defines (its text), if the lab makes the VM
+    cap_add: tuple[str, ...] = ()  # a container's added capabilities (NET_ADMIN for `ip` in exec:)
+    privileged: bool = False
+    sysctls: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def made_by_lab(self) -> bool:
@@ -49,7 +52,8 @@ class LabNode:
     def spec(self) -> tuple[object, ...]:
         """What a running node was made from: a change means the node is made again."""
         return (self.becomes, self.host, self.image, self.cmd, self.entrypoint, self.user,
-                tuple(sorted(self.env.items())), self.binds, tuple(sorted(self.labels.items())), self.domain, self.xml)
+                tuple(sorted(self.env.items())), self.binds, tuple(sorted(self.labels.items())), self.domain, self.xml,
+                self.cap_add, self.privileged, tuple(sorted(self.sysctls.items())))
 
 
 @dataclass(frozen=True)

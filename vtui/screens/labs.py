@@ -80,8 +80,12 @@ class ProgressScreen(ModalScreen[bool]):
         name, done = self.plan.lab.name, PAST[self.verb]
         try:
             await self.labs.carry_out(self.plan, self._step)
-            state.update(Text(f"lab {name} {done}: {len(self.plan.steps)} steps (esc closes)", style="bold green"))
-            self.app.notify(f"lab {name} {done}", title="Labs")
+            if self.plan.left:
+                state.update(Text(f"lab {name} partly {done}: {self.plan.left}", style="bold yellow"))
+            else:
+                state.update(Text(f"lab {name} {done}: {len(self.plan.steps)} steps (esc closes)",
+                                  style="bold green"))
+            self.app.notify(f"lab {name} {'partly ' if self.plan.left else ''}{done}", title="Labs")
         except (LabError, LinkError, ActionRefused) as err:
             state.update(Text(f"lab {name} not {done}; what this run made was undone: {err}",
                               style="bold red"))
