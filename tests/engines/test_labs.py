@@ -22,7 +22,7 @@ import libvirt
 import pytest
 import yaml
 
-from tests.conftest import OWNER, RUN, SYSTEM_URI, TEST_IMAGE, TEST_LABEL, copy_xml, sh, vm_template, vtui
+from tests.conftest import OWNER, RUN, SYSTEM_URI, TEST_IMAGE, TEST_LABEL, Containers, copy_xml, sh, vm_template, vtui
 from tests.engines.test_console_vm import FORCE, Copy, node_of, prompt, vm_copy  # noqa: F401
 from tests.engines.test_remote import h1_docker, lab  # noqa: F401
 from tests.engines.test_vm_links import guest, nics
@@ -211,6 +211,37 @@ def test_a_star_around_a_bridge(docker_client: docker.DockerClient, env: dict[st
         assert f"vtseg{segment['id']}" in sh("ip", "netns", "list")
         ok(env, "destroy", name, "--yes")
         assert of_lab(docker_client, name) == [] and f"vtseg{segment['id']}" not in sh("ip", "netns", "list")
+    finally:
+        run_lab(env, "destroy", name, "--yes")
+
+
+def test_an_existing_container_is_a_node_and_stays_after_destroy(
+    docker_client: docker.DockerClient, containers: Containers, env: dict[str, str], tmp_path: Path,
+) -> None:
+    """kind ext-container: a container that runs already (named as the node) is linked, never made
+    or removed by the lab."""
+    box = containers.run()
+    name = f"ext{RUN}"
+    path = tmp_path / "ext.clab.yml"
+    path.write_text(header(name) + f"""\
+  nodes:
+    r1:
+    {box.name}: {{kind: ext-container}}
+  links:
+    - endpoints: ["r1:eth1", "{box.name}:eth1"]
+      ipv4: [10.96.0.1/30, 10.96.0.2/30]
+""")
+    try:
+        deployed = ok(env, "deploy", str(path))
+        assert f"+ node {box.name}" not in deployed and pings(docker_client, f"clab-{name}-r1", "10.96.0.2")
+        ok(env, "destroy", name, "--yes")
+        box.handle.reload()
+        assert box.handle.status == "running" and "eth1" not in inside(docker_client, box.name, "ip", "link")
+        assert of_lab(docker_client, name) == []
+        box.handle.stop(timeout=0)
+        stopped = ok(env, "deploy", str(path))  # the lab starts it: a node of a lab runs
+        assert f"~ node {box.name} (container {box.name} on local): start it" in stopped
+        assert pings(docker_client, f"clab-{name}-r1", "10.96.0.2")
     finally:
         run_lab(env, "destroy", name, "--yes")
 

@@ -16,6 +16,7 @@ from tests.tui.test_tui_actions import SIZE, docker_app
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.consoles import ConsoleScreen
 from vtui.screens.labs import LabsScreen, ProgressScreen
+from vtui.screens.links import LinksScreen
 from vtui.screens.prompt import PromptScreen
 
 
@@ -68,6 +69,13 @@ async def test_a_lab_is_deployed_drawn_opened_and_destroyed_from_the_labs_screen
             if app.screen is not labs:
                 await pilot.press("T")
             await wait_for(pilot, lambda: isinstance(app.screen, LabsScreen))
+            parts.focus()
+            await pilot.press("home", "down", "down", "enter")  # the link, after the two nodes
+            await wait_for(pilot, lambda: isinstance(app.screen, LinksScreen) and app.screen.selected is not None)
+            assert isinstance(app.screen, LinksScreen) and app.screen.selected is not None
+            assert app.screen.selected.record.lab == name  # the cursor on the lab's link
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is labs)
 
             await pilot.press("x")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)

@@ -259,8 +259,10 @@ class LabsScreen(Screen[None]):
         if key is None:
             return
         part = self.parts.get(key)
-        if key.startswith("link:"):
-            self.app.push_screen(LinksScreen(self.wiring))
+        if isinstance(part, LinkView):
+            self.app.push_screen(LinksScreen(self.wiring, select=part.record.id))
+        elif key.startswith("link:"):
+            self.notify(f"{key.removeprefix('link:')} is not wired: a applies the lab's file", severity="warning")
         elif isinstance(part, Node):
             self.post_message(ConsoleWanted(part))
         else:

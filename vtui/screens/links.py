@@ -39,9 +39,11 @@ class LinksScreen(Screen[None]):
         Binding("x", "remove", "Remove", id="link-remove"),
     ]
 
-    def __init__(self, wiring: Wiring) -> None:
+    def __init__(self, wiring: Wiring, select: str | None = None) -> None:
+        """`select`: the id of the link to put the cursor on first (the labs screen's choice)."""
         super().__init__()
         self.wiring = wiring
+        self._select = select
         self.views: dict[str, LinkView] = {}
         self._last: dict[str, tuple[float, LinkView]] = {}
 
@@ -69,7 +71,8 @@ class LinksScreen(Screen[None]):
 
     def _show(self, views: list[LinkView], now: float) -> None:
         table: DataTable[Text | str] = self.query_one(DataTable)
-        selected = self.selected
+        selected = self.selected.record.id if self.selected else self._select
+        self._select = None
         table.clear(columns=True)  # columns sized afresh: a long reason gone leaves no wide column
         table.add_columns(*COLUMNS)
         for view in views:
@@ -83,8 +86,8 @@ class LinksScreen(Screen[None]):
                           *rates, str(sum(view.ends[s].drops for s in SIDES)), key=r.id)
         self.views = {v.record.id: v for v in views}
         self._last = {v.record.id: (now, v) for v in views}
-        if selected and selected.record.id in self.views:
-            table.move_cursor(row=table.get_row_index(selected.record.id))
+        if selected and selected in self.views:
+            table.move_cursor(row=table.get_row_index(selected))
         self.sub_title = f"{len(views)} link{'s' * (len(views) != 1)}"
 
     def _rates(self, view: LinkView, now: float) -> tuple[str, str, str]:
