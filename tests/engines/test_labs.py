@@ -330,6 +330,18 @@ def test_a_name_taken_by_someone_elses_container_is_refused(
         theirs.remove(force=True)
 
 
+def test_read_only_mode_refuses_a_lab_before_anything_is_made(
+    docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path,
+) -> None:
+    name = f"ro{RUN}"
+    path = tmp_path / "ro.clab.yml"
+    path.write_text(header(name) + '  nodes:\n    a:\n    b:\n  links:\n    - endpoints: ["a:eth1", "b:eth1"]\n')
+    refused = run_lab(env, "deploy", str(path), engines=("--no-libvirt", "--read-only"))
+    assert (refused.returncode, refused.stderr.strip()) == (1, f"vtui: read-only mode: refused to deploy lab {name} "
+                                                                "on local")
+    assert of_lab(docker_client, name) == [] and not (Path(env["VTUI_STATE_DIR"]) / "links.json").exists()
+
+
 def test_a_host_that_is_down_is_named_and_nothing_is_made(
     docker_client: docker.DockerClient, env: dict[str, str], tmp_path: Path,
 ) -> None:

@@ -212,6 +212,7 @@ class Labs:
                 backend = self._backend(host, kind)
             except LabError as err:
                 raise LabError(f"node {node.name}: {err}") from None
+            backend.check_writable(f"deploy lab {lab.name}")  # read-only: refused before anything is planned
             exists = self._found(host, kind, node.domain or node.name) is not None
             if node.becomes in (NodeKind.EXTERNAL, NodeKind.VM) and not node.xml and not exists:
                 what = "VM" if kind is Kind.VM else "container"
@@ -515,6 +516,9 @@ class Labs:
             found for node in deployed.nodes.values() if node.becomes == NodeKind.VM and node.xml
             if (found := self._found(self.host(node), Kind.VM, node.domain)) is not None]
         lab = deployed or Lab(name, {})
+        for backend in self.backends:
+            if backend.host in hosts or any(n.host == backend.host for n in containers):
+                backend.check_writable(f"destroy lab {name}")
         plan = Plan(lab, remove_record=not away)
         if away:  # what is there stays, and the record with it: a later destroy finds it
             said = "; ".join(f"{h}: {self.unreached.get(h, 'not in this session')}" for h in away)
