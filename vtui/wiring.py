@@ -16,7 +16,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from vtui.actions import ActionRefused
 from vtui.backends import Backend, Capability, backend_for, host_links
@@ -70,6 +70,7 @@ class Wiring:
         self._rewiring: set[asyncio.Task[None]] = set()
         self.on_rewired: Callable[[str], None] = lambda message: None
         self.captures: dict[str, tuple[asyncio.Task[None], Path]] = {}  # by link id: the TUI's pcap files
+        self._pids: dict[str, asyncio.Future[int]] | None = None  # node key -> its netns pid, while views() reads
 
     # --- finding things ---------------------------------------------------------------------
 
@@ -123,7 +124,12 @@ class Wiring:
         backend = self._backend(node, doing)
         if self._is_vm(node):  # its end is the tap named in the record, in the host's namespace
             return End(HERE, ref.ifname, ref.where())
-        pid = await backend.netns_pid(node)
+        if self._pids is None:
+            pid = await backend.netns_pid(node)
+        else:  # reading many links: each node's namespace asked for once
+            if node.key not in self._pids:
+                self._pids[node.key] = asyncio.ensure_future(backend.netns_pid(node))
+            pid = await self._pids[node.key]
         return End(pid, ref.ifname, ref.where(), ref.addresses)
 
     async def veth(self, record: LinkRecord, doing: str | None) -> Veth:
@@ -602,11 +608,38 @@ class Wiring:
         return sorted(words)
 
     async def views(self, records: Iterable[LinkRecord] | None = None) -> list[LinkView]:
-        """Every link (or those given) as it is now, each host's links read at once."""
+        """Every link (or those given) as it is now: each node's namespace found once, and the veth
+        and segment links of a host read in one go (every namespace once)."""
         chosen = list(self.book.load().values() if records is None else records)
-        return list(await asyncio.gather(*(self._view(r) for r in chosen)))
+        self._pids = {}
+        try:
+            found = await asyncio.gather(*(self._found(r) for r in chosen))
+        finally:
+            self._pids = None
+        batched = {host: [i for i, (r, f) in enumerate(zip(chosen, found, strict=True))
+                          if isinstance(f, Veth) and r.kind in ("veth", SEGMENT) and r.a.host == host]
+                   for host in {r.a.host for r in chosen}}
+        ends: dict[int, dict[str, EndStatus] | str] = {}
+        for host, indexes in batched.items():
+            if not indexes:
+                continue
+            try:
+                statuses: list[dict[str, EndStatus]] | str = await self.executor(host).status_many(
+                    [cast(Veth, found[i]) for i in indexes])
+            except LinkError as err:
+                statuses = str(err)
+            for n, i in enumerate(indexes):
+                ends[i] = statuses if isinstance(statuses, str) else statuses[n]
+        views = []
+        for i, (record, item) in enumerate(zip(chosen, found, strict=True)):
+            if isinstance(item, LinkView):
+                views.append(item)
+            else:
+                views.append(_judged(record, ends[i] if i in ends else await self._status(record, item)))
+        return views
 
-    async def _view(self, record: LinkRecord) -> LinkView:
+    async def _found(self, record: LinkRecord) -> LinkView | Veth:
+        """The link's ends, or its view when one cannot be read (a node missing or not running)."""
         for ref in (record.a, record.b):
             if ref.kind == SEGMENT:
                 continue
@@ -616,18 +649,18 @@ class Wiring:
             if node.state is not State.RUNNING:
                 return LinkView(record, "waiting", f"{ref.node!r} is {node.state}", {"a": ABSENT, "b": ABSENT})
         try:
-            veth = await self.veth(record, None)
-            if record.kind == "vxlan":
-                ends = {side: (await self._ex(record, side).status(_one(record, veth, side)))[side] for side in SIDES}
-            else:
-                ends = await self.executor(record.a.host).status(veth)
+            return await self.veth(record, None)
         except (LinkError, ActionRefused) as err:
             return LinkView(record, "waiting", str(err), {"a": ABSENT, "b": ABSENT})
-        if not all(ends[s].present for s in SIDES):
-            return LinkView(record, "unwired", "an end is missing: it is wired again when its node starts", ends)
-        if any(not ends[s].up for s in SIDES):
-            return LinkView(record, "down", "taken down by vtui", ends)
-        return LinkView(record, "up", "", ends)
+
+    async def _status(self, record: LinkRecord, veth: Veth) -> dict[str, EndStatus] | str:
+        """One link's ends as the kernel has them (a VXLAN link's on each host), or why they cannot be read."""
+        try:
+            if record.kind == "vxlan":
+                return {side: (await self._ex(record, side).status(_one(record, veth, side)))[side] for side in SIDES}
+            return await self.executor(record.a.host).status(veth)
+        except (LinkError, ActionRefused) as err:
+            return str(err)
 
     async def capture(self, record: LinkRecord, side: str, count: int | None = None) -> AsyncIterator[bytes]:
         """The packets one end sees, as a pcap stream (a reading: allowed in read-only mode)."""
@@ -729,6 +762,17 @@ class Wiring:
         except (LinkError, ActionRefused) as err:
             log.info("link %s not wired again: %s", record.id, err)
             self.on_rewired(f"link {record}: not wired again: {err}")
+
+
+def _judged(record: LinkRecord, ends: Mapping[str, EndStatus] | str) -> LinkView:
+    """The link's state from its ends' (or, given a sentence, why they could not be read)."""
+    if isinstance(ends, str):
+        return LinkView(record, "waiting", ends, {"a": ABSENT, "b": ABSENT})
+    if not all(ends[s].present for s in SIDES):
+        return LinkView(record, "unwired", "an end is missing: it is wired again when its node starts", ends)
+    if any(not ends[s].up for s in SIDES):
+        return LinkView(record, "down", "taken down by vtui", ends)
+    return LinkView(record, "up", "", ends)
 
 
 def _one(record: LinkRecord, veth: Veth, side: str) -> Veth:

@@ -31,6 +31,7 @@ class Executor(Protocol):
     async def impair(self, veth: Veth, side: str, impairment: Impairment) -> None: ...
     async def interfaces(self, end: End) -> set[str]: ...
     async def status(self, veth: Veth) -> dict[str, EndStatus]: ...
+    async def status_many(self, veths: Sequence[Veth]) -> list[dict[str, EndStatus]]: ...
     def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]: ...
     async def wire_bridge(self, bridge: Bridge) -> bool: ...
     async def unwire_bridge(self, bridge: Bridge) -> bool: ...
@@ -82,6 +83,9 @@ class LocalExecutor:
 
     async def status(self, veth: Veth) -> dict[str, EndStatus]:
         return await asyncio.to_thread(local.status, veth)
+
+    async def status_many(self, veths: Sequence[Veth]) -> list[dict[str, EndStatus]]:
+        return await asyncio.to_thread(local.status_many, veths)
 
     async def wire_bridge(self, bridge: Bridge) -> bool:
         return await asyncio.to_thread(bridges.wire_bridge, bridge)
@@ -230,6 +234,9 @@ class ShellExecutor:
                 shown[key] = _json(text, veth.a if key[0] == "a" else veth.b)
         return {side: _end_status(shown.get(side, []) + shown.get(f"{side}q", []), veth.alias(side))
                 for side in ("a", "b")}
+
+    async def status_many(self, veths: Sequence[Veth]) -> list[dict[str, EndStatus]]:
+        return list(await asyncio.gather(*(self.status(veth) for veth in veths)))
 
 
     async def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]:
