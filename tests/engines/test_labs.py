@@ -485,6 +485,7 @@ def test_a_vm_the_lab_defines_from_its_xml_is_made_linked_and_removed(
         [link] = shown["links"]  # in the file's names, with the VM's tap beside
         assert (link["a"]["interface"], link["b"]["interface"], link["b"]["device"]) == ("eth1", "eth0",
                                                                                          f"vt{link['id']}b")
+        (tmp_path / "vm.xml").unlink()  # its XML gone: the lab's record still names the VM it made
         ok(env, "destroy", name, "--yes", engines=())
         assert vm not in [d.name() for d in conn.listAllDomains()] and of_lab(docker_client, name) == []
     finally:

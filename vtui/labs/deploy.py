@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vtui.backends import Backend, Capability, EngineUnavailable, NodeSpec
 from vtui.config.hosts import load_hosts
+from vtui.config.schema import ConfigError
 from vtui.labs.clab import read_lab
 from vtui.labs.steps import LabError, Progress, Step, quiet, run_phases
 from vtui.labs.topology import CLAB_MTU, NODE_LABEL, Lab, LabLink, LabNode, NodeKind
@@ -482,7 +483,9 @@ class Labs:
         lab = plan.lab
         before = self.book.read().labs.get(lab.name)
         if not plan.remove_record:
-            self._record(LabRecord(lab.name, str(lab.path.resolve() if lab.path else ""), lab.text, tuple(lab.hosts)))
+            vms = {(n.host, n.domain) for n in lab.nodes.values() if n.becomes == NodeKind.VM and n.xml}
+            self._record(LabRecord(lab.name, str(lab.path.resolve() if lab.path else ""), lab.text, tuple(lab.hosts),
+                                   tuple(sorted(vms | set(before.vms if before else ())))))
         try:
             await run_phases(plan.phases, progress, self.refresh)
         except BaseException:
@@ -503,18 +506,22 @@ class Labs:
     # --- destroying -----------------------------------------------------------------------------
 
     def destroy_plan(self, name: str) -> Plan:
-        """Everything the lab made: its links, segments, containers, and the VMs it defined."""
-        deployed = self.deployed(name)
+        """Everything the lab made: its links, segments, containers, and the VMs it defined (found by
+        their records and labels: its file, even the copy deployed, need not be readable)."""
         book = self.book.read()
+        record = book.labs.get(name)
+        try:
+            deployed = self.deployed(name)
+        except ConfigError:  # e.g. a domain XML it named was deleted since
+            deployed = None
         wiring = self.wiring(name)
-        hosts = {self.host(n) for n in deployed.nodes.values()} if deployed else set()
+        hosts = {self.hosts.get(h, h) for h in record.hosts} if record else set()
         away = sorted(h for h in hosts if not any(b.host == h for b in self.backends) or h in self.unreached)
         links = [r for r in book.links.values() if r.lab == name and r.a.host not in away and r.b.host not in away]
         segments = [s for s in book.segments.values() if s.lab == name and s.host not in away]
         containers = self._lab_containers(name)
-        vms = [] if deployed is None else [
-            found for node in deployed.nodes.values() if node.becomes == NodeKind.VM and node.xml
-            if (found := self._found(self.host(node), Kind.VM, node.domain)) is not None]
+        vms = [found for host, domain in (record.vms if record else ())
+               if (found := self._found(self.hosts.get(host, host), Kind.VM, domain)) is not None]
         lab = deployed or Lab(name, {})
         for backend in self.backends:
             if backend.host in hosts or any(n.host == backend.host for n in containers):

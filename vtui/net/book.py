@@ -144,13 +144,16 @@ class LabRecord:
     file: str
     text: str
     hosts: tuple[str, ...]
+    vms: tuple[tuple[str, str], ...] = ()  # (host, name) of the VMs it defined: found even if their XML is gone
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "file": self.file, "text": self.text, "hosts": list(self.hosts)}
+        return {"name": self.name, "file": self.file, "text": self.text, "hosts": list(self.hosts),
+                "vms": [list(vm) for vm in self.vms]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LabRecord:
-        return cls(str(data["name"]), str(data["file"]), str(data["text"]), tuple(str(h) for h in data["hosts"]))
+        return cls(str(data["name"]), str(data["file"]), str(data["text"]), tuple(str(h) for h in data["hosts"]),
+                   tuple((str(host), str(name)) for host, name in data.get("vms", ())))
 
 
 @dataclass
