@@ -33,6 +33,7 @@ from vtui.net.plan import LinkError
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.links import STATE_STYLE, LinksScreen
 from vtui.screens.prompt import PromptScreen
+from vtui.screens.refresher import Refresher
 from vtui.wiring import LinkView, Wiring
 
 HELP = ("n: deploy a file · a: apply the lab's edited file · x: destroy · enter: a node's console, a link's "
@@ -118,6 +119,7 @@ class LabsScreen(Screen[None]):
         self.parts: dict[str, object] = {}  # row key of the parts table -> a Node or a LinkView
         self._last: dict[str, tuple[float, LinkView]] = {}
         self.lab: Lab | None = None
+        self.refresh_labs = Refresher(self, self._read_labs, "labs-refresh")
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -150,8 +152,7 @@ class LabsScreen(Screen[None]):
             return None
         return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
 
-    @work(exclusive=True, group="labs-refresh")
-    async def refresh_labs(self) -> None:
+    async def _read_labs(self) -> None:
         try:
             records = self.wiring.book.read().labs
         except LinkError as err:

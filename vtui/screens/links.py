@@ -21,6 +21,7 @@ from vtui.net.book import SIDES
 from vtui.net.plan import Impairment, LinkError, parse_impairment
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.prompt import PromptScreen
+from vtui.screens.refresher import Refresher
 from vtui.wiring import LinkView, Wiring
 
 COLUMNS = ("ID", "A", "B", "HOST", "KIND", "STATE", "MTU", "IMPAIRMENT", "A→B", "B→A", "PKT/S", "DROPS")
@@ -44,6 +45,7 @@ class LinksScreen(Screen[None]):
         super().__init__()
         self.wiring = wiring
         self._select = select
+        self.refresh_links = Refresher(self, self._read_links, "links-refresh")
         self.views: dict[str, LinkView] = {}
         self._last: dict[str, tuple[float, LinkView]] = {}
 
@@ -60,8 +62,7 @@ class LinksScreen(Screen[None]):
         self.refresh_links()
         self.set_interval(1.0, self.refresh_links)
 
-    @work(exclusive=True, group="links-refresh")
-    async def refresh_links(self) -> None:
+    async def _read_links(self) -> None:
         try:
             views = await self.wiring.views()
         except LinkError as err:
