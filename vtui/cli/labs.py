@@ -24,6 +24,7 @@ from vtui.labs.topology import Lab
 from vtui.model import LOCAL_HOST
 from vtui.net.book import SIDES, LinkBook
 from vtui.net.plan import LinkError
+from vtui.net.vxlan import vni_of
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -138,14 +139,14 @@ async def _export(args: argparse.Namespace, labs: Labs) -> int:
         print(f"vtui: lab {name!r} is not deployed here: its links between hosts take their VXLAN ids when it is "
               "(vtui lab deploy FILE)", file=sys.stderr)
         return 1
-    records, wiring = labs.records(lab), labs.wiring(name)
+    wired, wiring = labs.wired(lab), labs.wiring(name)
     tunnels: dict[frozenset[tuple[str, str]], Tunnel] = {}
     for link in lab.links:
         a, b = lab.nodes[link.a.node], lab.nodes[link.b.node]
-        record = records.get(link.ends)
-        if labs.host(a) != labs.host(b) and record is not None:
+        if labs.host(a) != labs.host(b) and link.ends in wired:
+            record = wired[link.ends][0]
             near, far = await wiring.underlay(labs.host(a), labs.host(b))
-            tunnels[link.ends] = (int(record.id, 16) & 0xFFFFFF or 1, record.mtu, {a.name: near, b.name: far})
+            tunnels[link.ends] = (vni_of(record.id), record.mtu, {a.name: near, b.name: far})
     args.dir.mkdir(parents=True, exist_ok=True)
     for host, text in clab_files(lab, labs.host, tunnels).items():
         path = args.dir / f"{name}-{host}.clab.yml"
@@ -229,11 +230,11 @@ async def _inspect(args: argparse.Namespace, labs: Labs) -> int:
 async def _lab_json(labs: Labs, lab: Lab) -> dict[str, Any]:
     """The lab as it runs, in the file's terms (its node and interface names, its ends a and b)."""
     nodes = [labs.view(lab, node) for node in lab.nodes.values()]
-    wired = {link.ends: labs.wired(lab, link) for link in lab.links}
-    views = {v.record.id: v for v in await labs.wiring(lab.name).views([w[0] for w in wired.values() if w])}
+    wired = labs.wired(lab)
+    views = {v.record.id: v for v in await labs.wiring(lab.name).views([record for record, _ in wired.values()])}
     links: list[dict[str, Any]] = []
     for link in lab.links:
-        found = wired[link.ends]
+        found = wired.get(link.ends)
         ends = [{"node": e.node, "interface": e.ifname, "addresses": list(e.addresses)} for e in (link.a, link.b)]
         if found is None:
             links.append({"id": None, "a": ends[0], "b": ends[1], "kind": None, "mtu": None, "state": "absent",

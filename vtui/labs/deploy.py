@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +134,7 @@ class Labs:
     def deployed(self, name: str) -> Lab | None:
         """The lab of that name as it was last deployed (its file's text then)."""
         record = self.book.read().labs.get(name)
-        return None if record is None else read_lab(Path(record.file), record.text)
+        return None if record is None else _deployed_copy(record.file, record.text)
 
     # --- the plan -----------------------------------------------------------------------------
 
@@ -257,12 +258,23 @@ class Labs:
                                                                                        link.b.ifname)})
 
     @staticmethod
-    def _record_identity(record: LinkRecord, names: Mapping[tuple[str, str, str], str]) -> frozenset[tuple[str, str]]:
-        ends = set()
-        for ref in (record.a, record.b):
-            name = names.get((ref.host, ref.kind, ref.node), f"?{ref.node}")
-            ends.add((name, ANY_IF if ref.kind in (SEGMENT, str(Kind.VM)) else ref.ifname))
-        return frozenset(ends)
+    def _record_end(record: LinkRecord, side: str, names: Mapping[tuple[str, str, str], str]) -> tuple[str, str]:
+        """A recorded end in the file's terms, as _end_key spells a file's end."""
+        ref = record.end(side)
+        name = names.get((ref.host, ref.kind, ref.node), f"?{ref.node}")
+        return name, ANY_IF if ref.kind in (SEGMENT, str(Kind.VM)) else ref.ifname
+
+    def _record_identity(self, record: LinkRecord, names: Mapping[tuple[str, str, str], str]
+                         ) -> frozenset[tuple[str, str]]:
+        return frozenset(self._record_end(record, side, names) for side in SIDES)
+
+    def _sides(self, lab: Lab, link: LabLink, record: LinkRecord,
+               names: Mapping[tuple[str, str, str], str]) -> dict[str, str]:
+        """Which side of the record each end of the file's link is ("a" of the file may be "b" of the
+        record: a VM's end is always b)."""
+        side_of = {self._record_end(record, side, names): side for side in SIDES}
+        return {"a": side_of[self._end_key(lab, link.a.node, link.a.ifname)],
+                "b": side_of[self._end_key(lab, link.b.node, link.b.ifname)]}
 
     @staticmethod
     def _link_words(record: LinkRecord, names: Mapping[tuple[str, str, str], str]) -> str:
@@ -355,12 +367,9 @@ class Labs:
     def _state_steps(self, lab: Lab, link: LabLink, record: LinkRecord | None,
                      names: Mapping[tuple[str, str, str], str], wiring: Wiring) -> list[Step]:
         """Impairments and link state as the file says (for a link just made: those it asks for)."""
-        sides = {"a": self._end_key(lab, link.a.node, link.a.ifname), "b": self._end_key(lab, link.b.node,
-                                                                                        link.b.ifname)}
         if record is not None:
-            side_of = {self._record_identity_end(record, s, names): s for s in SIDES}
-            have = {file_side: record.impair.get(side_of.get(key, file_side), Impairment())
-                    for file_side, key in sides.items()}
+            side = self._sides(lab, link, record, names)
+            have = {file_side: record.impair.get(side[file_side], Impairment()) for file_side in SIDES}
             down = bool(record.down)
         else:
             have, down = {"a": Impairment(), "b": Impairment()}, False
@@ -376,12 +385,6 @@ class Labs:
             steps.append(Step("~", f"link {link}: {'down' if link.down else 'up'}",
                               lambda: self._admin(lab, link, wiring, not link.down)))
         return steps
-
-    def _record_identity_end(self, record: LinkRecord, side: str,
-                             names: Mapping[tuple[str, str, str], str]) -> tuple[str, str]:
-        ref = record.end(side)
-        name = names.get((ref.host, ref.kind, ref.node), f"?{ref.node}")
-        return name, ANY_IF if ref.kind in (SEGMENT, str(Kind.VM)) else ref.ifname
 
     def _exec_step(self, lab: Lab, node: LabNode) -> Step:
         async def run() -> str:
@@ -441,26 +444,16 @@ class Labs:
             raise LabError("; ".join(failed))
         return ""
 
-    def records(self, lab: Lab) -> dict[frozenset[tuple[str, str]], LinkRecord]:
-        """The lab's wired links by the ends the file gives them (LabLink.ends)."""
+    def wired(self, lab: Lab) -> dict[frozenset[tuple[str, str]], tuple[LinkRecord, dict[str, str]]]:
+        """The lab's wired links by the ends the file gives them (LabLink.ends): each one's record, and
+        which of the record's sides each end of the file's link is."""
         names = self._names(lab)
         by_identity = {self._record_identity(r, names): r for r in self.book.load().values() if r.lab == lab.name}
-        return {link.ends: by_identity[key] for link in lab.links
-                if (key := self._identity(lab, link)) in by_identity}
-
-    def wired(self, lab: Lab, link: LabLink) -> tuple[LinkRecord, dict[str, str]] | None:
-        """The link's record, and which of its sides each end of the file's link is ("a" of the file
-        may be "b" of the record: a VM's end is always b); None when it is not wired."""
-        names = self._names(lab)
-        for record in self.book.load().values():
-            if record.lab == lab.name and self._record_identity(record, names) == self._identity(lab, link):
-                side_of = {self._record_identity_end(record, s, names): s for s in SIDES}
-                return record, {"a": side_of[self._end_key(lab, link.a.node, link.a.ifname)],
-                                "b": side_of[self._end_key(lab, link.b.node, link.b.ifname)]}
-        return None
+        return {link.ends: (record, self._sides(lab, link, record, names)) for link in lab.links
+                if (record := by_identity.get(self._identity(lab, link))) is not None}
 
     def _lab_record(self, lab: Lab, link: LabLink) -> tuple[LinkRecord, dict[str, str]]:
-        if (found := self.wired(lab, link)) is None:
+        if (found := self.wired(lab).get(link.ends)) is None:
             raise LabError(f"link {link} is not wired")
         return found
 
@@ -552,3 +545,9 @@ def _remake(record: LinkRecord, link: LabLink, names: Mapping[tuple[str, str, st
         if name is not None and file_ends.get((name, ref.ifname), ref.addresses) != ref.addresses:
             return True
     return False
+
+
+@functools.lru_cache(maxsize=16)
+def _deployed_copy(file: str, text: str) -> Lab:
+    """A deployed lab's text read once, not at each of the labs screen's refreshes."""
+    return read_lab(Path(file), text)

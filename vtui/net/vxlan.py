@@ -23,6 +23,11 @@ PORT = 14789
 OVERHEAD = 50  # outer Ethernet, IPv4, UDP and VXLAN headers
 
 
+def vni_of(link_id: str) -> int:
+    """The VXLAN network id of a link: from its id, the same on both hosts."""
+    return int(link_id, 16) & 0xFFFFFF or 1
+
+
 @dataclass(frozen=True)
 class VxlanEnd:
     """One host's end of a VXLAN link."""
@@ -37,7 +42,7 @@ class VxlanEnd:
 
     @property
     def vni(self) -> int:
-        return int(self.id, 16) & 0xFFFFFF or 1
+        return vni_of(self.id)
 
     @property
     def alias(self) -> str:

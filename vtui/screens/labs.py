@@ -119,6 +119,7 @@ class LabsScreen(Screen[None]):
         self.parts: dict[str, object] = {}  # row key of the parts table -> a Node or a LinkView
         self._last: dict[str, tuple[float, LinkView]] = {}
         self.lab: Lab | None = None
+        self._host_names: dict[tuple[str, ...], dict[str, str]] = {}
         self.refresh_labs = Refresher(self, self._read_labs, "labs-refresh")
 
     def compose(self) -> ComposeResult:
@@ -141,7 +142,10 @@ class LabsScreen(Screen[None]):
 
     def labs(self, hosts: list[str] | None = None) -> Labs:
         """A Labs over the app's engines and inventory (no second connection)."""
-        labs = Labs(self.hub.backends, host_names(hosts or []), self.wiring.book)
+        key = tuple(dict.fromkeys(hosts or ()))
+        if key not in self._host_names:  # hosts.toml read once per set of hosts, not at each refresh
+            self._host_names[key] = host_names(key)
+        labs = Labs(self.hub.backends, self._host_names[key], self.wiring.book)
         labs.nodes = list(self.hub.inventory.nodes)
         return labs
 
@@ -193,7 +197,7 @@ class LabsScreen(Screen[None]):
             drawing.update(Text("No lab is deployed: n deploys a containerlab file (*.clab.yml)."))
             parts.clear(columns=True)
             return
-        records = labs.records(lab)
+        records = {ends: record for ends, (record, _) in labs.wired(lab).items()}
         views = {v.record.id: v for v in await self.wiring.views(records.values())}
         now = time.monotonic()
         states: dict[frozenset[tuple[str, str]], str] = {}
