@@ -113,7 +113,7 @@ async def _command(args: argparse.Namespace, labs: Labs) -> int:
             print(f"note: {note}", file=sys.stderr)
         plan = await labs.plan(lab)
         if verb == "apply" and args.dry_run:
-            print(f"lab {lab.name}: " + ("no change" if not plan.steps else f"{len(plan.steps)} changes"))
+            print(f"lab {lab.name}: " + ("no change" if not plan.steps else plan.counted))
             for step in plan.steps:
                 print(f"  {step}")
             return 0
@@ -192,7 +192,7 @@ async def _carry_out(labs: Labs, plan: Plan, done: str) -> int:
     if not plan.steps and not plan.left and not labs.book.read().labs.get(lab.name):
         print(f"lab {lab.name}: nothing to destroy (no lab of that name is deployed here)")
         return 0
-    print(f"lab {lab.name}: {len(plan.steps)} steps")
+    print(f"lab {lab.name}: {plan.counted}")
     try:
         await labs.carry_out(plan, Printed(len(plan.steps)))
     except LabError as err:

@@ -57,6 +57,12 @@ class Plan:
     def steps(self) -> list[Step]:
         return [step for phase in self.phases for step in phase]
 
+    @property
+    def counted(self) -> str:
+        """"1 step", "12 steps"."""
+        count = len(self.steps)
+        return f"{count} step{'s' * (count != 1)}"
+
 
 @dataclass(frozen=True)
 class NodeView:

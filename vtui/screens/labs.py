@@ -60,8 +60,8 @@ class ProgressScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(f"{self.verb.capitalize()}ing lab {self.plan.lab.name}: {len(self.plan.steps)} "
-                              "steps…", style="bold"), id="progress-state")
+            doing = f"{self.verb.capitalize()}ing lab {self.plan.lab.name}: {self.plan.counted}…"
+            yield Static(Text(doing, style="bold"), id="progress-state")
             yield RichLog(wrap=True, markup=False)
 
     def on_mount(self) -> None:
@@ -84,7 +84,7 @@ class ProgressScreen(ModalScreen[bool]):
             if self.plan.left:
                 state.update(Text(f"lab {name} partly {done}: {self.plan.left}", style="bold yellow"))
             else:
-                state.update(Text(f"lab {name} {done}: {len(self.plan.steps)} steps (esc closes)",
+                state.update(Text(f"lab {name} {done}: {self.plan.counted} (esc closes)",
                                   style="bold green"))
             self.app.notify(f"lab {name} {'partly ' if self.plan.left else ''}{done}", title="Labs")
         except (LabError, LinkError, ActionRefused) as err:
@@ -307,7 +307,7 @@ class LabsScreen(Screen[None]):
         if not plan.steps:
             self.notify(f"lab {lab.name}: nothing to change", title=f"lab {verb}")
             return
-        self._ask(labs, plan, verb, f"{verb.capitalize()} lab {lab.name} ({path.name}): {len(plan.steps)} steps?")
+        self._ask(labs, plan, verb, f"{verb.capitalize()} lab {lab.name} ({path.name}): {plan.counted}?")
 
     def action_destroy(self) -> None:
         name = self.selected_lab
