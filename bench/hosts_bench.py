@@ -46,12 +46,12 @@ from stats_bench import IMAGE, docker_client, remove_containers, start_container
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.support.sshlab
 from tests.support.sshlab import STATE_FILE, LabError, SshLab
 from vtui.backends import Backend
+from vtui.backends.registry import remote_backends
 from vtui.backends.remote_counters import counter_command
 from vtui.config.hosts import HostSpec
-from vtui.engines import remote_backends
-from vtui.hub import Hub
 from vtui.model import HostState, Inventory, Kind, Node
-from vtui.stats import Sample
+from vtui.model.stats import Sample
+from vtui.services.hub import Hub
 
 INTERVAL = 1.0
 LIBVIRT_URI = "qemu:///system"

@@ -42,11 +42,12 @@ from probing import log
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.support.sshlab
 from tests.support.sshlab import STATE_FILE, LabError, SshLab
+from vtui.errors import LinkError
 from vtui.net import bridge as bridges
 from vtui.net import local, vxlan
 from vtui.net.bridge import Bridge
 from vtui.net.executor import LocalExecutor, ShellExecutor
-from vtui.net.plan import HERE, End, LinkError, Veth
+from vtui.net.plan import HERE, End, Veth
 from vtui.net.vxlan import VxlanEnd
 from vtui.transport.ssh import SshLink, runtime_dir
 

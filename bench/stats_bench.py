@@ -41,7 +41,7 @@ from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.model import Node, State
-from vtui.stats import Sample, rates
+from vtui.model.stats import Sample, rates
 from vtui.widgets.node_table import SORTABLE, NodeTable
 
 IMAGE = "vtui-test/busybox:latest"

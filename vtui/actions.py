@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vtui.errors import Refused
 from vtui.model import Kind, Node, State
 
 VM, CT = frozenset({Kind.VM}), frozenset({Kind.CONTAINER})
@@ -127,15 +128,7 @@ def keyed() -> dict[str, list[Action]]:
 SHUTDOWN_TIMEOUT = 60.0  # seconds a guest gets to power off before force-off is offered
 
 
-class ActionRefused(Exception):
-    """An action that does not fit the node, or is not allowed; the message says why, in words that
-    name no key or command. `remedy`, when set, is the action (of ACTIONS) that gets past it: the
-    front end says how to run it (the CLI its command, the TUI its offer)."""
-
-    def __init__(self, message: str, remedy: str | None = None) -> None:
-        super().__init__(message)
-        self.remedy = remedy
 
 
-class ShutdownTimedOut(ActionRefused):
+class ShutdownTimedOut(Refused):
     """The guest did not power off in time; force-off is the way out."""

@@ -12,17 +12,15 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import HelpPanel
 
-from vtui.actions import ActionRefused
-from vtui.attach import open_console
-from vtui.backends import Backend, EngineUnavailable
+from vtui.backends import Backend
+from vtui.backends.registry import demo_backends, remote_backends
 from vtui.config.hosts import HostSpec, add_hosts
-from vtui.config.schema import ConfigError
 from vtui.config.settings import ConsoleConfig
+from vtui.console.hangup import watch_terminal
 from vtui.console.relay import Relay
-from vtui.console.session import ConsoleError, ConsoleRequest
-from vtui.engines import demo_backends, remote_backends
-from vtui.hangup import watch_terminal
-from vtui.hub import Hub
+from vtui.console.session import ConsoleRequest
+from vtui.errors import ConfigError, VtuiError
+from vtui.links.wiring import Wiring
 from vtui.messages import ConsoleWanted, HostChosen, HostsAdded, InventoryChanged
 from vtui.model import Inventory, Kind, Node
 from vtui.screens.commands import InventoryCommands
@@ -32,8 +30,9 @@ from vtui.screens.hosts import HostsScreen
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.labs import LabsScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
+from vtui.services.attach import open_console
+from vtui.services.hub import Hub
 from vtui.transport.hostkeys import HostKeyProblem
-from vtui.wiring import Wiring
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +164,7 @@ class VtuiApp(App[None]):
 
             try:
                 relay = Relay(await open_console(self.hub.backend_for(node), node, request, ask))
-            except (ConsoleError, ActionRefused, EngineUnavailable) as problem:
+            except VtuiError as problem:
                 self.notify(str(problem), severity="error", timeout=8)
                 return
         if pane is not None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from vtui.model import Inventory, Node
-from vtui.stats import History
+from vtui.model.stats import History
 
 
 @dataclass

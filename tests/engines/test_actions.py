@@ -11,9 +11,9 @@ import libvirt
 import pytest
 
 from tests.conftest import SYSTEM_URI, TEST_VM, Containers, docker_status, virsh_state, vtui
-from vtui.actions import ActionRefused
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
+from vtui.errors import Refused
 
 SOCKET = "unix:///var/run/docker.sock"
 
@@ -121,7 +121,7 @@ async def test_read_only_is_enforced_in_the_backend(containers: Containers, test
         try:
             node = next(n for n in await backend.list_nodes() if n.name in (web.name, TEST_VM))
             action = "pause" if node.kind == "container" else "start"
-            with pytest.raises(ActionRefused, match="read-only mode: refused to"):
+            with pytest.raises(Refused, match="read-only mode: refused to"):
                 await backend.perform(node, action)
         finally:
             await backend.close()

@@ -12,9 +12,10 @@ import pytest
 
 from tests.conftest import Containers, sh
 from tests.engines.test_links import inside, links_of, no_stream, pid, pings, run_sh, soon
+from vtui.errors import LinkError
 from vtui.net.bridge import Bridge
 from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
-from vtui.net.plan import End, LinkError, Veth
+from vtui.net.plan import End, Veth
 
 
 @pytest.fixture(params=["netlink", "ip-script"])

@@ -10,7 +10,8 @@ import pytest
 
 from tests.conftest import TEST_IMAGE, TEST_LABELS, Containers, TestContainer, open_fds
 from vtui.backends.docker import DockerBackend
-from vtui.console.session import ConsoleError, ConsoleRequest, ConsoleSession, NotRunning
+from vtui.console.session import ConsoleRequest, ConsoleSession, NotRunning
+from vtui.errors import ConsoleError
 
 SOCKET = "unix:///var/run/docker.sock"
 

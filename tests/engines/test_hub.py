@@ -11,10 +11,10 @@ from typing import ClassVar
 import pytest
 
 from tests.conftest import Containers
-from vtui import hub as hub_module
 from vtui.backends.docker import DockerBackend
-from vtui.hub import Hub
 from vtui.model import EngineState, Inventory
+from vtui.services import hub as hub_module
+from vtui.services.hub import Hub
 
 
 async def until(hub: Hub, predicate: object, timeout: float = 10.0) -> Inventory:
@@ -110,7 +110,7 @@ async def test_a_slow_poll_delays_the_next_and_never_overlaps(
     from tests.conftest import write_test_driver_xml
     from vtui.backends.libvirt import LibvirtBackend
     from vtui.model import Node
-    from vtui.stats import Sample
+    from vtui.model.stats import Sample
 
     class SlowSampler(LibvirtBackend):
         running = 0

@@ -10,10 +10,10 @@ import time
 from tests.conftest import Containers, vtui
 from tests.engines.test_links import inside, links_of, soon
 from vtui.backends.docker import DockerBackend
-from vtui.hub import Hub
+from vtui.links.wiring import Wiring
 from vtui.model import State
 from vtui.net.plan import Impairment
-from vtui.wiring import Wiring
+from vtui.services.hub import Hub
 
 SOCKET = "unix:///var/run/docker.sock"
 

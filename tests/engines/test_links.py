@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import Containers, TestContainer, sh
-from vtui.actions import ActionRefused
 from vtui.backends import Capability
 from vtui.backends.docker import DockerBackend
+from vtui.errors import LinkError, Refused
 from vtui.net import batch, local
 from vtui.net.executor import LocalExecutor, ShellExecutor
-from vtui.net.plan import GROUP, End, Impairment, LinkError, Veth
+from vtui.net.plan import GROUP, End, Impairment, Veth
 
 
 async def run_sh(command: str) -> str:
@@ -270,7 +270,7 @@ async def test_the_docker_backend_gives_a_running_containers_namespace(container
         nodes = {n.name: n for n in await backend.list_nodes()}
         assert backend.supports(Capability.NETNS)
         assert await backend.netns_pid(nodes[running.name]) == pid(running)
-        with pytest.raises(ActionRefused, match=f"'{stopped.name}' is exited: a link needs it running") as refused:
+        with pytest.raises(Refused, match=f"'{stopped.name}' is exited: a link needs it running") as refused:
             await backend.netns_pid(nodes[stopped.name])
         assert refused.value.remedy == "start"
     finally:

@@ -24,11 +24,11 @@ from tests.engines.test_console import answer
 from tests.engines.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
 from tests.support.sshlab import JUMPED, SshLab, ssh_lab  # noqa: F401
 from vtui.backends import Backend
+from vtui.backends.registry import remote_backends
 from vtui.cli.ls import list_all
 from vtui.config.hosts import DEFAULT_DOCKER, DEFAULT_LIBVIRT, HostSpec
-from vtui.engines import remote_backends
-from vtui.hub import Hub
 from vtui.model import HostState, HostStatus, Inventory, Kind, Node, State
+from vtui.services.hub import Hub
 from vtui.transport.hostkeys import HostKeyProblem
 from vtui.transport.ssh import SshLink
 

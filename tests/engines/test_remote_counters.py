@@ -14,7 +14,7 @@ from tests.conftest import Containers
 from vtui.backends.cgroups import CgroupReader, LocalCounters, host_memory_bytes
 from vtui.backends.docker import DockerBackend
 from vtui.backends.remote_counters import SCRIPT, CounterCommandError, RemoteCounters, Runner
-from vtui.stats import Sample
+from vtui.model.stats import Sample
 
 SOCKET = "unix:///var/run/docker.sock"
 CUMULATIVE = ("cpu_ns", "disk_read_bytes", "disk_write_bytes", "net_rx_bytes", "net_tx_bytes")

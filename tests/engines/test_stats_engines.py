@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import TEST_IMAGE, TEST_LABELS, TEST_VM, Containers, one_core, vtui
 from vtui.backends.cgroups import LocalCounters, find_layout
 from vtui.backends.docker import DockerBackend
-from vtui.stats import StatsBook
+from vtui.model.stats import StatsBook
 
 SOCKET = "unix:///var/run/docker.sock"
 

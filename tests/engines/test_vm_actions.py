@@ -22,8 +22,9 @@ import libvirt
 import pytest
 
 from tests.conftest import SYSTEM_URI, define_copy, discard, sh, virsh_state, vm_template, vtui
-from vtui.actions import ACTIONS, ActionRefused
+from vtui.actions import ACTIONS
 from vtui.backends.libvirt import LibvirtBackend
+from vtui.errors import Refused
 from vtui.model import Kind
 
 IMAGES = Path("/var/lib/libvirt/images")
@@ -290,7 +291,7 @@ async def test_drivers_without_the_newer_undefine_flags_still_delete() -> None:
     await backend.connect()
     try:
         [node] = await backend.list_nodes()
-        with pytest.raises(ActionRefused, match="it is running; force it off first"):
+        with pytest.raises(Refused, match="it is running; force it off first"):
             await backend.perform(node, "delete")
         await backend.perform(node, "force-off")
         [node] = await backend.list_nodes()

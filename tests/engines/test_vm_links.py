@@ -21,10 +21,10 @@ from tests.engines.test_links import pid, pings
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.console.session import ConsoleSession
-from vtui.hub import Hub
+from vtui.links.wiring import Wiring
 from vtui.model import Inventory, State
 from vtui.net.book import LinkBook
-from vtui.wiring import Wiring
+from vtui.services.hub import Hub
 
 
 async def guest(session: ConsoleSession, command: str, marker: str = "DONE") -> bytes:

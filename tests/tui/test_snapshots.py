@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 
 from tests.tui.test_tui import SIZE, table
 from vtui.app import VtuiApp
-from vtui.engines import demo_backends
+from vtui.backends.registry import demo_backends
 from vtui.screens.hosts import HostsScreen
 from vtui.widgets.stop_report import StopReportPane
 from vtui.widgets.terminal import Terminal

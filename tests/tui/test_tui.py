@@ -26,12 +26,12 @@ from vtui.app import VtuiApp
 from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
-from vtui.engines import demo_backends
-from vtui.format import BARS
+from vtui.backends.registry import demo_backends
 from vtui.model import LOCAL_HOST
+from vtui.model.format import BARS
+from vtui.model.stats import Sample
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.no_engines import NoEnginesScreen
-from vtui.stats import Sample
 from vtui.widgets.node_table import NodeTable
 
 SIZE = (160, 45)

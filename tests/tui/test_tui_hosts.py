@@ -13,8 +13,8 @@ from tests.conftest import make_app, wait_for
 from tests.engines.test_remote import lab, stranger_home  # noqa: F401
 from tests.support.sshlab import SshLab, ssh_lab  # noqa: F401
 from tests.support.tmux import vtui_in_tmux
+from vtui.backends.registry import demo_backends, remote_backends
 from vtui.config.hosts import HostSpec
-from vtui.engines import demo_backends, remote_backends
 from vtui.model import HostState
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.hosts import HostsScreen

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import vtui
-from vtui.config.schema import ConfigError
 from vtui.config.settings import load_config
+from vtui.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

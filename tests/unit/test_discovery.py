@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import open_fds
 from vtui.cli.discover import run_discover
-from vtui.discovery import PORTS, Found, OpenPort, Scan, Service, parse_network, parse_ports
+from vtui.transport.discovery import PORTS, Found, OpenPort, Scan, Service, parse_network, parse_ports
 
 OPENSSH = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
 DROPBEAR = b"Welcome, stranger\r\nSSH-2.0-dropbear_2022.83\r\n"  # RFC 4253: lines may come first
@@ -211,7 +211,7 @@ async def test_ipv6_loopback() -> None:
 
 NETNS_SCAN = """
 import asyncio, json
-from vtui.discovery import Scan, Service
+from vtui.transport.discovery import Scan, Service
 scan = Scan("10.99.0.0/28", [Service(22, "ssh"), Service(2375, "docker")], timeout=0.3)
 assert asyncio.run(scan.run()) == []
 print(json.dumps(scan.summary().__dict__))
@@ -568,6 +568,7 @@ async def test_command_add_with_the_real_hosts_file(lab: tuple[Service, ...], tm
 
 
 def test_discovery_does_not_import_textual() -> None:
-    code = "import sys, vtui.discovery, vtui.cli.discover; print(sorted(m for m in sys.modules if 'textual' in m))"
+    code = ("import sys, vtui.transport.discovery, vtui.cli.discover; "
+            "print(sorted(m for m in sys.modules if 'textual' in m))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from vtui.backends.registry import libvirt_socket, libvirt_uri_via
 from vtui.config.hosts import HostSpec, add_hosts, load_hosts
-from vtui.config.schema import ConfigError
-from vtui.engines import libvirt_socket, libvirt_uri_via
+from vtui.errors import ConfigError
 from vtui.transport.target import parse_target
 
 GOOD = """\

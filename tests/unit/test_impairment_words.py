@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vtui.net.plan import Impairment, LinkError, parse_impairment
+from vtui.errors import LinkError
+from vtui.net.plan import Impairment, parse_impairment
 
 
 @pytest.mark.parametrize(("typed", "sides", "impairment"), [

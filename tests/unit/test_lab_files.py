@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vtui.config.schema import ConfigError
+from vtui.errors import ConfigError
 from vtui.labs.clab import read_lab
 from vtui.labs.graph import draw, layers
 from vtui.labs.topology import CLAB_MTU, NodeKind

@@ -8,7 +8,8 @@ import asyncio
 
 import pytest
 
-from vtui.labs.steps import LabError, Step, run_phases
+from vtui.errors import LabError
+from vtui.labs.steps import Step, run_phases
 
 
 class Diary:

@@ -7,8 +7,9 @@ import subprocess
 
 import pytest
 
+from vtui.errors import LinkError
 from vtui.net import batch
-from vtui.net.plan import End, LinkError, Veth
+from vtui.net.plan import End, Veth
 
 HOSTILE = "container 'x$(touch /tmp/pwned)`id`;reboot' on local"
 

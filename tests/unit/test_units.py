@@ -11,9 +11,9 @@ import pytest
 from vtui.backends.docker import STATES as DOCKER_STATES
 from vtui.backends.docker import container_node, explain
 from vtui.backends.libvirt_states import describe
-from vtui.filtering import filter_nodes
-from vtui.format import human_bytes
 from vtui.model import Kind, Node, State
+from vtui.model.filtering import filter_nodes
+from vtui.model.format import human_bytes
 
 
 @pytest.mark.parametrize(
@@ -128,15 +128,15 @@ async def test_backends_advertise_their_optional_methods_and_the_rest_raise() ->
 
 
 def test_a_refusals_remedy_is_spelled_as_a_command_by_the_cli_only() -> None:
-    from vtui.actions import ActionRefused
     from vtui.cli.actions import command, with_command
+    from vtui.errors import Refused
     from vtui.model import Kind, Node, State
 
     node = Node("local", Kind.VM, "libvirt", "x", "my vm; rm", State.RUNNING, "running")
-    refused = ActionRefused("delete 'my vm; rm': it is running; force it off first", remedy="force-off")
+    refused = Refused("delete 'my vm; rm': it is running; force it off first", remedy="force-off")
     assert "vtui" not in str(refused)  # the engine's words name no command or key
     assert with_command(refused, node) == f"{refused}: vtui force-off 'my vm; rm'"
-    assert with_command(ActionRefused("no"), node) == "no"
+    assert with_command(Refused("no"), node) == "no"
     assert (command("snapshot-create"), command("autostart-on"), command("force-off")) == (
         "snapshot create", "autostart on", "force-off")
 

@@ -10,23 +10,16 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
-from vtui.actions import ACTIONS, ActionRefused
-from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession
+from vtui.actions import ACTIONS
+from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession
+from vtui.errors import ConsoleError, EngineError, HostError, LogsUnavailable, Refused
 from vtui.model import Kind, Node, SnapshotInfo, node_key
-from vtui.stats import Sample
-from vtui.transport import HostLink, Transport, TransportError
+from vtui.model.stats import Sample
+from vtui.transport import HostLink, Transport
 
 T = TypeVar("T")
 
 
-class EngineUnavailable(Exception):
-    """An engine cannot be reached or was lost; `reason` is a sentence a person can act on."""
-
-    def __init__(self, host: str, engine: str, reason: str) -> None:
-        super().__init__(f"{engine} on {host}: {reason}")
-        self.host = host
-        self.engine = engine
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +47,7 @@ def backend_for(backends: Iterable[Backend], node: Node) -> Backend:
     for backend in backends:
         if backend.host == node.host and backend.engine == node.engine:
             return backend
-    raise EngineUnavailable(node.host, node.engine, "no such engine in this session")
+    raise EngineError(node.host, node.engine, "no such engine in this session")
 
 
 def host_links(backends: Iterable[Backend]) -> dict[str, HostLink]:
@@ -122,18 +115,18 @@ class Backend(ABC):
         """The engine's address as the user knows it."""
         return self.transport.where if self.transport else self.target
 
-    def unavailable(self, reason: str) -> EngineUnavailable:
-        return EngineUnavailable(self.host, self.engine, reason)
+    def unavailable(self, reason: str) -> EngineError:
+        return EngineError(self.host, self.engine, reason)
 
     def node_key(self, engine_id: str) -> str:
         return node_key(self.host, self.kind, engine_id)
 
     async def connect(self) -> None:
-        """Open the connection (the transport's first); raises EngineUnavailable with the reason."""
+        """Open the connection (the transport's first); raises EngineError with the reason."""
         if self.transport is not None:
             try:
                 await self.transport.ready()
-            except TransportError as err:
+            except HostError as err:
                 raise self.unavailable(err.reason) from err
         await self._connect()
 
@@ -153,15 +146,15 @@ class Backend(ABC):
         """Carry out a registered action on one node; returns what was done, in words.
 
         Read-only mode is enforced here, where actions are executed, not only in
-        the UI. Raises ActionRefused (with the engine's reason) or EngineUnavailable.
+        the UI. Raises Refused (with the engine's reason) or EngineError.
         """
         known = ACTIONS.get(action)
         if known is None or node.kind not in known.kinds:
-            raise ActionRefused(f"{action} is not an action for a {node.kind}")
+            raise Refused(f"{action} is not an action for a {node.kind}")
         self.check_writable(f"{action} {node.name!r}")
         if not known.applies_to(node):
             states = ", ".join(sorted(known.states))
-            raise ActionRefused(f"cannot {action} {node.name!r}: it is {node.state} ({action} applies when {states})")
+            raise Refused(f"cannot {action} {node.name!r}: it is {node.state} ({action} applies when {states})")
         detail = await self._call(self._perform, node, action, dict(options or {}))
         return f"{known.done} {node.name!r} ({node.kind} on {node.host})" + (f": {detail}" if detail else "")
 
@@ -178,7 +171,7 @@ class Backend(ABC):
         """Yield a Reset first, then changes as the engine reports them.
 
         Subscribes to engine events before listing so nothing falls between.
-        Raises EngineUnavailable when the connection is lost.
+        Raises EngineError when the connection is lost.
         """
 
     async def logs(self, node: Node, *, tail: int | None = 200, follow: bool = False) -> AsyncGenerator[str, None]:
@@ -186,7 +179,7 @@ class Backend(ABC):
         `follow` new lines as they are written, until the log ends or the generator is closed.
 
         Closing the generator stops whatever it started. Raises LogsUnavailable when this node's
-        log cannot be read (with the reason), EngineUnavailable when the engine is lost.
+        log cannot be read (with the reason), EngineError when the engine is lost.
         """
         raise LogsUnavailable(f"{self.engine} on {self.host} keeps no log vtui can read for {node.name!r}")
         yield  # an async generator, like the engines' own
@@ -201,9 +194,9 @@ class Backend(ABC):
 
 
     def check_writable(self, doing: str) -> None:
-        """ActionRefused in read-only mode; `doing` says what was refused ("wire a link to 'web'")."""
+        """Refused in read-only mode; `doing` says what was refused ("wire a link to 'web'")."""
         if self.read_only:
-            raise ActionRefused(f"read-only mode: refused to {doing} on {self.host}")
+            raise Refused(f"read-only mode: refused to {doing} on {self.host}")
 
     def supports(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -219,13 +212,13 @@ class Backend(ABC):
 
     async def netns_pid(self, node: Node) -> int:
         """A process of the running node whose network namespace holds its link ends, as its host
-        numbers it; ActionRefused when the node does not run (Capability.NETNS)."""
+        numbers it; Refused when the node does not run (Capability.NETNS)."""
         raise NotImplementedError
 
 
     async def create(self, spec: NodeSpec) -> Node:
         """Make the node and start it; the node of that name when it is there already with the same
-        labels (started if it was not running). ActionRefused when the name is another's, or the image
+        labels (started if it was not running). Refused when the name is another's, or the image
         is not on the host (Capability.CREATE)."""
         raise NotImplementedError
 
@@ -252,8 +245,6 @@ class Backend(ABC):
         raise NotImplementedError
 
 
-class LogsUnavailable(Exception):
-    """A node's log cannot be read; the message says why, in words a person can act on."""
 
 
 MAX_LINE_BYTES = 1 << 20  # a "line" without a line end is cut here, so a binary log cannot fill memory

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from vtui.stats import Sample
+from vtui.model.stats import Sample
 
 UNLIMITED = 1 << 62  # v1 reports "no limit" as a huge number near 2**63
 

@@ -18,25 +18,14 @@ import docker
 import docker.errors
 import requests
 
-from vtui.actions import ActionRefused
-from vtui.backends.base import (
-    Backend,
-    Capability,
-    Change,
-    EngineUnavailable,
-    LineSplitter,
-    LogsUnavailable,
-    NodeSpec,
-    Removed,
-    Reset,
-    Upsert,
-)
+from vtui.backends.base import Backend, Capability, Change, LineSplitter, NodeSpec, Removed, Reset, Upsert
 from vtui.backends.cgroups import CounterReader
 from vtui.console.docker_exec import DEFAULT_SHELL, open_attach, open_exec
-from vtui.console.session import SHELL, ConsoleError, ConsoleRequest, ConsoleSession, NotRunning, ViewOnly
+from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, NotRunning, ViewOnly
+from vtui.errors import CommandFailed, ConsoleError, EngineError, HostError, LogsUnavailable, Refused
 from vtui.model import LAB_LABEL, Kind, Node, State
-from vtui.stats import Sample
-from vtui.transport import CommandFailed, Transport, TransportError
+from vtui.model.stats import Sample
+from vtui.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -223,11 +212,11 @@ class DockerBackend(Backend):
             "remove": lambda: api.remove_container(cid, v=bool(options.get("volumes"))),
         }
         if action not in calls:
-            raise ActionRefused(f"{action} is not implemented for containers")
+            raise Refused(f"{action} is not implemented for containers")
         try:
             calls[action]()
         except docker.errors.APIError as err:
-            raise ActionRefused(f"{action} {node.name!r}: {err.explanation or err}") from err
+            raise Refused(f"{action} {node.name!r}: {err.explanation or err}") from err
         except requests.RequestException as err:
             raise self.unavailable(explain(self.target, err)) from err
         return None
@@ -246,7 +235,7 @@ class DockerBackend(Backend):
             if info is not None:
                 theirs = (info.get("Config") or {}).get("Labels") or {}
                 if any(theirs.get(k) != v for k, v in spec.labels.items()):
-                    raise ActionRefused(f"a container named {spec.name!r} exists on {self.host} and was not made "
+                    raise Refused(f"a container named {spec.name!r} exists on {self.host} and was not made "
                                         f"for this: remove or rename it, or name the lab otherwise")
                 if not (info.get("State") or {}).get("Running"):
                     api.start(info["Id"])
@@ -254,7 +243,7 @@ class DockerBackend(Backend):
             try:
                 api.inspect_image(spec.image)  # type: ignore[no-untyped-call]
             except docker.errors.ImageNotFound:
-                raise ActionRefused(f"the image {spec.image!r} is not on {self.host}: pull or build it there "
+                raise Refused(f"the image {spec.image!r} is not on {self.host}: pull or build it there "
                                     "(vtui does not pull images)") from None
             created = api.create_container(
                 spec.image, command=shlex.split(spec.cmd) if spec.cmd else None, name=spec.name,
@@ -265,7 +254,7 @@ class DockerBackend(Backend):
             api.start(created["Id"])
             return inspected_node(self.host, api.inspect_container(created["Id"]))
         except docker.errors.APIError as err:
-            raise ActionRefused(f"create {spec.name!r} on {self.host}: {err.explanation or err}") from err
+            raise Refused(f"create {spec.name!r} on {self.host}: {err.explanation or err}") from err
         except requests.RequestException as err:
             raise self.unavailable(explain(self.target, err)) from err
 
@@ -278,7 +267,7 @@ class DockerBackend(Backend):
             except docker.errors.NotFound:
                 return False
             except docker.errors.APIError as err:
-                raise ActionRefused(f"remove {node.name!r} on {self.host}: {err.explanation or err}") from err
+                raise Refused(f"remove {node.name!r} on {self.host}: {err.explanation or err}") from err
             except requests.RequestException as err:
                 raise self.unavailable(explain(self.target, err)) from err
             return True
@@ -294,7 +283,7 @@ class DockerBackend(Backend):
                 output = self.api.exec_start(exec_id)
                 code = self.api.exec_inspect(exec_id).get("ExitCode")
             except docker.errors.APIError as err:
-                raise ActionRefused(f"run {command!r} in {node.name!r}: {err.explanation or err}") from err
+                raise Refused(f"run {command!r} in {node.name!r}: {err.explanation or err}") from err
             except requests.RequestException as err:
                 raise self.unavailable(explain(self.target, err)) from err
             return int(code if code is not None else -1), output.decode("utf-8", errors="replace")
@@ -332,9 +321,9 @@ class DockerBackend(Backend):
     async def netns_pid(self, node: Node) -> int:
         state = await self.exit_state(node)
         if not state:
-            raise ActionRefused(f"{node.name!r} no longer exists on {node.host}")
+            raise Refused(f"{node.name!r} no longer exists on {node.host}")
         if not state.get("Running") or not state.get("Pid"):
-            raise ActionRefused(f"{node.name!r} is {state.get('Status', 'not running')}: a link needs it running",
+            raise Refused(f"{node.name!r} is {state.get('Status', 'not running')}: a link needs it running",
                                 remedy="start")
         return int(state["Pid"])
 
@@ -345,7 +334,7 @@ class DockerBackend(Backend):
         if self._counters is not None:
             try:
                 samples, missing = await self._counters.read(ids)
-            except TransportError as err:  # the host's connection failed: the event stream says so too
+            except HostError as err:  # the host's connection failed: the event stream says so too
                 raise self.unavailable(err.reason) from err
             except CommandFailed as err:
                 log.warning("docker on %s: counters: %s", self.host, err)
@@ -372,13 +361,13 @@ class DockerBackend(Backend):
 
     async def watch(self) -> AsyncGenerator[Change, None]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[dict[str, Any] | EngineUnavailable] = asyncio.Queue()
+        queue: asyncio.Queue[dict[str, Any] | EngineError] = asyncio.Queue()
         try:
             stream = await self._call(self.api.events, None, None, {"type": ["container"]}, True)
         except (docker.errors.DockerException, requests.RequestException) as err:
             raise self.unavailable(explain(self.target, err)) from err
 
-        def post(item: dict[str, Any] | EngineUnavailable) -> None:
+        def post(item: dict[str, Any] | EngineError) -> None:
             with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
                 loop.call_soon_threadsafe(queue.put_nowait, item)
 
@@ -397,7 +386,7 @@ class DockerBackend(Backend):
             yield Reset(tuple(await self.list_nodes()))
             while True:
                 item = await queue.get()
-                if isinstance(item, EngineUnavailable):
+                if isinstance(item, EngineError):
                     raise item
                 container_id = str(item.get("id") or item.get("Actor", {}).get("ID", ""))
                 if not container_id:

@@ -17,26 +17,16 @@ from urllib.parse import urlsplit
 
 import libvirt
 
-from vtui.actions import SHUTDOWN_TIMEOUT, ActionRefused, ShutdownTimedOut
-from vtui.backends.base import (
-    Backend,
-    Capability,
-    Change,
-    EngineUnavailable,
-    LineSplitter,
-    LogsUnavailable,
-    NodeSpec,
-    Removed,
-    Reset,
-    Upsert,
-)
+from vtui.actions import SHUTDOWN_TIMEOUT, ShutdownTimedOut
+from vtui.backends.base import Backend, Capability, Change, LineSplitter, NodeSpec, Removed, Reset, Upsert
 from vtui.backends.libvirt_events import ensure_event_loop
 from vtui.backends.libvirt_states import describe, in_words
 from vtui.console.libvirt_serial import LibvirtSerialSession
 from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, ViewOnly
+from vtui.errors import CommandFailed, EngineError, HostError, LogsUnavailable, Refused
 from vtui.model import Kind, Node, SnapshotInfo, State
-from vtui.stats import Sample
-from vtui.transport import CommandFailed, Transport, TransportError
+from vtui.model.stats import Sample
+from vtui.transport import Transport
 
 _BULK_STATS = (
     libvirt.VIR_DOMAIN_STATS_STATE | libvirt.VIR_DOMAIN_STATS_VCPU | libvirt.VIR_DOMAIN_STATS_BALLOON
@@ -185,7 +175,7 @@ class LibvirtBackend(Backend):
     async def perform(self, node: Node, action: str, options: Mapping[str, Any] | None = None) -> str:
         # Deleting a VM that runs: say the way out, not only which states delete applies in.
         if action == "delete" and node.state is not State.STOPPED and not self.read_only:
-            raise ActionRefused(f"delete {node.name!r}: it is {node.state}; force it off first", remedy="force-off")
+            raise Refused(f"delete {node.name!r}: it is {node.state}; force it off first", remedy="force-off")
         return await super().perform(node, action, options)
 
     def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
@@ -205,8 +195,8 @@ class LibvirtBackend(Backend):
             if handler := _VM_ACTIONS.get(action):
                 return handler(dom, node, options)
         except libvirt.libvirtError as err:
-            raise ActionRefused(f"{_verb(action)} {node.name!r}: {err.get_error_message() or err}") from err
-        raise ActionRefused(f"{action} is not implemented for VMs yet")
+            raise Refused(f"{_verb(action)} {node.name!r}: {err.get_error_message() or err}") from err
+        raise Refused(f"{action} is not implemented for VMs yet")
 
     async def create(self, spec: NodeSpec) -> Node:
         """Define the VM of `spec.xml` (its name is spec.name) and start it; the VM of that name when it
@@ -225,9 +215,9 @@ class LibvirtBackend(Backend):
                     dom.create()
                 node = self._read(dom.UUIDString())
             except libvirt.libvirtError as err:
-                raise ActionRefused(f"define {spec.name!r} on {self.host}: {err.get_error_message() or err}") from err
+                raise Refused(f"define {spec.name!r} on {self.host}: {err.get_error_message() or err}") from err
             if node is None:
-                raise ActionRefused(f"{spec.name!r} on {self.host} was removed while it was being started")
+                raise Refused(f"{spec.name!r} on {self.host} was removed while it was being started")
             return node
 
         return await self._call(define)
@@ -245,13 +235,13 @@ class LibvirtBackend(Backend):
             except libvirt.libvirtError as err:
                 if err.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
                     return False
-                raise ActionRefused(f"remove {node.name!r} on {self.host}: {err.get_error_message() or err}") from err
+                raise Refused(f"remove {node.name!r} on {self.host}: {err.get_error_message() or err}") from err
             return True
 
         return await self._call(undefine)
 
     async def run_in(self, node: Node, command: str) -> tuple[int, str]:
-        raise ActionRefused(f"{node.name!r} is a VM: vtui runs no commands in guests (exec: is for containers)")
+        raise Refused(f"{node.name!r} is a VM: vtui runs no commands in guests (exec: is for containers)")
 
     async def attach_nic(self, node: Node, tap: str, mac: str, mtu: int) -> bool:
         return await self._call(self._nic, node, "attach", mac, _nic_xml(tap, mac, mtu))
@@ -289,7 +279,7 @@ class LibvirtBackend(Backend):
                 dom.updateDeviceFlags(ET.tostring(interface, encoding="unicode"), libvirt.VIR_DOMAIN_AFFECT_LIVE)
             return True
         except libvirt.libvirtError as err:
-            raise ActionRefused(f"NIC {mac} of {node.name!r}: {err.get_error_message() or err}") from err
+            raise Refused(f"NIC {mac} of {node.name!r}: {err.get_error_message() or err}") from err
 
     async def snapshots(self, node: Node) -> list[SnapshotInfo]:
         """The VM's snapshots, oldest first (a query: allowed in read-only mode)."""
@@ -300,12 +290,12 @@ class LibvirtBackend(Backend):
             snaps = self.conn.lookupByUUIDString(node.id).listAllSnapshots(0)
             return sorted((_snapshot_info(s) for s in snaps), key=lambda i: (i.created, i.name))
         except libvirt.libvirtError as err:
-            raise ActionRefused(f"snapshot list {node.name!r}: {err.get_error_message() or err}") from err
+            raise Refused(f"snapshot list {node.name!r}: {err.get_error_message() or err}") from err
 
     def _delete(self, dom: libvirt.virDomain, node: Node, storage: bool) -> str | None:
         """Undefine a shut-off VM; with `storage`, then delete the disk volumes libvirt manages."""
         if dom.isActive():  # undefining a running VM would only make it transient
-            raise ActionRefused(f"delete {node.name!r}: it is {_state_word(dom)}; force it off first",
+            raise Refused(f"delete {node.name!r}: it is {_state_word(dom)}; force it off first",
                                 remedy="force-off")
         disks = _disks(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
         doomed, left = self._volumes_to_delete(dom, disks) if storage else ([], [])
@@ -325,7 +315,7 @@ class LibvirtBackend(Backend):
             except libvirt.libvirtError as err:
                 failed.append(f"{path} ({err.get_error_message()})")
         if failed:
-            raise ActionRefused(f"delete {node.name!r}: it was undefined, but these disks could not be deleted: "
+            raise Refused(f"delete {node.name!r}: it was undefined, but these disks could not be deleted: "
                                 f"{', '.join(failed)}")
         told = [f"deleted its disks: {', '.join(deleted)}"] if deleted else []
         return "; ".join(told + ([f"left: {', '.join(left)}"] if left else []))
@@ -405,7 +395,7 @@ class LibvirtBackend(Backend):
 
     async def watch(self) -> AsyncGenerator[Change, None]:
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[str | EngineUnavailable] = asyncio.Queue()
+        queue: asyncio.Queue[str | EngineError] = asyncio.Queue()
 
         def on_lifecycle(_c: object, dom: libvirt.virDomain, _ev: int, _d: int, _o: object) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, dom.UUIDString())
@@ -423,7 +413,7 @@ class LibvirtBackend(Backend):
             yield Reset(tuple(await self.list_nodes()))
             while True:
                 item = await queue.get()
-                if isinstance(item, EngineUnavailable):
+                if isinstance(item, EngineError):
                     raise item
                 node = await self._call(self._read, item)
                 yield Upsert(node) if node else Removed(self.node_key(item))
@@ -472,7 +462,7 @@ class LibvirtBackend(Backend):
                     yield line
         except CommandFailed as err:
             raise LogsUnavailable(f"{err} on {self.host}") from err
-        except TransportError as err:
+        except HostError as err:
             raise self.unavailable(err.reason) from err
         for line in splitter.flush():
             yield line
@@ -521,7 +511,7 @@ def _save(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
 
 def _restore(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
     if not dom.hasManagedSaveImage(0):
-        raise ActionRefused(f"restore {node.name!r}: it has no managed save image "
+        raise Refused(f"restore {node.name!r}: it has no managed save image "
                             "(saving it makes one; starting boots it afresh)")
     dom.create()  # a managed save image is resumed, not booted
     return f"it is {_state_word(dom)}"
@@ -530,7 +520,7 @@ def _restore(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str
 def _snapshot_name(verb: str, node: Node, options: dict[str, Any]) -> str:
     name = options.get("snapshot")
     if not name:
-        raise ActionRefused(f"{verb} {node.name!r}: no snapshot name was given")
+        raise Refused(f"{verb} {node.name!r}: no snapshot name was given")
     return str(name)
 
 
@@ -544,7 +534,7 @@ def _snapshot(verb: str, dom: libvirt.virDomain, node: Node, options: dict[str, 
             raise
     names = sorted(s.getName() for s in dom.listAllSnapshots(0))
     there = f"it has {', '.join(repr(n) for n in names)}" if names else "it has none"
-    raise ActionRefused(f"{verb} {node.name!r}: no snapshot is named {name!r} ({there})")
+    raise Refused(f"{verb} {node.name!r}: no snapshot is named {name!r} ({there})")
 
 
 def _snapshot_create(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
@@ -555,7 +545,7 @@ def _snapshot_create(dom: libvirt.virDomain, node: Node, options: dict[str, Any]
     """
     name = _snapshot_name("snapshot create", node, options)
     if not _disks(dom.XMLDesc(0)):
-        raise ActionRefused(f"snapshot create {node.name!r}: it has no disk, and libvirt's snapshots "
+        raise Refused(f"snapshot create {node.name!r}: it has no disk, and libvirt's snapshots "
                             f"need one (in qcow2 format)")
     root = ET.Element("domainsnapshot")
     ET.SubElement(root, "name").text = name

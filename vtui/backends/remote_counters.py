@@ -41,8 +41,8 @@ from vtui.backends.cgroups import (
     parse_mem_total,
     sample_from_texts,
 )
-from vtui.stats import Sample
-from vtui.transport import CommandFailed
+from vtui.errors import CommandFailed
+from vtui.model.stats import Sample
 
 Runner = Callable[[str], Awaitable[str]]
 """Runs one shell command line on the host and returns its stdout; raises when the transport fails."""

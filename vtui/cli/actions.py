@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vtui.actions import ActionRefused
-from vtui.backends import Backend, Capability, EngineUnavailable, backend_for
+from vtui.backends import Backend, Capability, backend_for
 from vtui.cli.ls import connected, described
+from vtui.errors import EngineError, NotFound, Refused, VtuiError
 from vtui.model import Node, SnapshotInfo
-from vtui.targets import TargetError, resolve
+from vtui.model.refs import resolve
 
 # Actions the CLI spells as `GROUP SUB`: ACTIONS["snapshot-create"] is `vtui snapshot create`.
 GROUPS = {"snapshot": ("create", "revert", "delete"), "autostart": ("on", "off")}
@@ -48,7 +48,7 @@ async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], op
             try:
                 node = resolve(spec, nodes)
                 targets[node.key] = node
-            except TargetError as err:
+            except NotFound as err:
                 outcome.problems.append(str(err))
                 unresolved = True
         if unresolved:
@@ -57,9 +57,9 @@ async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], op
         async def one(node: Node) -> Result:
             try:
                 return Result(node, action, True, await backend_for(listed, node).perform(node, action, options))
-            except ActionRefused as err:
+            except Refused as err:
                 return Result(node, action, False, with_command(err, node))
-            except EngineUnavailable as err:
+            except EngineError as err:
                 return Result(node, action, False, str(err))
 
         outcome.results = list(await asyncio.gather(*(one(n) for n in targets.values())))
@@ -72,7 +72,7 @@ def command(action: str) -> str:
     return f"{group} {sub}" if sub in GROUPS.get(group, ()) else action
 
 
-def with_command(err: ActionRefused, node: Node) -> str:
+def with_command(err: Refused, node: Node) -> str:
     """The refusal, and the command of its remedy: `…; force it off first: vtui force-off 'my vm'`."""
     return str(err) if err.remedy is None else f"{err}: vtui {command(err.remedy)} {shlex.quote(node.name)}"
 
@@ -92,7 +92,7 @@ async def snapshot_list(backends: Sequence[Backend], spec: str) -> SnapshotListi
         listing.problems += described(failures)
         try:
             listing.node = node = resolve(spec, [n for ns in listed.values() for n in ns])
-        except TargetError as err:
+        except NotFound as err:
             listing.problems.append(str(err))
             return listing
         backend = backend_for(listed, node)
@@ -101,6 +101,6 @@ async def snapshot_list(backends: Sequence[Backend], spec: str) -> SnapshotListi
             return listing
         try:
             listing.snapshots = await backend.snapshots(node)
-        except (ActionRefused, EngineUnavailable) as err:
+        except VtuiError as err:
             listing.error = str(err)
     return listing

@@ -10,15 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from vtui.actions import ActionRefused
-from vtui.attach import open_console
-from vtui.backends import Backend, EngineUnavailable, backend_for
+from vtui.backends import Backend, backend_for
 from vtui.cli.ls import connected, described
 from vtui.cli.terminal import agreed, answer_async
 from vtui.console.fullscreen import ESCAPE_NAME, hand_over
 from vtui.console.relay import Relay
-from vtui.console.session import ConsoleError, ConsoleRequest
-from vtui.targets import TargetError, resolve
+from vtui.console.session import ConsoleRequest
+from vtui.errors import NotFound, VtuiError
+from vtui.model.refs import resolve
+from vtui.services.attach import open_console
 
 
 async def run_console(
@@ -40,14 +40,14 @@ async def run_console(
     async with connected(backends) as (listed, failures):
         try:
             node = resolve(spec, [n for nodes in listed.values() for n in nodes])
-        except TargetError as problem:
+        except NotFound as problem:
             for failure in described(failures):
                 print(f"vtui: {failure}", file=err)
             print(f"vtui: {problem}", file=err)
             return 2
         try:
             session = await open_console(backend_for(listed, node), node, request, ask)
-        except (ConsoleError, ActionRefused, EngineUnavailable) as problem:
+        except VtuiError as problem:
             print(f"vtui: {problem}", file=err)
             return 1
         relay = Relay(session)

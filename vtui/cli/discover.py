@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TextIO
 
 from vtui.cli.terminal import columns
-from vtui.config.schema import ConfigError
-from vtui.discovery import COLUMNS, PORTS, Found, Scan, Service, family, parse_ports, ssh_target
+from vtui.errors import ConfigError
+from vtui.transport.discovery import COLUMNS, PORTS, Found, Scan, Service, family, parse_ports, ssh_target
 
 PROGRESS_EVERY = 0.1  # seconds between progress lines on a terminal
 

@@ -10,20 +10,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from vtui.actions import ActionRefused
 from vtui.backends import Backend
 from vtui.cli.ls import connected
 from vtui.cli.terminal import agreed, answer, columns
-from vtui.config.schema import ConfigError
+from vtui.errors import ConfigError, LabError, VtuiError
 from vtui.labs.clab import read_lab
 from vtui.labs.deploy import Labs, Plan, host_names
 from vtui.labs.export import Tunnel, clab_files
 from vtui.labs.graph import FORMATS, draw
-from vtui.labs.steps import LabError, Step
+from vtui.labs.steps import Step
 from vtui.labs.topology import Lab
 from vtui.model import LOCAL_HOST
 from vtui.net.book import SIDES, LinkBook
-from vtui.net.plan import LinkError
 from vtui.net.vxlan import vni_of
 
 
@@ -100,7 +98,7 @@ async def _run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
         await labs.refresh()
         try:
             return await _command(args, labs)
-        except (LabError, LinkError, ActionRefused, ConfigError) as err:
+        except VtuiError as err:
             print(f"vtui: {err}", file=sys.stderr)
             return 1
 

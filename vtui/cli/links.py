@@ -10,14 +10,14 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from vtui.actions import ActionRefused
 from vtui.backends import Backend
 from vtui.cli.ls import connected, described
 from vtui.cli.terminal import agreed, answer, columns
-from vtui.format import human_bytes
+from vtui.errors import LinkError, Refused, VtuiError
+from vtui.links.wiring import LinkView, Wiring
+from vtui.model.format import human_bytes
 from vtui.net.book import SIDES, LinkRecord
-from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
-from vtui.wiring import LinkView, Wiring
+from vtui.net.plan import DEFAULT_MTU, Impairment
 
 KINDS = ("auto", "veth", "vm", "vxlan")
 LINK_HELP = "a link's id (from `vtui link ls`), or one of its ends as NODE:IF"
@@ -178,7 +178,7 @@ async def run_link(args: argparse.Namespace, backends: Sequence[Backend]) -> int
         wiring = Wiring(list(listed), lambda: nodes)
         try:
             return await _command(args, wiring)
-        except (LinkError, ActionRefused) as err:
+        except VtuiError as err:
             print(f"vtui: {_with_remedy(err)}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:
@@ -186,7 +186,7 @@ async def run_link(args: argparse.Namespace, backends: Sequence[Backend]) -> int
 
 
 def _with_remedy(err: Exception) -> str:
-    if isinstance(err, ActionRefused) and err.remedy:
+    if isinstance(err, Refused) and err.remedy:
         return f"{err}: vtui {err.remedy} …"
     return str(err)
 
@@ -299,7 +299,7 @@ async def _repair(args: argparse.Namespace, wiring: Wiring) -> int:
         try:
             made = await wiring.rewire(record)
             print(f"{'wired again' if made else 'whole'}: link {record}")
-        except (LinkError, ActionRefused) as err:
+        except VtuiError as err:
             failed += 1
             print(f"vtui: link {record}: {_with_remedy(err)}", file=sys.stderr)
     return 1 if failed else 0

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import aclosing
 from typing import TextIO
 
-from vtui.backends import Backend, EngineUnavailable, backend_for
-from vtui.backends.base import LogsUnavailable
+from vtui.backends import Backend, backend_for
 from vtui.cli.ls import connected, described
-from vtui.targets import TargetError, resolve
+from vtui.errors import NotFound, VtuiError
+from vtui.model.refs import resolve
 
 DEFAULT_TAIL = 200
 
@@ -52,7 +52,7 @@ async def print_logs(
                     print(f"vtui: {failure}", file=err)
                 try:
                     node = resolve(spec, [n for nodes in listed.values() for n in nodes])
-                except TargetError as problem:
+                except NotFound as problem:
                     print(f"vtui: {problem}", file=err)
                     return 2
                 began = True
@@ -66,7 +66,7 @@ async def print_logs(
             if not interrupted():
                 raise
             return 0 if began else 130
-        except (LogsUnavailable, EngineUnavailable) as problem:
+        except VtuiError as problem:
             print(f"vtui: {problem}", file=err)
             return 1
         except BrokenPipeError:  # `vtui logs … | head`: the reader has all it wanted

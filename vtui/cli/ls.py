@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from vtui.backends import Backend, EngineUnavailable, host_links
+from vtui.backends import Backend, host_links
 from vtui.cli.terminal import columns
-from vtui.format import detail, human_bytes, human_rate, percent
-from vtui.hub import SAMPLED_STATES
+from vtui.errors import EngineError
 from vtui.model import Node
-from vtui.stats import NodeStats, rates
+from vtui.model.format import detail, human_bytes, human_rate, percent
+from vtui.model.stats import NodeStats, rates
+from vtui.services.hub import SAMPLED_STATES
 
 CONNECT_TIMEOUT = 15.0
 
@@ -20,7 +21,7 @@ CONNECT_TIMEOUT = 15.0
 @dataclass(frozen=True)
 class Listing:
     nodes: list[Node]
-    failures: list[EngineUnavailable]
+    failures: list[EngineError]
     stats: dict[str, NodeStats] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -28,16 +29,16 @@ class Listing:
 @asynccontextmanager
 async def connected(
     backends: Sequence[Backend], connect_timeout: float = CONNECT_TIMEOUT
-) -> AsyncIterator[tuple[dict[Backend, list[Node]], list[EngineUnavailable]]]:
+) -> AsyncIterator[tuple[dict[Backend, list[Node]], list[EngineError]]]:
     """Connect to every backend at once and list its nodes; yields what answered and what did not.
     Every backend is closed on leaving."""
 
-    async def one(backend: Backend) -> list[Node] | EngineUnavailable:
+    async def one(backend: Backend) -> list[Node] | EngineError:
         try:
             async with asyncio.timeout(connect_timeout):
                 await backend.connect()
                 return await backend.list_nodes()
-        except EngineUnavailable as err:
+        except EngineError as err:
             return err
         except TimeoutError:
             return backend.unavailable(f"no answer from {backend.where} within {connect_timeout:g} s")
@@ -45,13 +46,13 @@ async def connected(
     try:
         results = await asyncio.gather(*(one(b) for b in backends))
         yield ({b: r for b, r in zip(backends, results, strict=True) if isinstance(r, list)},
-               [r for r in results if isinstance(r, EngineUnavailable)])
+               [r for r in results if isinstance(r, EngineError)])
     finally:
         await asyncio.gather(*(b.close() for b in backends))
         await asyncio.gather(*(link.close() for link in host_links(backends).values()))  # after their engines
 
 
-def described(failures: Sequence[EngineUnavailable]) -> list[str]:
+def described(failures: Sequence[EngineError]) -> list[str]:
     """One sentence per host and reason: a host that cannot be reached is said once, not per engine."""
     engines: dict[tuple[str, str], list[str]] = {}
     for failure in failures:

@@ -16,6 +16,7 @@ import platformdirs
 
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
+from vtui.backends.registry import demo_backends, local_backends, remote_backends
 from vtui.cli import labs, links
 from vtui.cli.actions import GROUPS, act, snapshot_list
 from vtui.cli.console import run_console
@@ -25,13 +26,12 @@ from vtui.cli.ls import described, list_all, table
 from vtui.cli.terminal import agreed, answer, columns
 from vtui.cli.trust import run_trust, trust_terminal_where_possible
 from vtui.config.hosts import load_hosts
-from vtui.config.schema import ConfigError
 from vtui.config.settings import MAX_INTERVAL, MIN_INTERVAL, Config, load_config
 from vtui.console.session import ConsoleRequest
-from vtui.discovery import PORTS
-from vtui.engines import demo_backends, local_backends, remote_backends
+from vtui.errors import ConfigError
 from vtui.model import SnapshotInfo
-from vtui.stats import NodeStats
+from vtui.model.stats import NodeStats
+from vtui.transport.discovery import PORTS
 
 NODES_HELP = "NAME, HOST/NAME or HOST/KIND/NAME"
 

@@ -9,7 +9,8 @@ from typing import TextIO
 
 from vtui.backends import Backend, host_links
 from vtui.cli.terminal import answer_async
-from vtui.transport import HostKeyError, TransportError, Trust
+from vtui.errors import HostError
+from vtui.transport import HostKeyError, Trust
 from vtui.transport.hostkeys import HostKeyProblem
 
 
@@ -66,7 +67,7 @@ async def run_trust(backends: Sequence[Backend], host: str, fingerprint: str | N
         else:
             print(f"vtui: {problem.reason}", file=err)
         return 1
-    except TransportError as problem:
+    except HostError as problem:
         print(f"vtui: {host}: {problem.reason}", file=err)
         return 1
     finally:

@@ -25,18 +25,8 @@ from typing import Any, Literal
 
 import platformdirs
 
-from vtui.config.schema import (
-    ConfigError,
-    Invalid,
-    Key,
-    array_of,
-    boolean,
-    check_table,
-    read_toml,
-    text,
-    text_or_false,
-    toml_lines,
-)
+from vtui.config.schema import Invalid, Key, array_of, boolean, check_table, read_toml, text, text_or_false, toml_lines
+from vtui.errors import ConfigError
 from vtui.model import LOCAL_HOST
 from vtui.transport.target import SshTarget, parse_target
 

@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
 
+from vtui.errors import ConfigError
+
 T = TypeVar("T")
 KeyPath = tuple[str | int, ...]  # ("local", "libvirt"), ("host", 0, "target"): int for an array's entry
 Lines = Callable[[KeyPath], int | None]  # where a key path is written in the file
 
 
-class ConfigError(Exception):
-    """A problem in a file of vtui's, phrased for the person who edits it: `FILE, line N: KEY: what`."""
 
 
 class Invalid(ValueError):

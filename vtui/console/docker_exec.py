@@ -10,7 +10,8 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from vtui.console.session import ConsoleError, ConsoleSession
+from vtui.console.session import ConsoleSession
+from vtui.errors import ConsoleError
 
 # bash when the image has it, else sh: busybox and distroless-ish images have no bash
 DEFAULT_SHELL = ("/bin/sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi")

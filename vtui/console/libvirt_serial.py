@@ -15,7 +15,8 @@ from typing import Any, Protocol, TypeVar
 
 import libvirt
 
-from vtui.console.session import ConsoleBusy, ConsoleError, ConsoleSession, NotRunning
+from vtui.console.session import ConsoleBusy, ConsoleSession, NotRunning
+from vtui.errors import ConsoleError
 
 T = TypeVar("T")
 

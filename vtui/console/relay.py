@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from vtui.console.session import ConsoleError, ConsoleSession
+from vtui.console.session import ConsoleSession
+from vtui.errors import ConsoleError
 
 Sink = Callable[[bytes], Awaitable[None] | None]
 

@@ -6,9 +6,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-
-class ConsoleError(Exception):
-    """A console that cannot be opened or was lost; the message says why."""
+from vtui.errors import ConsoleError
 
 
 @dataclass(frozen=True)

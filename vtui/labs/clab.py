@@ -21,21 +21,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vtui.config.schema import (
-    ConfigError,
-    Invalid,
-    Key,
-    KeyPath,
-    array_of,
-    boolean,
-    check_table,
-    read_yaml,
-    table_of,
-    text,
-)
+from vtui.config.schema import Invalid, Key, KeyPath, array_of, boolean, check_table, read_yaml, table_of, text
+from vtui.errors import ConfigError, LinkError
 from vtui.labs.topology import Lab, LabEnd, LabLink, LabNode, NodeKind
 from vtui.model import LOCAL_HOST
-from vtui.net.plan import Impairment, LinkError, check_address, check_ifname, check_mtu, parse_impairment
+from vtui.net.plan import Impairment, check_address, check_ifname, check_mtu, parse_impairment
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")  # a lab's or node's name, as containerlab allows
 # Kinds that are not network OS images: what vtui makes of them.

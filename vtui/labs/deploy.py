@@ -22,16 +22,16 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vtui.backends import Backend, Capability, EngineUnavailable, NodeSpec
+from vtui.backends import Backend, Capability, NodeSpec
 from vtui.config.hosts import load_hosts
-from vtui.config.schema import ConfigError
+from vtui.errors import ConfigError, EngineError, LabError, LinkError
 from vtui.labs.clab import read_lab
-from vtui.labs.steps import LabError, Progress, Step, quiet, run_phases
+from vtui.labs.steps import Progress, Step, quiet, run_phases
 from vtui.labs.topology import CLAB_MTU, NODE_LABEL, Lab, LabLink, LabNode, NodeKind
+from vtui.links.wiring import SEGMENT, Wiring
 from vtui.model import LAB_LABEL, LOCAL_HOST, Kind, Node, State
 from vtui.net.book import SIDES, LabRecord, LinkBook, LinkRecord, SegmentRecord
-from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
-from vtui.wiring import SEGMENT, Wiring
+from vtui.net.plan import DEFAULT_MTU, Impairment
 
 ANY_IF = "*"  # a VM's or segment's end in a link's identity: its interface is not the file's to name
 
@@ -89,16 +89,16 @@ class Labs:
 
     async def refresh(self) -> None:
         """List every engine's nodes again (a plan is made against what runs now)."""
-        async def listed(backend: Backend) -> list[Node] | EngineUnavailable:
+        async def listed(backend: Backend) -> list[Node] | EngineError:
             try:
                 return await backend.list_nodes()
-            except EngineUnavailable as err:
+            except EngineError as err:
                 return err
 
         results = await asyncio.gather(*(listed(b) for b in self.backends))
         self.nodes = [n for r in results if isinstance(r, list) for n in r]
         for result in results:
-            if isinstance(result, EngineUnavailable):
+            if isinstance(result, EngineError):
                 self.unreached.setdefault(result.host, result.reason)
 
     def host(self, node: LabNode) -> str:

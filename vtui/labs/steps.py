@@ -10,18 +10,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from vtui.actions import ActionRefused
-from vtui.backends import EngineUnavailable
-from vtui.net.plan import LinkError
+from vtui.errors import LabError, VtuiError
 
 PARALLEL = 16  # steps of a phase under way at once (a backend makes as many nodes at once)
 
 
-class LabError(Exception):
-    """A lab that cannot be deployed, changed or destroyed; the message says why, by node and host."""
 
 
-FAULTS = (LabError, LinkError, ActionRefused, EngineUnavailable)  # a step's failure, said in a sentence
+
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,7 @@ async def _phase(phase: Sequence[Step], progress: Progress, done: list[Step]) ->
             started = time.monotonic()
             try:
                 detail = await step.run()
-            except FAULTS as err:
+            except VtuiError as err:
                 failures.append(f"{step.what}: {err}")
                 progress(step, "failed", str(err))
                 return
@@ -103,7 +99,7 @@ async def _undo(done: Sequence[Step], progress: Progress) -> None:
         try:
             await step.undo()
             progress(step, "undone", "")
-        except FAULTS as err:
+        except VtuiError as err:
             progress(step, "failed", f"not undone: {err}")
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from vtui.net.plan import GROUP, HERE, NO_NETEM, End, Impairment, LinkError, Veth, check_end, check_mtu
+from vtui.errors import LinkError
+from vtui.net.plan import GROUP, HERE, NO_NETEM, End, Impairment, Veth, check_end, check_mtu
 
 # The script's last line: what happened, for outcome()
 MADE, PRESENT, REMOVED, ABSENT = "vtui-made", "vtui-present", "vtui-removed", "vtui-absent"

@@ -20,7 +20,8 @@ from typing import Any
 
 import platformdirs
 
-from vtui.net.plan import DEFAULT_MTU, Impairment, LinkError
+from vtui.errors import LinkError
+from vtui.net.plan import DEFAULT_MTU, Impairment
 
 SIDES = ("a", "b")
 
@@ -37,7 +38,7 @@ class EndRef:
 
     @property
     def node_spec(self) -> str:
-        """What vtui.targets.resolve takes: HOST/KIND/NAME."""
+        """What vtui.model.refs.resolve takes: HOST/KIND/NAME."""
         return f"{self.host}/{self.kind}/{self.node}"
 
     def __str__(self) -> str:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pyroute2 import netns
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vtui.errors import LinkError
 from vtui.net import batch, local
 from vtui.net.netns import NamespaceGone, iproute_in, run_in
-from vtui.net.plan import DEFAULT_MTU, GROUP, HERE, End, LinkError, Veth, check_mtu
+from vtui.net.plan import DEFAULT_MTU, GROUP, HERE, End, Veth, check_mtu
 
 NETFILTER_SYSCTLS = ("iptables", "ip6tables", "arptables")
 

@@ -10,13 +10,13 @@ import shlex
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from vtui.errors import CommandFailed, LinkError
 from vtui.net import batch, local, vmlink, vxlan
 from vtui.net import bridge as bridges
 from vtui.net.bridge import Bridge
-from vtui.net.plan import ABSENT, End, EndStatus, Impairment, LinkError, Veth
+from vtui.net.plan import ABSENT, End, EndStatus, Impairment, Veth
 from vtui.net.vmlink import VmLink
 from vtui.net.vxlan import VxlanEnd
-from vtui.transport import CommandFailed
 
 Run = Callable[[str], Awaitable[str]]  # a command line on the host; its stdout
 Stream = Callable[[str], AsyncGenerator[bytes, None]]  # a long-running command line's stdout, as it comes

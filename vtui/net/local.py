@@ -13,8 +13,9 @@ from typing import Any
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vtui.errors import LinkError
 from vtui.net.netns import NamespaceGone, iproute_in
-from vtui.net.plan import ABSENT, GROUP, NO_NETEM, End, EndStatus, Impairment, LinkError, Veth, check_end, check_mtu
+from vtui.net.plan import ABSENT, GROUP, NO_NETEM, End, EndStatus, Impairment, Veth, check_end, check_mtu
 
 
 @contextlib.contextmanager

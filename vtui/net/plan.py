@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from ipaddress import ip_interface
 
+from vtui.errors import LinkError
+
 GROUP = 0x7674  # "vt": the interface group of every vtui interface
 IFNAME_MAX = 15  # bytes: the kernel's IFNAMSIZ less its NUL
 DEFAULT_MTU = 1500
@@ -20,8 +22,6 @@ HERE = 0  # an End's pid for the namespace of the host itself (of the process ca
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
 
 
-class LinkError(Exception):
-    """A link that cannot be made or changed; the message names the node, interface and reason."""
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vtui.errors import LinkError
 from vtui.net import local
 from vtui.net.netns import tx_checksum_off
-from vtui.net.plan import GROUP, HERE, End, LinkError, Veth, check_end, check_mtu
+from vtui.net.plan import GROUP, HERE, End, Veth, check_end, check_mtu
 
 ETH_P_ALL = 0x0003
 INGRESS = "ffff:"

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vtui.errors import LinkError
 from vtui.net import batch, local
 from vtui.net.netns import iproute_in
-from vtui.net.plan import GROUP, End, LinkError, Veth, check_end, check_mtu
+from vtui.net.plan import GROUP, End, Veth, check_end, check_mtu
 
 PORT = 14789
 OVERHEAD = 50  # outer Ethernet, IPv4, UDP and VXLAN headers

@@ -13,8 +13,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static
 
-from vtui.discovery import COLUMNS, Found, Scan, ssh_target
 from vtui.messages import HostsAdded
+from vtui.transport.discovery import COLUMNS, Found, Scan, ssh_target
 
 PROGRESS_EVERY = 0.1  # seconds between progress repaints
 

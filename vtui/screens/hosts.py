@@ -11,12 +11,12 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from vtui.format import milliseconds
-from vtui.hub import Hub
 from vtui.messages import HostChosen, HostsAdded, InventoryChanged
 from vtui.model import EngineState, HostState, Inventory, Node, State
+from vtui.model.format import milliseconds
 from vtui.screens.discover import DiscoverScreen
 from vtui.screens.prompt import PromptScreen
+from vtui.services.hub import Hub
 
 STATE_STYLE = {
     HostState.UP: "green",

@@ -15,27 +15,28 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, ActionRefused, Asked, Option, ShutdownTimedOut, keyed
-from vtui.backends import Capability, EngineUnavailable
-from vtui.filtering import HOST_PREFIX, filter_nodes
-from vtui.format import human_bytes, human_rate, milliseconds, percent
-from vtui.hub import HISTORY_SECONDS, Hub
+from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, Asked, Option, ShutdownTimedOut, keyed
+from vtui.backends import Capability
+from vtui.errors import LinkError, VtuiError
+from vtui.links.wiring import NEW_NIC, Wiring
 from vtui.messages import ConsoleWanted, InventoryChanged
 from vtui.model import EngineState, HostState, HostStatus, Inventory, Kind, Node, State
-from vtui.net.plan import DEFAULT_MTU, LinkError
+from vtui.model.filtering import HOST_PREFIX, filter_nodes
+from vtui.model.format import human_bytes, human_rate, milliseconds, percent
+from vtui.model.refs import qualified
+from vtui.model.stats import History, total
+from vtui.net.plan import DEFAULT_MTU
 from vtui.screens.action_menu import ActionMenu
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.links import LinksScreen
 from vtui.screens.logs import LogsScreen
 from vtui.screens.prompt import PickScreen, PromptScreen
-from vtui.stats import History, total
-from vtui.targets import TargetError, qualified
-from vtui.triage import STOPPED_STATES, stop_report
+from vtui.services.hub import HISTORY_SECONDS, Hub
+from vtui.services.triage import STOPPED_STATES, stop_report
 from vtui.widgets import set_content
 from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
 from vtui.widgets.stop_report import StopReportPane
-from vtui.wiring import NEW_NIC, Wiring
 
 ENGINE_MARK = {
     EngineState.UP: ("●", "green"),
@@ -345,13 +346,13 @@ class InventoryScreen(Screen[None]):
         name, _, mtu = answer.rpartition(" ") if answer.strip().split()[-1].isdigit() else (answer, "", "")
         try:
             segment, made = await self.wiring.bridge_add(name.strip(), nodes[0].host, int(mtu or DEFAULT_MTU))
-        except (LinkError, ActionRefused) as err:
+        except VtuiError as err:
             self.notify(str(err), title="Segment", severity="error")
             return
         try:
             for node in nodes:
                 await self.wiring.bridge_attach(f"{segment.name}@{segment.host}", qualified(node))
-        except (LinkError, ActionRefused, TargetError) as err:
+        except VtuiError as err:
             if made:  # all or nothing: the segment made here goes, with the members that joined
                 await self.wiring.bridge_del(segment)
             self.notify(f"{err}{' (the segment was not kept)' if made else ''}", title="Segment", severity="error")
@@ -377,7 +378,7 @@ class InventoryScreen(Screen[None]):
             mtu = int(words[2]) if len(words) == 3 else DEFAULT_MTU
             ends = [spec if word == NEW_NIC else f"{spec}:{word}" for spec, word in zip(specs, words, strict=False)]
             record, made = await self.wiring.add(ends[0], ends[1], mtu=mtu)
-        except (LinkError, ActionRefused, TargetError) as err:
+        except VtuiError as err:
             self.notify(str(err), title="Wire", severity="error")
             return
         self.table.clear_marks()
@@ -471,7 +472,7 @@ class InventoryScreen(Screen[None]):
             self.table.set_busy(node.key, None)
             force = ConfirmScreen(f"{node.name!r} is still running.", f"{err}\n\nForce it off now?")
             return await self.app.push_screen_wait(force) and await self._act_on(ACTIONS["force-off"], node, options)
-        except (ActionRefused, EngineUnavailable) as err:
+        except VtuiError as err:
             self.notify(str(err), severity="error", timeout=12)
             return False
         finally:

@@ -17,24 +17,22 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, RichLog, Static
 
-from vtui.actions import ActionRefused
-from vtui.config.schema import ConfigError
-from vtui.format import human_rate
-from vtui.hub import Hub
+from vtui.errors import ConfigError, LinkError, VtuiError
 from vtui.labs.clab import read_lab
 from vtui.labs.deploy import Labs, Plan, host_names
 from vtui.labs.graph import layered
-from vtui.labs.steps import LabError, Step
+from vtui.labs.steps import Step
 from vtui.labs.topology import Lab
+from vtui.links.wiring import LinkView, Wiring
 from vtui.messages import ConsoleWanted
 from vtui.model import Node
+from vtui.model.format import human_rate
 from vtui.net.book import SIDES
-from vtui.net.plan import LinkError
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.links import STATE_STYLE, LinksScreen
 from vtui.screens.prompt import PromptScreen
 from vtui.screens.refresher import Refresher
-from vtui.wiring import LinkView, Wiring
+from vtui.services.hub import Hub
 
 HELP = ("n: deploy a file · a: apply the lab's edited file · x: destroy · enter: a node's console, a link's "
         "controls · esc: back   (vtui lab … does the same from a shell)")
@@ -87,7 +85,7 @@ class ProgressScreen(ModalScreen[bool]):
                 state.update(Text(f"lab {name} {done}: {self.plan.counted} (esc closes)",
                                   style="bold green"))
             self.app.notify(f"lab {name} {'partly ' if self.plan.left else ''}{done}", title="Labs")
-        except (LabError, LinkError, ActionRefused) as err:
+        except VtuiError as err:
             state.update(Text(f"lab {name} not {done}; what this run made was undone: {err}",
                               style="bold red"))
         finally:
@@ -299,7 +297,7 @@ class LabsScreen(Screen[None]):
             labs = self.labs(lab.hosts)
             await labs.refresh()
             plan = await labs.plan(lab)
-        except (ConfigError, LabError, LinkError, ActionRefused) as err:
+        except VtuiError as err:
             self.notify(str(err), title=f"lab {verb}", severity="error", timeout=10)
             return
         for note in lab.notes:
@@ -323,7 +321,7 @@ class LabsScreen(Screen[None]):
         try:
             await labs.refresh()
             plan = labs.destroy_plan(name)
-        except (ConfigError, LabError, LinkError) as err:
+        except VtuiError as err:
             self.notify(str(err), title="lab destroy", severity="error")
             return
         self._ask(labs, plan, "destroy", f"Destroy lab {name}: remove everything it made?")

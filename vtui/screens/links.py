@@ -15,14 +15,14 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from vtui.actions import ActionRefused
-from vtui.format import human_rate
+from vtui.errors import LinkError, VtuiError
+from vtui.links.wiring import LinkView, Wiring
+from vtui.model.format import human_rate
 from vtui.net.book import SIDES
-from vtui.net.plan import Impairment, LinkError, parse_impairment
+from vtui.net.plan import Impairment, parse_impairment
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.prompt import PromptScreen
 from vtui.screens.refresher import Refresher
-from vtui.wiring import LinkView, Wiring
 
 COLUMNS = ("ID", "A", "B", "HOST", "KIND", "STATE", "MTU", "IMPAIRMENT", "A→B", "B→A", "PKT/S", "DROPS")
 STATE_STYLE = {"up": "green", "down": "yellow", "unwired": "red", "waiting": "dim"}
@@ -131,7 +131,7 @@ class LinksScreen(Screen[None]):
             elif what == "remove":
                 await self.wiring.delete(record)
                 self.notify(f"link {record}: removed")
-        except (LinkError, ActionRefused) as err:
+        except VtuiError as err:
             self.notify(str(err), title="Link", severity="error")
         self.refresh_links()
 

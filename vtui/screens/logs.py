@@ -14,8 +14,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log
 from textual.worker import Worker
 
-from vtui.backends import Backend, EngineUnavailable
-from vtui.backends.base import LogsUnavailable
+from vtui.backends import Backend
+from vtui.errors import VtuiError
 from vtui.model import Node
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class LogsScreen(Screen[None]):
                     self._pending.append(line)
                     if len(self._pending) > 2 * MAX_LINES:
                         del self._pending[:-MAX_LINES]
-        except (LogsUnavailable, EngineUnavailable) as err:
+        except VtuiError as err:
             self._end(f"── {err} ──", "cannot read the log")
         except Exception as err:  # a bug or an unexpected library error: shown, not a crash
             log.exception("reading the log of %s failed", self.node.key)

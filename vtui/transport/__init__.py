@@ -6,26 +6,18 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Protocol
 
+from vtui.errors import HostError
 from vtui.model import HostState
 from vtui.transport.hostkeys import HostKeyProblem
 
 Trust = Callable[[HostKeyProblem], Awaitable[bool]]  # asks the user whether to accept an unknown key
 
 
-class TransportError(Exception):
-    """A host or its engine cannot be reached; `reason` is a sentence a person can act on."""
-
-    def __init__(self, state: HostState, reason: str) -> None:
-        super().__init__(reason)
-        self.state = state
-        self.reason = reason
 
 
-class CommandFailed(Exception):
-    """A command on a remote host ran but failed (exit status, timeout, output not understood)."""
 
 
-class HostKeyError(TransportError):
+class HostKeyError(HostError):
     """The host's key is unknown and was not accepted, or it has changed (always refused)."""
 
     def __init__(self, problem: HostKeyProblem) -> None:
@@ -68,5 +60,5 @@ class Transport(Protocol):
         ...
 
     async def ready(self) -> None:
-        """Make the engine reachable now, or raise TransportError."""
+        """Make the engine reachable now, or raise HostError."""
         ...

@@ -27,8 +27,9 @@ from typing import Any
 
 import asyncssh
 
+from vtui.errors import CommandFailed, HostError
 from vtui.model import HostState
-from vtui.transport import CommandFailed, HostKeyError, TransportError, Trust
+from vtui.transport import HostKeyError, Trust
 from vtui.transport.hostkeys import judge_host_key, record
 from vtui.transport.proxy import ProxyCommandTunnel
 from vtui.transport.target import SshTarget, parse_target
@@ -66,7 +67,7 @@ class Forward:
         return f"{self.link.target}:{self.remote}"
 
     async def ready(self) -> None:
-        """The link is up and the socket is there and usable; TransportError otherwise, naming the cause."""
+        """The link is up and the socket is there and usable; HostError otherwise, naming the cause."""
         await self.link.connect()
         await self.link.check_socket(self)
 
@@ -106,7 +107,7 @@ class SshLink:
         await self._up.wait()
 
     async def connect(self) -> None:
-        """Connect unless connected; raises TransportError (HostKeyError for a key to accept or a changed one)."""
+        """Connect unless connected; raises HostError (HostKeyError for a key to accept or a changed one)."""
         async with self._lock:
             if self._conn is not None:
                 return
@@ -117,12 +118,12 @@ class SshLink:
                     with contextlib.suppress(FileNotFoundError):
                         forward.local.unlink()
                     await conn.forward_local_path(str(forward.local), forward.remote)
-            except TransportError as err:
+            except HostError as err:
                 self._set(err.state, err.reason)
                 raise
             except (asyncssh.Error, OSError) as err:  # the connection broke while the forwards were set up
                 self._set(HostState.UNREACHABLE, str(err))
-                raise TransportError(HostState.UNREACHABLE, self.reason) from err
+                raise HostError(HostState.UNREACHABLE, self.reason) from err
             self._conn = conn
             self._up.set()
             self._set(HostState.UP)
@@ -157,7 +158,7 @@ class SshLink:
                 config=_ssh_config(), host=target.host, port=target.port or (),
                 username=target.user or (), connect_timeout=self.connect_timeout)
         except (asyncssh.ConfigParseError, ValueError) as err:  # e.g. a line it cannot parse, an unknown cipher
-            raise TransportError(HostState.UNREACHABLE, f"cannot use ~/.ssh/config for {name}: {err}") from err
+            raise HostError(HostState.UNREACHABLE, f"cannot use ~/.ssh/config for {name}: {err}") from err
         if via is None and isinstance(options.tunnel, str):
             via = await self._jump(options.tunnel, jump_of or name, depth + 1)
         tunnel = ProxyCommandTunnel(options.proxy_command) if options.proxy_command and not via else None
@@ -183,7 +184,7 @@ class SshLink:
                 raise HostKeyError(judge_host_key(name, host, port, key, options.known_hosts, jump_of)) from err
             state, reason = (HostState.UNTRUSTED, str(err)) if isinstance(err, asyncssh.HostKeyNotVerifiable) \
                 else explain(options, err, tunnel, via)
-            raise TransportError(state, f"jump host {name}: {reason}" if jump_of else reason) from err
+            raise HostError(state, f"jump host {name}: {reason}" if jump_of else reason) from err
         if via or tunnel:
             conn.set_tunnel(via.conn if via else tunnel)  # closed with it; its wait_closed() waits for it too
         return conn
@@ -192,20 +193,20 @@ class SshLink:
         """ProxyJump's hosts (`a,b`), each reached through the one before, as `ssh -J` does; a jump
         host's own ProxyJump is followed too."""
         if depth > MAX_JUMPS:
-            raise TransportError(HostState.UNREACHABLE, f"more than {MAX_JUMPS} ProxyJump hosts on the way to "
+            raise HostError(HostState.UNREACHABLE, f"more than {MAX_JUMPS} ProxyJump hosts on the way to "
                                  f"{jump_of}: do the jump hosts in ~/.ssh/config lead to each other?")
         via: Hop | None = None
         for hop in hops.split(","):
             try:
                 target = parse_target(hop.removeprefix("ssh://"))
             except ValueError as err:
-                raise TransportError(HostState.UNREACHABLE, f"ProxyJump on the way to {jump_of}: {err}") from err
+                raise HostError(HostState.UNREACHABLE, f"ProxyJump on the way to {jump_of}: {err}") from err
             via = Hop(hop, await self._dial(hop, target, via, jump_of, depth))
         assert via is not None  # split() gives at least one
         return via
 
     async def run(self, command: str, *, limit: float = COMMAND_TIMEOUT) -> str:
-        """A command line's stdout; CommandFailed when it exits non-zero, TransportError when the link fails."""
+        """A command line's stdout; CommandFailed when it exits non-zero, HostError when the link fails."""
         conn = self._current()
         try:
             # asyncio.timeout, not run(timeout=): asyncssh's wait_for (Python 3.11) can swallow a
@@ -215,7 +216,7 @@ class SshLink:
         except TimeoutError as err:
             raise CommandFailed(f"no answer from {self.name} within {limit:g} s") from err
         except (asyncssh.Error, OSError) as err:
-            raise TransportError(HostState.UNREACHABLE, str(err)) from err
+            raise HostError(HostState.UNREACHABLE, str(err)) from err
         if result.exit_status != 0:
             stderr = str(result.stderr or "").strip()
             status = stderr or f"exit status {result.exit_status}"
@@ -229,7 +230,7 @@ class SshLink:
         try:
             process = await conn.create_process(command, encoding=None)
         except (asyncssh.Error, OSError) as err:
-            raise TransportError(HostState.UNREACHABLE, str(err)) from err
+            raise HostError(HostState.UNREACHABLE, str(err)) from err
         errors = asyncio.ensure_future(process.stderr.read())  # read beside stdout: it may come first
         try:
             while chunk := await process.stdout.read(1 << 16):
@@ -244,7 +245,7 @@ class SshLink:
 
     def _current(self) -> asyncssh.SSHClientConnection:
         if self._conn is None:
-            raise TransportError(self.state, self.reason or "not connected")
+            raise HostError(self.state, self.reason or "not connected")
         return self._conn
 
     async def check_socket(self, forward: Forward) -> None:
@@ -261,7 +262,7 @@ class SshLink:
                       f"({'join the docker group or ' if forward.engine == 'dockerd' else ''}log in as root)",
         }
         if verdict in sentences:
-            raise TransportError(HostState.DEGRADED, sentences[verdict])
+            raise HostError(HostState.DEGRADED, sentences[verdict])
 
     async def keep_alive(self) -> None:
         """While connected: measure the round trip every PING_EVERY s. Returns when the connection is

@@ -9,9 +9,9 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Static
 
-from vtui.format import detail, human_bytes, human_rate, percent, sparkline
 from vtui.model import Node
-from vtui.stats import History, NodeStats
+from vtui.model.format import detail, human_bytes, human_rate, percent, sparkline
+from vtui.model.stats import History, NodeStats
 from vtui.widgets import set_content
 
 # series name in History -> (label, how to show the current value)

@@ -24,9 +24,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from vtui.format import detail, human_bytes, human_rate, percent
 from vtui.model import Node, State
-from vtui.stats import NodeStats
+from vtui.model.format import detail, human_bytes, human_rate, percent
+from vtui.model.stats import NodeStats
 
 STATE_STYLE: dict[State, str] = {
     State.RUNNING: "bold green",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from vtui.triage import StopReport
+from vtui.services.triage import StopReport
 
 
 class StopReportPane(Static):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from vtui.stats import NodeStats
+from vtui.model.stats import NodeStats
 
 LOCAL_HOST = "local"
 LAB_LABEL = "vtui.lab"  # on what a lab makes (a container's label): the lab's name

@@ -15,10 +15,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vtui.backends import Backend, EngineUnavailable, Removed, Reset, Upsert, backend_for, host_links
+from vtui.backends import Backend, Removed, Reset, Upsert, backend_for, host_links
+from vtui.errors import EngineError, HostError
 from vtui.model import LOCAL_HOST, EngineState, EngineStatus, HostState, HostStatus, Inventory, Node, State
-from vtui.stats import StatsBook
-from vtui.transport import HostKeyError, HostLink, TransportError, Trust
+from vtui.model.stats import StatsBook
+from vtui.transport import HostKeyError, HostLink, Trust
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Hub:
                 await link.wait_retry(float("inf"))
                 continue
             except Exception as err:  # unreachable; or a bug, an unexpected library error: retried, never dropped
-                if isinstance(err, TransportError):
+                if isinstance(err, HostError):
                     log.info("%s unreachable: %s", link.name, err.reason)
                 else:
                     log.exception("connecting to %s failed", link.name)
@@ -152,7 +153,7 @@ class Hub:
                     elif isinstance(change, Removed):
                         self._nodes[backend].pop(change.key, None)
                     self._schedule_publish()
-            except EngineUnavailable as err:
+            except EngineError as err:
                 self._lost(backend, err.reason)
             except Exception as err:  # a bug or an unexpected library error: report, retry
                 log.exception("%s on %s failed", backend.engine, backend.host)
@@ -184,7 +185,7 @@ class Hub:
             nodes = self._nodes[backend]
             try:
                 samples = await backend.sample([n for n in nodes.values() if n.state in SAMPLED_STATES])
-            except EngineUnavailable:
+            except EngineError:
                 return  # the event stream reports the loss and reconnects
             if self.stats.record(samples, owned=nodes.keys()):
                 self._schedule_publish(STATS_COALESCE)

@@ -6,10 +6,11 @@ import contextlib
 import re
 from dataclasses import dataclass, field
 
-from vtui.backends import Backend, EngineUnavailable
-from vtui.backends.base import Capability, LogsUnavailable
-from vtui.format import detail
+from vtui.backends import Backend
+from vtui.backends.base import Capability
+from vtui.errors import EngineError, VtuiError
 from vtui.model import Node, State
+from vtui.model.format import detail
 
 STOPPED_STATES = frozenset({State.STOPPED, State.CRASHED, State.DEAD, State.CREATED})
 LOG_LINES = 12
@@ -32,12 +33,12 @@ async def stop_report(backend: Backend, node: Node) -> StopReport:
     problem = ""
     try:
         log = [line async for line in backend.logs(node, tail=LOG_LINES)]
-    except (LogsUnavailable, EngineUnavailable) as err:
+    except VtuiError as err:
         problem = str(err)
     when, facts = "", []
     if backend.supports(Capability.EXIT_STATE):
         state: dict[str, object] = {}
-        with contextlib.suppress(EngineUnavailable):
+        with contextlib.suppress(EngineError):
             state = await backend.exit_state(node)
         if state:
             when = str(state.get("FinishedAt", ""))[:19].replace("T", " ")

@@ -5,11 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
+from vtui.errors import NotFound
 from vtui.model import Node
-
-
-class TargetError(Exception):
-    """A name that matches no node, or more than one; the message lists what would."""
 
 
 def qualified(node: Node) -> str:
@@ -24,7 +21,7 @@ def resolve(spec: str, nodes: Sequence[Node]) -> Node:
         return found[0]
     if found:
         listed = ", ".join(sorted(qualified(n) for n in found))
-        raise TargetError(f"{spec!r} is ambiguous: {listed}; name one as HOST/NAME or HOST/KIND/NAME")
+        raise NotFound(f"{spec!r} is ambiguous: {listed}; name one as HOST/NAME or HOST/KIND/NAME")
     close = difflib.get_close_matches(name, sorted({n.name for n in nodes}), n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise TargetError(f"no VM or container is named {spec!r}{hint}")
+    raise NotFound(f"no VM or container is named {spec!r}{hint}")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from vtui.format import detail
 from vtui.model import Node
+from vtui.model.format import detail
 
 
 def _subsequence(needle: str, hay: str) -> bool:

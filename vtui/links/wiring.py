@@ -18,28 +18,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
-from vtui.actions import ActionRefused
 from vtui.backends import Backend, Capability, backend_for, host_links
+from vtui.errors import LinkError, NotFound, Refused, VtuiError
 from vtui.model import LOCAL_HOST, Kind, Node, State
+from vtui.model.refs import resolve
 from vtui.net.book import SIDES, EndRef, LinkBook, LinkRecord, SegmentRecord, new_id
 from vtui.net.bridge import Bridge
 from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
-from vtui.net.plan import (
-    ABSENT,
-    DEFAULT_MTU,
-    HERE,
-    End,
-    EndStatus,
-    Impairment,
-    LinkError,
-    Veth,
-    check_end,
-    check_mtu,
-    next_free,
-)
+from vtui.net.plan import ABSENT, DEFAULT_MTU, HERE, End, EndStatus, Impairment, Veth, check_end, check_mtu, next_free
 from vtui.net.vmlink import VmLink
 from vtui.net.vxlan import OVERHEAD, VxlanEnd
-from vtui.targets import TargetError, resolve
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +77,18 @@ class Wiring:
         nodes = self.nodes()
         try:
             return resolve(spec, nodes), None
-        except TargetError:
+        except NotFound:
             head, colon, ifname = spec.rpartition(":")
             if not colon or not head:
                 raise
         try:
             return resolve(head, nodes), ifname
-        except TargetError:
+        except NotFound:
             resolve(spec, nodes)  # the error names the whole spec
             raise
 
     def _backend(self, node: Node, doing: str | None) -> Backend:
-        """The node's backend; ActionRefused in read-only mode when `doing` (a change) is named."""
+        """The node's backend; Refused in read-only mode when `doing` (a change) is named."""
         backend = backend_for(self.backends, node)
         if doing is not None:
             backend.check_writable(doing)
@@ -256,7 +244,7 @@ class Wiring:
             raise
 
     async def _undo(self, record: LinkRecord, unwire: Callable[[], Awaitable[bool]]) -> None:
-        with contextlib.suppress(LinkError, ActionRefused):
+        with contextlib.suppress(VtuiError):
             await unwire()
         with self.book.editing() as book:
             book.links.pop(record.id, None)
@@ -317,7 +305,7 @@ class Wiring:
             return made
 
         async def unwire() -> bool:
-            with contextlib.suppress(ActionRefused, LinkError):
+            with contextlib.suppress(VtuiError):
                 await self._nics(record, "detach")
             return await ex.unwire_vm_link(link)
 
@@ -402,7 +390,7 @@ class Wiring:
         """The end, or one whose namespace does not exist when its node does not run (nothing to remove)."""
         try:
             return await self._end(ref, f"remove the link of {ref.node!r}")
-        except ActionRefused as err:
+        except Refused as err:
             if str(err).startswith("read-only"):
                 raise
         except LinkError:
@@ -510,7 +498,7 @@ class Wiring:
         return Bridge(segment.id, segment.mtu, segment.host)
 
     def _writable(self, host: str, doing: str) -> None:
-        """ActionRefused in read-only mode (a segment belongs to a host, not to a node)."""
+        """Refused in read-only mode (a segment belongs to a host, not to a node)."""
         backends = [b for b in self.backends if b.host == host]
         if not backends:
             raise LinkError(f"no host is named {host!r} here")
@@ -650,7 +638,7 @@ class Wiring:
                 return LinkView(record, "waiting", f"{ref.node!r} is {node.state}", {"a": ABSENT, "b": ABSENT})
         try:
             return await self.veth(record, None)
-        except (LinkError, ActionRefused) as err:
+        except VtuiError as err:
             return LinkView(record, "waiting", str(err), {"a": ABSENT, "b": ABSENT})
 
     async def _status(self, record: LinkRecord, veth: Veth) -> dict[str, EndStatus] | str:
@@ -659,7 +647,7 @@ class Wiring:
             if record.kind == "vxlan":
                 return {side: (await self._ex(record, side).status(_one(record, veth, side)))[side] for side in SIDES}
             return await self.executor(record.a.host).status(veth)
-        except (LinkError, ActionRefused) as err:
+        except VtuiError as err:
             return str(err)
 
     async def capture(self, record: LinkRecord, side: str, count: int | None = None) -> AsyncIterator[bytes]:
@@ -684,7 +672,7 @@ class Wiring:
             except asyncio.CancelledError:
                 told(f"capture of link {record.id} stopped: {path} ({_size(path)})")
                 raise
-            except (LinkError, ActionRefused, OSError) as err:
+            except (VtuiError, OSError) as err:
                 told(f"capture of link {record.id}: {err}")
             finally:
                 self.captures.pop(record.id, None)
@@ -745,21 +733,21 @@ class Wiring:
                         await self._ex(record, side).set_admin(Veth(record.id, End(0, "", ""), host_end), "b", up)
         elif record.kind == "vxlan":
             for side in sides:
-                with contextlib.suppress(LinkError, ActionRefused):  # its node does not run either
+                with contextlib.suppress(VtuiError):  # its node does not run either
                     end = await self._end(record.end(side), None)
                     await self._ex(record, side).set_admin(Veth(record.id, end, end), side, up)
 
     async def _park_quietly(self, record: LinkRecord, node: Node) -> None:
         try:
             await self.park(record, node)
-        except (LinkError, ActionRefused) as err:
+        except VtuiError as err:
             log.info("link %s: the other end of %r not taken down: %s", record.id, node.name, err)
 
     async def _rewire_quietly(self, record: LinkRecord) -> None:
         try:
             if await self.rewire(record):
                 self.on_rewired(f"link {record} wired again")
-        except (LinkError, ActionRefused) as err:
+        except VtuiError as err:
             log.info("link %s not wired again: %s", record.id, err)
             self.on_rewired(f"link {record}: not wired again: {err}")
 

@@ -15,8 +15,8 @@ from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend, default_base_url
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.config.hosts import HostSpec
-from vtui.config.schema import ConfigError
 from vtui.config.settings import Config
+from vtui.errors import ConfigError
 from vtui.model import LOCAL_HOST
 
 DEMO_HOST = "demo"

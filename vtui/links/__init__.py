@@ -1,0 +1,1 @@
+"""Links between nodes: the service that finds their ends, records and wires them."""
