@@ -40,9 +40,11 @@ from textual import events
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
+from vtui.config.settings import Config
 from vtui.console.session import ConsoleSession
 from vtui.messages import ConsoleWanted
 from vtui.model import Node
+from vtui.session import Session
 from vtui.widgets.terminal import Terminal
 
 IMAGE = "vtui-test/busybox:latest"
@@ -236,7 +238,7 @@ async def widget_flood(node: Node, size: int, presses: int,
     """The flood through the real app's console screen: seconds until the terminal's screen shows
     the end marker, and keypress-to-repaint (F3 into copy mode, escape out) idle and during it.
     Also the echo round trip as the user sees it: typed keys to the answer on screen."""
-    app = ProbedApp([DockerBackend("local", DOCKER_URL)])
+    app = ProbedApp(Session(Config(), [DockerBackend("local", DOCKER_URL)]))
     async with app.run_test(size=(COLS, ROWS + 4)) as pilot:
         app.post_message(ConsoleWanted(node))
         deadline = time.monotonic() + 20

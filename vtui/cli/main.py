@@ -16,7 +16,7 @@ import platformdirs
 
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
-from vtui.backends.registry import demo_backends, local_backends, remote_backends
+from vtui.backends.registry import ENGINES
 from vtui.cli import labs, links
 from vtui.cli.actions import GROUPS, act, snapshot_list
 from vtui.cli.console import run_console
@@ -25,12 +25,12 @@ from vtui.cli.logs import DEFAULT_TAIL, print_logs, tail_arg
 from vtui.cli.ls import described, list_all, table
 from vtui.cli.terminal import agreed, answer, columns
 from vtui.cli.trust import run_trust, trust_terminal_where_possible
-from vtui.config.hosts import load_hosts
-from vtui.config.settings import MAX_INTERVAL, MIN_INTERVAL, Config, load_config
+from vtui.config.settings import Config
 from vtui.console.session import ConsoleRequest
-from vtui.errors import ConfigError
+from vtui.errors import ConfigError, VtuiError
 from vtui.model import SnapshotInfo
 from vtui.model.stats import NodeStats
+from vtui.session import Choices, Session
 from vtui.transport.discovery import PORTS
 
 NODES_HELP = "NAME, HOST/NAME or HOST/KIND/NAME"
@@ -44,11 +44,11 @@ def _common_options() -> argparse.ArgumentParser:
         help="use the embedded demo (libvirt's test driver) instead of this host's engines")
     opt("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
         help="config file (default: $VTUI_CONFIG or ~/.config/vtui/config.toml)")
-    opt("--libvirt", default=argparse.SUPPRESS, metavar="URI", help="libvirt URI (default: qemu:///system)")
-    opt("--docker", default=argparse.SUPPRESS, metavar="URL",
-        help="docker base URL (default: $DOCKER_HOST or unix:///var/run/docker.sock)")
-    opt("--no-libvirt", action="store_true", default=argparse.SUPPRESS, help="leave libvirt out")
-    opt("--no-docker", action="store_true", default=argparse.SUPPRESS, help="leave docker out")
+    for engine in ENGINES.values():
+        opt(f"--{engine.name}", default=argparse.SUPPRESS, metavar=engine.address,
+            help=f"{engine.name} {engine.address} on this machine (default: {engine.default()})")
+    for engine in ENGINES.values():
+        opt(f"--no-{engine.name}", action="store_true", default=argparse.SUPPRESS, help=f"leave {engine.name} out")
     opt("--interval", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
         help="seconds between stats samples (default: the config's, or 1)")
     opt("--read-only", action="store_true", default=argparse.SUPPRESS,
@@ -165,24 +165,17 @@ def _snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], c
         _verb_parser(verbs, verb, f"snapshot-{verb}", common)
 
 
-def _backends(args: argparse.Namespace, config: Config) -> list[Backend]:
-    """The engines of the hosts chosen; raises ConfigError for a bad hosts file or --host."""
-    read_only = getattr(args, "read_only", False) or config.read_only
-    if getattr(args, "demo", False):
-        return demo_backends(read_only=read_only)
-    names = getattr(args, "hosts", None)
+def choices(args: argparse.Namespace) -> Choices:
+    """What the command line chose, for Session.open."""
+    hosts = getattr(args, "hosts", None)
     if args.command == "trust":
-        names = [args.target]
-    local, remote = load_hosts().chosen(names)
-    backends = local_backends(
-        config,
-        read_only=read_only,
-        libvirt_uri=getattr(args, "libvirt", None),
-        docker_url=getattr(args, "docker", None),
-        libvirt=not getattr(args, "no_libvirt", False),
-        docker=not getattr(args, "no_docker", False),
-    ) if local else []
-    return backends + remote_backends(remote, read_only=read_only)
+        hosts = [args.target]
+    return Choices(
+        config=getattr(args, "config", None), demo=getattr(args, "demo", False),
+        read_only=getattr(args, "read_only", False), hosts=hosts,
+        addresses={name: getattr(args, name) for name in ENGINES if getattr(args, name, None)},
+        left_out=frozenset(name for name in ENGINES if getattr(args, f"no_{name}", False)),
+        interval=getattr(args, "interval", None))
 
 
 def _log_to_file() -> None:
@@ -289,36 +282,39 @@ def cmd_console(args: argparse.Namespace, backends: list[Backend], config: Confi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every VtuiError that reaches here is said as `vtui: SENTENCE` with its exit code."""
     args = parser().parse_args(argv)
     _log_to_file()
+    try:
+        return run(args)
+    except VtuiError as err:
+        print(f"vtui: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "discover":
         return asyncio.run(run_discover(args.cidr, ports=args.ports or PORTS, concurrency=args.concurrency,
                                         rate=args.rate, timeout=args.timeout, json_out=args.json, add=args.add))
+    if args.command == "lab" and not getattr(args, "hosts", None):
+        args.hosts = labs.hosts_of(args)  # the hosts of the lab's nodes
     try:
-        config = load_config(getattr(args, "config", None))
-        if args.command == "lab" and not getattr(args, "hosts", None):
-            args.hosts = labs.hosts_of(args)  # the hosts of the lab's nodes
-        backends = _backends(args, config)
-    except (ConfigError, ValueError) as err:
-        print(f"vtui: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"vtui: {err.strerror or err}", file=sys.stderr)
-        return 1
+        session = Session.open(choices(args))
+    except ValueError as err:  # a target of the user's that the parser refused, in its own words
+        raise ConfigError(str(err)) from err
+    except OSError as err:  # a config or hosts file that cannot be read
+        raise VtuiError(err.strerror or str(err)) from err
+    backends = session.backends
     if args.command == "trust":
         return asyncio.run(run_trust(backends, args.target, args.fingerprint, sys.stderr))
     if args.command:
         trust_terminal_where_possible(backends)
-    interval = getattr(args, "interval", config.interval)
-    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
-        print(f"vtui: --interval must be from {MIN_INTERVAL} to {MAX_INTERVAL} seconds", file=sys.stderr)
-        return 2
     if args.command == "ls":
-        return cmd_ls(args, backends, interval)
+        return cmd_ls(args, backends, session.interval)
     if args.command == "logs":
         return asyncio.run(print_logs(backends, args.node, args.tail, args.follow, sys.stdout))
     if args.command == "console":
-        return cmd_console(args, backends, config)
+        return cmd_console(args, backends, session.config)
     if args.command in ("link", "bridge"):
         return links.run(args, backends)
     if args.command == "lab":
@@ -329,7 +325,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_act(args, backends)
     from vtui.app import VtuiApp  # the TUI (and textual) only when needed
 
-    demo = getattr(args, "demo", False)
-    app = VtuiApp(backends, demo=demo, keymap=config.keymap, interval=interval, console=config.console)
+    app = VtuiApp(session)
     app.run()
     return app.return_code or 0
