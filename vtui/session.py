@@ -13,16 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vtui.backends import Backend, host_links
 from vtui.backends.registry import demo_backends, local_backends, remote_backends
 from vtui.config.hosts import HostSpec, add_hosts, load_hosts
 from vtui.config.settings import MAX_INTERVAL, MIN_INTERVAL, Config, load_config
 from vtui.errors import ConfigError
-from vtui.links.wiring import Wiring
 from vtui.model import Node
-from vtui.services.hub import Hub
-from vtui.transport import Trust
+
+if TYPE_CHECKING:  # each service is imported when first asked for: a command pays only for what it uses
+    from vtui.links.wiring import Wiring
+    from vtui.services.hub import Hub
+    from vtui.transport import Trust
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class Session:
     def hub(self, trust: Trust | None = None) -> Hub:
         """The live inventory (made on first use; `trust` asks about a host's unknown key)."""
         if self._hub is None:
+            from vtui.services.hub import Hub
+
             self._hub = Hub(self.backends, demo=self.demo, interval=self.interval, trust=trust)
         return self._hub
 
@@ -92,6 +97,8 @@ class Session:
     @property
     def links(self) -> Wiring:
         if self._links is None:
+            from vtui.links.wiring import Wiring  # pyroute2: only when links are read
+
             self._links = Wiring(self.backends, self.nodes)
         return self._links
 

@@ -29,6 +29,7 @@ from vtui.config.settings import Config
 from vtui.console.session import ConsoleRequest
 from vtui.errors import ConfigError, VtuiError
 from vtui.model import SnapshotInfo
+from vtui.model.refs import NodeRef
 from vtui.model.stats import NodeStats
 from vtui.session import Choices, Session
 from vtui.transport.discovery import PORTS
@@ -71,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
                     help="add CPU, memory, disk and network figures, sampled over --interval")
     grouped = {f"{group}-{sub}" for group, subs in GROUPS.items() for sub in subs}
     logs = sub.add_parser("logs", parents=[common], help="print a VM's or container's log")
-    logs.add_argument("node", metavar="NODE", help="NAME, HOST/NAME or HOST/KIND/NAME")
+    logs.add_argument("node", metavar="NODE", type=NodeRef.parse, help=NODES_HELP)
     logs.add_argument("--tail", type=tail_arg, default=DEFAULT_TAIL, metavar="N",
                       help="last N lines, or 'all' (default 200)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
@@ -103,7 +104,7 @@ def _console_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
         "console", parents=[common], help="a VM's serial console or a container's shell, on this terminal",
         description="Opens the node's console on this terminal; ctrl+] leaves it (the node keeps running).")
     opt = console.add_argument
-    opt("node", metavar="NODE", help=NODES_HELP)
+    opt("node", metavar="NODE", type=NodeRef.parse, help=NODES_HELP)
     opt("--attach", action="store_true", help="a container's own terminal (docker attach) instead of a shell")
     opt("--shell", metavar="COMMAND", help="a container shell's command (default: the config's, or bash, else sh)")
     opt("--user", metavar="USER", help="the user a container shell runs as")
@@ -138,7 +139,7 @@ def _verb_parser(
                             description=f"{action.title}: {action.description}.")
     parser.set_defaults(action=name)
     one_node = any(o.positional for o in action.options)
-    parser.add_argument("nodes", nargs=1 if one_node else "+", metavar="NODE", help=NODES_HELP)
+    parser.add_argument("nodes", nargs=1 if one_node else "+", metavar="NODE", type=NodeRef.parse, help=NODES_HELP)
     for option in action.options:
         if option.positional:
             parser.add_argument(option.name, metavar=option.metavar, help=option.help)
@@ -159,7 +160,7 @@ def _snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], c
     listing = verbs.add_parser("list", parents=[common], help="list a VM's snapshots",
                                description="List a VM's snapshots, oldest first.")
     listing.set_defaults(query="snapshot-list")
-    listing.add_argument("node", metavar="NODE", help=NODES_HELP)
+    listing.add_argument("node", metavar="NODE", type=NodeRef.parse, help=NODES_HELP)
     listing.add_argument("--json", action="store_true", help="print a JSON array of snapshots")
     for verb in GROUPS["snapshot"]:
         _verb_parser(verbs, verb, f"snapshot-{verb}", common)
@@ -209,16 +210,16 @@ def _confirmed(args: argparse.Namespace) -> bool:
         print(f"vtui: {verb} is destructive and there is no terminal to ask: pass --yes", file=sys.stderr)
         return False
     if action.name == "delete":
-        return all(_name_typed(spec, args.storage) for spec in args.nodes)
-    names = ", ".join(repr(n) for n in args.nodes)
+        return all(_name_typed(ref, args.storage) for ref in args.nodes)
+    names = ", ".join(repr(str(n)) for n in args.nodes)
     if snapshot := getattr(args, "snapshot", None):
         names += f", snapshot {snapshot!r}"
     return agreed(answer(f"{action.title} {names}? {action.description}. [y/N] "))
 
 
-def _name_typed(spec: str, storage: bool) -> bool:
+def _name_typed(ref: NodeRef, storage: bool) -> bool:
     """Deleting a VM cannot be undone: the user types its name, not just y."""
-    name = spec.rsplit("/", 1)[-1]  # HOST/KIND/NAME: VM names cannot contain '/'
+    name = ref.name
     print(f"Delete the VM {name!r}{' and its disk volumes' if storage else ''}? This cannot be undone.")
     if answer("Type the VM's name to confirm: ") == name.strip():
         return True
