@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
@@ -16,20 +16,21 @@ from vtui.console.hangup import watch_terminal
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleRequest
 from vtui.errors import VtuiError
-from vtui.links.wiring import Wiring
 from vtui.messages import ConsoleWanted, HostChosen, HostsAdded, InventoryChanged
 from vtui.model import Inventory, Kind, Node
 from vtui.screens.commands import InventoryCommands
 from vtui.screens.confirm import ConfirmScreen
-from vtui.screens.consoles import ConsoleScreen, console_key
 from vtui.screens.hosts import HostsScreen
 from vtui.screens.inventory import InventoryScreen
-from vtui.screens.labs import LabsScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
 from vtui.services.attach import open_console
 from vtui.services.hub import Hub
 from vtui.session import Session
 from vtui.transport.hostkeys import HostKeyProblem
+
+if TYPE_CHECKING:  # screens that are not on the first frame are imported when first shown (pyte, netlink)
+    from vtui.links.wiring import Wiring
+    from vtui.screens.consoles import ConsoleScreen
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,22 @@ class VtuiApp(App[None]):
         self.session = session
         self.inventory_screen = InventoryScreen()
         self.console_config = session.config.console
-        self.consoles = ConsoleScreen(self.console_config.log_dir)
+        self._consoles: ConsoleScreen | None = None
         self._offered_demo = session.demo
 
     @property
     def hub(self) -> Hub:
         return self.session.hub(trust=self._ask_trust)
+
+    @property
+    def consoles(self) -> ConsoleScreen:
+        """The console screen with a tab per open console (made when the first console opens)."""
+        if self._consoles is None:
+            from vtui.screens.consoles import ConsoleScreen
+
+            self._consoles = ConsoleScreen(self.console_config.log_dir)
+            self.install_screen(self._consoles, "consoles")
+        return self._consoles
 
     @property
     def wiring(self) -> Wiring:
@@ -65,7 +76,6 @@ class VtuiApp(App[None]):
         if not self.is_headless:
             self._terminal_watch = watch_terminal(self._terminal_lost)
         self.set_keymap(self.session.config.keymap)
-        self.install_screen(self.consoles, "consoles")
         self._start(self.session)
         self.push_screen(self.inventory_screen)
 
@@ -116,6 +126,8 @@ class VtuiApp(App[None]):
             self.push_screen(HostsScreen(self.hub))
 
     def action_labs(self) -> None:
+        from vtui.screens.labs import LabsScreen
+
         if not isinstance(self.screen, LabsScreen):
             self.push_screen(LabsScreen(self.hub, self.wiring))
 
@@ -140,6 +152,8 @@ class VtuiApp(App[None]):
 
     async def show_console(self, node: Node, attach: bool = False, start: bool = False) -> None:
         """The node's console in a tab of the console screen: the open one, or a new one."""
+        from vtui.screens.consoles import console_key
+
         key = console_key(node, attach)
         pane = self.consoles.pane_for(key)
         relay = None
