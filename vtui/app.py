@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, ClassVar, cast
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import HelpPanel
 
 from vtui.console.hangup import watch_terminal
 from vtui.console.relay import Relay
@@ -194,7 +193,7 @@ class VtuiApp(App[None]):
         self.exit(return_code=129)
 
     def action_toggle_help(self) -> None:
-        if self.screen.query(HelpPanel):
+        if self.screen.query("HelpPanel"):  # by name: the panel (and markdown) is imported when first shown
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()
