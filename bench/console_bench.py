@@ -29,6 +29,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -51,7 +52,8 @@ IMAGE = "vtui-test/busybox:latest"
 LABEL = "vtui.bench"
 DOCKER_URL = "unix:///var/run/docker.sock"
 SYSTEM_URI = "qemu:///system"
-TEST_VM, BENCH_VM = "vtui-test-vm", "vtui-bench-console"
+VM_TEMPLATE = Path("/var/lib/vtui-testbed/vm.xml")  # the test bed's VM, defined by each run under its own name
+BENCH_VM = f"vtui-bench-console-{os.getpid()}"
 TMUX = ["tmux", "-L", "vtui-console-bench"]  # a private tmux server: ours alone to stop
 COLS, ROWS = 160, 45
 END = "flood-end-42"
@@ -312,7 +314,7 @@ def bench_vm() -> Iterator[libvirt.virDomain]:
         if old.isActive():
             old.destroy()
         old.undefine()
-    tree = ET.fromstring(conn.lookupByName(TEST_VM).XMLDesc())
+    tree = ET.fromstring(VM_TEMPLATE.read_text())
     tree.find("name").text = BENCH_VM  # type: ignore[union-attr]
     for uuid in tree.findall("uuid"):
         tree.remove(uuid)
