@@ -41,4 +41,4 @@ $(STAMP): pyproject.toml
 clean:
 	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache .pytest_cache
 .PHONY: bench  # bench/ is also a directory: always run the benchmark (ARGS="--quick" for a smoke run)
-bench: $(STAMP) ; scripts/testbed.sh up && $(PY) bench/stats_bench.py $(ARGS) && $(PY) bench/console_bench.py $(ARGS) && $(PY) bench/hosts_bench.py $(ARGS) && $(PY) bench/links_bench.py $(ARGS) && $(PY) bench/labs_bench.py $(ARGS)
+bench: $(STAMP) ; scripts/testbed.sh up && $(PY) bench/startup_bench.py $(ARGS) && $(PY) bench/stats_bench.py $(ARGS) && $(PY) bench/console_bench.py $(ARGS) && $(PY) bench/hosts_bench.py $(ARGS) && $(PY) bench/links_bench.py $(ARGS) && $(PY) bench/labs_bench.py $(ARGS)
