@@ -83,7 +83,7 @@ class VtuiApp(App[None]):
         hub = self.hub
         self.inventory_screen.hub = hub
         self.inventory_screen.wiring = self.wiring
-        session.on_links_rewired(lambda message: self.notify(message, title="Links"))
+        self.wiring.on_rewired = lambda message: self.notify(message, title="Links")
         self.sub_title = "demo" if session.demo else _shown(session.hosts)
         hub.subscribe(self._published)
         hub.subscribe(lambda inventory: self.wiring.follow(inventory.nodes))

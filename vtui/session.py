@@ -10,7 +10,7 @@ closed once. The TUI and the CLI both get a Session and build nothing themselves
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,7 +50,6 @@ class Session:
         self.interval = config.interval if interval is None else interval
         self._hub: Hub | None = None
         self._links: Wiring | None = None
-        self._listed: Sequence[Node] = ()
 
     @classmethod
     def open(cls, choices: Choices) -> Session:
@@ -87,12 +86,8 @@ class Session:
         return self._hub
 
     def nodes(self) -> Sequence[Node]:
-        """The nodes as last seen: the hub's inventory when it runs, else the last listing's."""
-        return self._hub.inventory.nodes if self._hub is not None else self._listed
-
-    def listed(self, nodes: Sequence[Node]) -> None:
-        """A one-shot command's listing: what links and lookups see when no hub runs."""
-        self._listed = list(nodes)
+        """The nodes as the hub last saw them (none before it runs)."""
+        return self._hub.inventory.nodes if self._hub is not None else ()
 
     @property
     def links(self) -> Wiring:
@@ -101,9 +96,6 @@ class Session:
 
             self._links = Wiring(self.backends, self.nodes)
         return self._links
-
-    def on_links_rewired(self, told: Callable[[str], None]) -> None:
-        self.links.on_rewired = told
 
     # --- changes -------------------------------------------------------------------------
 
