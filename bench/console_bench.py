@@ -29,6 +29,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -40,16 +41,19 @@ from textual import events
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
+from vtui.config.settings import Config
 from vtui.console.session import ConsoleSession
 from vtui.messages import ConsoleWanted
 from vtui.model import Node
+from vtui.session import Session
 from vtui.widgets.terminal import Terminal
 
 IMAGE = "vtui-test/busybox:latest"
 LABEL = "vtui.bench"
 DOCKER_URL = "unix:///var/run/docker.sock"
 SYSTEM_URI = "qemu:///system"
-TEST_VM, BENCH_VM = "vtui-test-vm", "vtui-bench-console"
+VM_TEMPLATE = Path("/var/lib/vtui-testbed/vm.xml")  # the test bed's VM, defined by each run under its own name
+BENCH_VM = f"vtui-bench-console-{os.getpid()}"
 TMUX = ["tmux", "-L", "vtui-console-bench"]  # a private tmux server: ours alone to stop
 COLS, ROWS = 160, 45
 END = "flood-end-42"
@@ -236,7 +240,7 @@ async def widget_flood(node: Node, size: int, presses: int,
     """The flood through the real app's console screen: seconds until the terminal's screen shows
     the end marker, and keypress-to-repaint (F3 into copy mode, escape out) idle and during it.
     Also the echo round trip as the user sees it: typed keys to the answer on screen."""
-    app = ProbedApp([DockerBackend("local", DOCKER_URL)])
+    app = ProbedApp(Session(Config(), [DockerBackend("local", DOCKER_URL)]))
     async with app.run_test(size=(COLS, ROWS + 4)) as pilot:
         app.post_message(ConsoleWanted(node))
         deadline = time.monotonic() + 20
@@ -310,7 +314,7 @@ def bench_vm() -> Iterator[libvirt.virDomain]:
         if old.isActive():
             old.destroy()
         old.undefine()
-    tree = ET.fromstring(conn.lookupByName(TEST_VM).XMLDesc())
+    tree = ET.fromstring(VM_TEMPLATE.read_text())
     tree.find("name").text = BENCH_VM  # type: ignore[union-attr]
     for uuid in tree.findall("uuid"):
         tree.remove(uuid)

@@ -40,8 +40,10 @@ from probing import ProbedApp, log, p95
 from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
+from vtui.config.settings import Config
 from vtui.model import Node, State
 from vtui.model.stats import Sample, rates
+from vtui.session import Session
 from vtui.widgets.node_table import SORTABLE, NodeTable
 
 IMAGE = "vtui-test/busybox:latest"
@@ -416,8 +418,8 @@ async def key_run(app: ProbedApp, plan: Plan, gap: Callable[[], float]) -> tuple
 
 
 async def latency_runs(vms_uri: str, rows: int, plan: Plan) -> tuple[int, dict[str, tuple[list[float], list[float]]]]:
-    app = ProbedApp([LibvirtBackend("local", vms_uri), DockerBackend("local", DOCKER_URL, LocalCounters())],
-                    interval=1.0)
+    app = ProbedApp(Session(Config(), [LibvirtBackend("local", vms_uri),
+                                       DockerBackend("local", DOCKER_URL, LocalCounters())], interval=1.0))
     rng = random.Random(1)
     async with app.run_test(size=(160, 45)):
         table = app.inventory_screen.table

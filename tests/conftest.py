@@ -30,6 +30,8 @@ from vtui.app import VtuiApp
 from vtui.backends import Backend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
+from vtui.config.settings import Config
+from vtui.session import Session
 
 TEST_IMAGE = "vtui-test/busybox:latest"
 TEST_LABEL = "vtui.test"
@@ -342,7 +344,7 @@ def write_test_driver_xml(path: Path, count: int, prefix: str = "vm") -> str:
 # --- TUI --------------------------------------------------------------------
 
 def make_app(backends: list[Backend], demo: bool = False) -> VtuiApp:
-    return VtuiApp(backends, demo=demo)
+    return VtuiApp(Session(Config(), backends, demo=demo))
 
 
 async def run_from_palette(pilot: Pilot[None], typed: str, offered: str) -> None:

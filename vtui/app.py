@@ -1,38 +1,35 @@
-"""The Textual application: wires the hub to the screens."""
+"""The Textual application: screens and keys over a Session (which holds the hub, links and hosts)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import HelpPanel
 
-from vtui.backends import Backend
-from vtui.backends.registry import demo_backends, remote_backends
-from vtui.config.hosts import HostSpec, add_hosts
-from vtui.config.settings import ConsoleConfig
 from vtui.console.hangup import watch_terminal
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleRequest
-from vtui.errors import ConfigError, VtuiError
-from vtui.links.wiring import Wiring
+from vtui.errors import VtuiError
 from vtui.messages import ConsoleWanted, HostChosen, HostsAdded, InventoryChanged
 from vtui.model import Inventory, Kind, Node
 from vtui.screens.commands import InventoryCommands
 from vtui.screens.confirm import ConfirmScreen
-from vtui.screens.consoles import ConsoleScreen, console_key
 from vtui.screens.hosts import HostsScreen
 from vtui.screens.inventory import InventoryScreen
-from vtui.screens.labs import LabsScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
 from vtui.services.attach import open_console
 from vtui.services.hub import Hub
+from vtui.session import Session
 from vtui.transport.hostkeys import HostKeyProblem
+
+if TYPE_CHECKING:  # screens that are not on the first frame are imported when first shown (pyte, netlink)
+    from vtui.links.wiring import Wiring
+    from vtui.screens.consoles import ConsoleScreen
 
 log = logging.getLogger(__name__)
 
@@ -48,39 +45,49 @@ class VtuiApp(App[None]):
         Binding("T", "labs", "Labs", id="labs"),
     ]
 
-    def __init__(self, backends: Sequence[Backend], *, demo: bool = False,
-                 keymap: dict[str, str] | None = None, interval: float = 1.0,
-                 console: ConsoleConfig | None = None) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__()
-        self.hub = Hub(backends, demo=demo, interval=interval, trust=self._ask_trust)
+        self.session = session
         self.inventory_screen = InventoryScreen()
-        self.console_config = console or ConsoleConfig()
-        self.consoles = ConsoleScreen(self.console_config.log_dir)
-        self._keymap = keymap or {}
-        self._offered_demo = demo
+        self.console_config = session.config.console
+        self._consoles: ConsoleScreen | None = None
+        self._offered_demo = session.demo
+
+    @property
+    def hub(self) -> Hub:
+        return self.session.hub(trust=self._ask_trust)
+
+    @property
+    def consoles(self) -> ConsoleScreen:
+        """The console screen with a tab per open console (made when the first console opens)."""
+        if self._consoles is None:
+            from vtui.screens.consoles import ConsoleScreen
+
+            self._consoles = ConsoleScreen(self.console_config.log_dir)
+            self.install_screen(self._consoles, "consoles")
+        return self._consoles
+
+    @property
+    def wiring(self) -> Wiring:
+        return self.session.links
 
     def on_mount(self) -> None:
         if not self.is_headless:
             self._terminal_watch = watch_terminal(self._terminal_lost)
-        self.set_keymap(self._keymap)
-        self.install_screen(self.consoles, "consoles")
-        self._start(self.hub)
+        self.set_keymap(self.session.config.keymap)
+        self._start(self.session)
         self.push_screen(self.inventory_screen)
 
-    def _start(self, hub: Hub) -> None:
-        self.hub = hub
+    def _start(self, session: Session) -> None:
+        self.session = session
+        hub = self.hub
         self.inventory_screen.hub = hub
-        self.wiring = self.inventory_screen.wiring = Wiring(hub.backends, lambda: hub.inventory.nodes)
-        self.wiring.on_rewired = lambda message: self.notify(message, title="Links")
-        self._name_hosts()
+        self.inventory_screen.wiring = self.wiring
+        session.on_links_rewired(lambda message: self.notify(message, title="Links"))
+        self.sub_title = "demo" if session.demo else _shown(session.hosts)
         hub.subscribe(self._published)
         hub.subscribe(lambda inventory: self.wiring.follow(inventory.nodes))
         hub.start()
-
-    def _name_hosts(self) -> None:
-        hosts = list(dict.fromkeys(b.host for b in self.hub.backends))
-        shown = ", ".join(hosts[:4]) + (f" and {len(hosts) - 4} more" if len(hosts) > 4 else "")
-        self.sub_title = "demo" if self.hub.demo else shown
 
     def _published(self, inventory: Inventory) -> None:
         self.inventory_screen.post_message(InventoryChanged(inventory, self.hub.stats.history))
@@ -93,8 +100,8 @@ class VtuiApp(App[None]):
 
     async def _no_engines_choice(self, choice: Choice | None) -> None:
         if choice == "demo":
-            await self.hub.stop()
-            self._start(Hub(demo_backends(), demo=True, interval=self.hub.interval))
+            await self.session.close()
+            self._start(self.session.as_demo())
         elif choice == "quit":
             self.exit()
 
@@ -118,6 +125,8 @@ class VtuiApp(App[None]):
             self.push_screen(HostsScreen(self.hub))
 
     def action_labs(self) -> None:
+        from vtui.screens.labs import LabsScreen
+
         if not isinstance(self.screen, LabsScreen):
             self.push_screen(LabsScreen(self.hub, self.wiring))
 
@@ -127,21 +136,14 @@ class VtuiApp(App[None]):
     def on_hosts_added(self, message: HostsAdded) -> None:
         """Recorded in the hosts file, and followed at once."""
         try:
-            added = add_hosts(None, message.targets)
-            specs = [HostSpec.of(t) for t in added]
-            taken = {b.host for b in self.hub.backends}
-            clash = [s.name for s in specs if s.name in taken]
-            if clash:
-                raise ConfigError(f"{', '.join(clash)}: a host of that name is already shown")
-            backends = remote_backends(specs, read_only=any(b.read_only for b in self.hub.backends))
-        except (ConfigError, ValueError, OSError) as problem:
+            added = self.session.add_hosts(message.targets)
+        except (VtuiError, ValueError, OSError) as problem:
             self.notify(str(problem), severity="error", timeout=8)
             return
         if not added:
             self.notify(f"{', '.join(message.targets)}: already in the hosts file", severity="warning")
             return
-        self.hub.add(backends)
-        self._name_hosts()
+        self.sub_title = _shown(self.session.hosts)
         self.notify(f"added {', '.join(added)} to the hosts file; connecting…")
 
     def on_console_wanted(self, message: ConsoleWanted) -> None:
@@ -149,6 +151,8 @@ class VtuiApp(App[None]):
 
     async def show_console(self, node: Node, attach: bool = False, start: bool = False) -> None:
         """The node's console in a tab of the console screen: the open one, or a new one."""
+        from vtui.screens.consoles import console_key
+
         key = console_key(node, attach)
         pane = self.consoles.pane_for(key)
         relay = None
@@ -189,13 +193,17 @@ class VtuiApp(App[None]):
         self.exit(return_code=129)
 
     def action_toggle_help(self) -> None:
-        if self.screen.query(HelpPanel):
+        if self.screen.query("HelpPanel"):  # by name: the panel (and markdown) is imported when first shown
             self.action_hide_help_panel()
         else:
             self.action_show_help_panel()
 
     async def on_unmount(self) -> None:
-        await self.hub.stop()
+        await self.session.close()
+
+
+def _shown(hosts: Sequence[str]) -> str:
+    return ", ".join(hosts[:4]) + (f" and {len(hosts) - 4} more" if len(hosts) > 4 else "")
 
 
 def describe_console(node: Node, attach: bool) -> str:

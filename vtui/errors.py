@@ -21,9 +21,10 @@ Subclasses that carry more for a caller to act on live beside the code that rais
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from vtui.model import HostState
+if TYPE_CHECKING:
+    from vtui.model import HostState  # for the annotation only: nothing of vtui's is imported by the tree
 
 USAGE = 2  # the CLI's exit code when what the user gave is wrong (argparse's own)
 

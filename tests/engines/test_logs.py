@@ -27,6 +27,7 @@ from vtui.backends.libvirt import SYSTEM_LOG_DIR, LibvirtBackend, LogFile
 from vtui.cli.logs import print_logs, tail_arg
 from vtui.errors import LogsUnavailable
 from vtui.model import Node
+from vtui.model.refs import NodeRef
 from vtui.screens.logs import LogsScreen, plain
 
 SOCKET = "unix:///var/run/docker.sock"
@@ -277,28 +278,28 @@ async def test_print_logs(containers: Containers, test_vm: libvirt.virDomain) ->
     wait_until_logged(web, "world")
     backends = [DockerBackend("local", SOCKET), LibvirtBackend("local", SYSTEM_URI)]
     out, err = io.StringIO(), io.StringIO()
-    assert await print_logs(backends, web.name, 200, False, out, err) == 0
+    assert await print_logs(backends, NodeRef(web.name), 200, False, out, err) == 0
     assert sorted(out.getvalue().splitlines()) == ["hello", "world"] and err.getvalue() == ""
     if not (SYSTEM_LOG_DIR / f"{TEST_VM}.log").exists():  # a VM that never ran has no log yet
         test_vm.create()
     out = io.StringIO()
-    assert await print_logs(backends, f"local/vm/{TEST_VM}", 3, False, out, err) == 0
+    assert await print_logs(backends, NodeRef.parse(f"local/vm/{TEST_VM}"), 3, False, out, err) == 0
     assert len(out.getvalue().splitlines()) == 3
-    assert await print_logs(backends, "no-such-node", 200, False, out, err) == 2
+    assert await print_logs(backends, NodeRef("no-such-node"), 200, False, out, err) == 2
     assert "no VM or container is named 'no-such-node'" in err.getvalue()
     mute = containers.client.containers.run(TEST_IMAGE, ["sleep", "3600"], detach=True, labels=TEST_LABELS,
                                             log_config=LogConfig(type=LogConfig.types.NONE))
     containers.made.append(mute)
     err = io.StringIO()
-    assert await print_logs(backends, str(mute.name), 200, False, io.StringIO(), err) == 1
+    assert await print_logs(backends, NodeRef(str(mute.name)), 200, False, io.StringIO(), err) == 1
     assert "does not support reading" in err.getvalue()
 
 
 def test_ctrl_c_while_following_exits_0(containers: Containers) -> None:
     web = containers.run("echo ready; sleep 3600")
     script = ("import asyncio, sys; from vtui.cli.logs import print_logs;"
-              " from vtui.backends.docker import DockerBackend;"
-              f"sys.exit(asyncio.run(print_logs([DockerBackend('local', {SOCKET!r})], {web.name!r}, 10, True,"
+              " from vtui.backends.docker import DockerBackend; from vtui.model.refs import NodeRef;"
+              f"sys.exit(asyncio.run(print_logs([DockerBackend('local', {SOCKET!r})], NodeRef({web.name!r}), 10, True,"
               " sys.stdout)))")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None and proc.stdout.readline() == "ready\n"

@@ -26,7 +26,7 @@ from tests.support.sshlab import JUMPED, SshLab, ssh_lab  # noqa: F401
 from vtui.backends import Backend
 from vtui.backends.registry import remote_backends
 from vtui.cli.ls import list_all
-from vtui.config.hosts import DEFAULT_DOCKER, DEFAULT_LIBVIRT, HostSpec
+from vtui.config.hosts import HostSpec, engines
 from vtui.model import HostState, HostStatus, Inventory, Kind, Node, State
 from vtui.services.hub import Hub
 from vtui.transport.hostkeys import HostKeyProblem
@@ -42,7 +42,10 @@ def lab(ssh_lab: SshLab, monkeypatch: pytest.MonkeyPatch) -> SshLab:
 
 def spec(lab: SshLab, name: str, *, docker: bool = True) -> HostSpec:
     """A host of the lab by its ~/.ssh/config alias; h1's docker is its own dockerd."""
-    return HostSpec(name, name, DEFAULT_LIBVIRT, (lab.host(name).docker_socket or DEFAULT_DOCKER) if docker else None)
+    socket = lab.host(name).docker_socket
+    if not docker:
+        return HostSpec(name, name, engines(docker=None))
+    return HostSpec(name, name, engines(docker=socket) if socket else engines())
 
 
 @pytest.fixture
@@ -230,11 +233,11 @@ def test_cli_without_a_terminal_refuses_an_unknown_key_and_trust_records_it(stra
 async def test_errors_name_the_host_and_the_cause(lab: SshLab, stranger_home: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     hosts = [
-        HostSpec("gone", "10.77.0.99", docker=None),  # nobody at that address
-        HostSpec("closed", "10.77.0.12:2222", docker=None),  # a host, but no sshd on that port
-        HostSpec("nodocker", "h3", libvirt=None, docker="/run/no-such-dockerd.sock"),
-        HostSpec("denied", f"vtuilab@{lab.host('h2').address}", libvirt=None, docker="/var/run/docker.sock"),
-        HostSpec("dns", "no-such-host.invalid", docker=None),
+        HostSpec("gone", "10.77.0.99", engines(docker=None)),  # nobody at that address
+        HostSpec("closed", "10.77.0.12:2222", engines(docker=None)),  # a host, but no sshd on that port
+        HostSpec("nodocker", "h3", engines(libvirt=None, docker="/run/no-such-dockerd.sock")),
+        HostSpec("denied", f"vtuilab@{lab.host('h2').address}", engines(libvirt=None)),
+        HostSpec("dns", "no-such-host.invalid", engines(docker=None)),
     ]
     listing = await list_all(remote_backends(hosts), connect_timeout=20)
     reasons = {f.host: f.reason for f in listing.failures}
@@ -247,7 +250,7 @@ async def test_errors_name_the_host_and_the_cause(lab: SshLab, stranger_home: Pa
     config = stranger_home / ".ssh/config"
     config.write_text(config.read_text().replace("id_ed25519", "stranger_ed25519"))
     monkeypatch.setenv("HOME", str(stranger_home))
-    refused = await list_all(remote_backends([HostSpec("h1", "h1", docker=None)]))
+    refused = await list_all(remote_backends([HostSpec("h1", "h1", engines(docker=None))]))
     (failure,) = refused.failures
     assert failure.reason.startswith("authentication failed for user 'root' at 10.77.0.11:22"), failure.reason
 
@@ -323,7 +326,7 @@ def test_a_key_held_by_the_agent_is_used(lab: SshLab, stranger_home: Path, tmp_p
 
 
 async def test_a_host_behind_a_proxyjump_is_reached_through_it(lab: SshLab, bed_vm: str) -> None:
-    (backend,) = remote_backends([HostSpec("h2j", JUMPED, docker=None)])
+    (backend,) = remote_backends([HostSpec("h2j", JUMPED, engines(docker=None))])
     assert backend.transport
     link = backend.transport.link
     try:
@@ -335,14 +338,14 @@ async def test_a_host_behind_a_proxyjump_is_reached_through_it(lab: SshLab, bed_
         await backend.close()
     lab.stop_sshd("h1")
     try:
-        gone = await list_all(remote_backends([HostSpec("h2j", JUMPED, docker=None)]))
+        gone = await list_all(remote_backends([HostSpec("h2j", JUMPED, engines(docker=None))]))
         (failure,) = gone.failures
         assert failure.reason.startswith("jump host h1: "), failure.reason
         assert failure.reason.endswith("nc 10.77.0.11 22 said: nc: can't connect to remote host (10.77.0.11): "
                                        "Connection refused"), failure.reason  # the lab's ProxyCommand to h1
     finally:
         lab.start_sshd("h1")
-    closed = await list_all(remote_backends([HostSpec("h2j", f"{JUMPED}:2222", docker=None)]))
+    closed = await list_all(remote_backends([HostSpec("h2j", f"{JUMPED}:2222", engines(docker=None))]))
     (failure,) = closed.failures
     assert failure.reason == "jump host h1 could not reach 10.77.0.12:2222: Connection refused", failure.reason
 
@@ -369,7 +372,7 @@ async def test_each_unknown_key_on_the_way_is_asked_about_in_turn(
         lab: SshLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = home_without(lab, tmp_path / "home", "h1", "h2")
     monkeypatch.setenv("HOME", str(home))
-    (backend,) = remote_backends([HostSpec("h2j", JUMPED, docker=None)])
+    (backend,) = remote_backends([HostSpec("h2j", JUMPED, engines(docker=None))])
     assert backend.transport
     link = backend.transport.link
     asked: list[str] = []
@@ -392,7 +395,7 @@ async def test_each_unknown_key_on_the_way_is_asked_about_in_turn(
 async def test_aes_gcm_is_preferred_unless_the_config_names_ciphers(lab: SshLab, tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     async def cipher() -> str:
-        (backend,) = remote_backends([HostSpec("h1", "h1", docker=None)])
+        (backend,) = remote_backends([HostSpec("h1", "h1", engines(docker=None))])
         assert backend.transport
         link = backend.transport.link
         assert isinstance(link, SshLink)
@@ -418,13 +421,14 @@ async def test_a_proxyjump_loop_a_bad_jump_host_or_a_broken_ssh_config_is_named(
     (tmp_path / ".ssh/config").write_text("Host a\n    ProxyJump b\nHost b\n    ProxyJump a\n"
                                           "Host c\n    ProxyJump root@bad:99999\n")
     monkeypatch.setenv("HOME", str(tmp_path))
-    listing = await list_all(remote_backends([HostSpec("a", "a", docker=None), HostSpec("c", "c", docker=None)]))
+    listing = await list_all(remote_backends([HostSpec("a", "a", engines(docker=None)),
+                                              HostSpec("c", "c", engines(docker=None))]))
     reasons = {f.host: f.reason for f in listing.failures}
     assert reasons["a"] == ("more than 8 ProxyJump hosts on the way to a: do the jump hosts in ~/.ssh/config "
                             "lead to each other?")
     assert reasons["c"] == "ProxyJump on the way to c: 'root@bad:99999': port 99999 is out of range"
     (tmp_path / ".ssh/config").write_text("Host a\n    ProxyJump two words\n")
-    listing = await list_all(remote_backends([HostSpec("a", "a", docker=None)]))
+    listing = await list_all(remote_backends([HostSpec("a", "a", engines(docker=None))]))
     (failure,) = listing.failures
     assert failure.reason == (f"cannot use ~/.ssh/config for a: {tmp_path}/.ssh/config line 2: "
                               "Extra data at end: words")

@@ -15,7 +15,9 @@ from textual.pilot import Pilot
 from tests.tui.test_tui import SIZE, table
 from vtui.app import VtuiApp
 from vtui.backends.registry import demo_backends
+from vtui.config.settings import Config
 from vtui.screens.hosts import HostsScreen
+from vtui.session import Session
 from vtui.widgets.stop_report import StopReportPane
 from vtui.widgets.terminal import Terminal
 
@@ -32,7 +34,7 @@ async def until(pilot: Pilot[None], predicate: Callable[[], bool], timeout: floa
 
 
 def demo() -> VtuiApp:
-    return VtuiApp(demo_backends(), demo=True, interval=3600)
+    return VtuiApp(Session(Config(), demo_backends(), demo=True, interval=3600))
 
 
 async def loaded(pilot: Pilot[None]) -> None:

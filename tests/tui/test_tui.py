@@ -27,11 +27,13 @@ from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.registry import demo_backends
+from vtui.config.settings import Config
 from vtui.model import LOCAL_HOST
 from vtui.model.format import BARS
 from vtui.model.stats import Sample
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.no_engines import NoEnginesScreen
+from vtui.session import Session
 from vtui.widgets.node_table import NodeTable
 
 SIZE = (160, 45)
@@ -115,7 +117,7 @@ async def test_letters_in_the_filter_box_are_text_not_commands() -> None:
 
 
 async def test_keys_can_be_remapped_from_the_config() -> None:
-    app = VtuiApp(demo_backends(), demo=True, keymap={"filter": "f", "sort": "o"})
+    app = VtuiApp(Session(Config(keymap={"filter": "f", "sort": "o"}), demo_backends(), demo=True))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: table(app).row_count == 8)
         await pilot.press("o")

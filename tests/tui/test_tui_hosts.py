@@ -14,7 +14,7 @@ from tests.engines.test_remote import lab, stranger_home  # noqa: F401
 from tests.support.sshlab import SshLab, ssh_lab  # noqa: F401
 from tests.support.tmux import vtui_in_tmux
 from vtui.backends.registry import demo_backends, remote_backends
-from vtui.config.hosts import HostSpec
+from vtui.config.hosts import HostSpec, engines
 from vtui.model import HostState
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.hosts import HostsScreen
@@ -31,7 +31,7 @@ def hosts_table(screen: HostsScreen) -> dict[str, list[str]]:
 async def test_host_list_shows_each_hosts_state_and_picks_a_host(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh: a plain TCP connect
-    nowhere = HostSpec("nowhere", "127.0.0.1:9", docker=None)  # the discard port: nothing listens on loopback
+    nowhere = HostSpec("nowhere", "127.0.0.1:9", engines(docker=None))  # the discard port: nothing listens on loopback
     app = make_app(demo_backends() + remote_backends([nowhere]))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: any(h.name == "nowhere" and h.state is HostState.UNREACHABLE
@@ -63,7 +63,7 @@ async def test_an_unknown_host_key_is_asked_about_and_recorded_on_yes(
     monkeypatch.setenv("HOME", str(stranger_home))
     known = stranger_home / ".ssh/known_hosts"
     before = known.read_text()
-    app = make_app(remote_backends([HostSpec("h3", "h3", docker=None)]))
+    app = make_app(remote_backends([HostSpec("h3", "h3", engines(docker=None))]))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=10)
         asked = str(app.screen.query_one("#detail").render())

@@ -18,9 +18,11 @@ from tests.tui.test_tui_actions import SIZE, SOCKET, docker_app, toasts
 from vtui.app import VtuiApp
 from vtui.backends.cgroups import LocalCounters
 from vtui.backends.docker import DockerBackend
+from vtui.config.settings import Config
 from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.links import LinksScreen
 from vtui.screens.prompt import PromptScreen
+from vtui.session import Session
 
 
 async def test_two_marked_containers_are_wired_listed_taken_down_and_removed(containers: Containers) -> None:
@@ -144,7 +146,8 @@ def test_a_killed_vtui_leaves_its_link_listed_once_by_the_next(containers: Conta
 
 async def test_the_link_keys_can_be_remapped(containers: Containers) -> None:
     box = containers.run()
-    app = VtuiApp([DockerBackend("local", SOCKET, LocalCounters())], keymap={"links": "ctrl+l", "wire": "ctrl+w"})
+    app = VtuiApp(Session(Config(keymap={"links": "ctrl+l", "wire": "ctrl+w"}),
+                          [DockerBackend("local", SOCKET, LocalCounters())]))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("slash", *box.name, "enter")
         await wait_for(pilot, lambda: app.inventory_screen.table.row_count == 1)

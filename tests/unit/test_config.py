@@ -19,15 +19,14 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_missing_file_is_an_empty_config(tmp_path: Path) -> None:
     config = load_config(tmp_path / "absent.toml")
-    assert (config.libvirt_enabled, config.docker_enabled, config.libvirt_uri) == (True, True, None)
+    assert config.local == {"libvirt": None, "docker": None}
 
 
 def test_good_file(tmp_path: Path) -> None:
     text = 'read_only = true\n[local]\nlibvirt = "test:///default"\ndocker = false\n[keymap]\nfilter = "f"\n'
     config = load_config(write(tmp_path, text))
     assert config.read_only is True
-    assert config.libvirt_uri == "test:///default"
-    assert config.docker_enabled is False
+    assert config.local == {"libvirt": "test:///default"}  # docker left out
     assert config.keymap == {"filter": "f"}
     assert (config.interval, config.console.shell) == (1.0, ())
 

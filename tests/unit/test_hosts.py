@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vtui.backends.registry import libvirt_socket, libvirt_uri_via
-from vtui.config.hosts import HostSpec, add_hosts, load_hosts
+from vtui.config.hosts import HostSpec, add_hosts, engines, load_hosts
 from vtui.errors import ConfigError
 from vtui.transport.target import parse_target
 
@@ -40,8 +40,8 @@ def test_the_hosts_file_and_host_options_choose_the_hosts(tmp_path: Path) -> Non
     path.write_text(GOOD)
     hosts = load_hosts(path)
     assert not hosts.local
-    assert hosts.hosts == (HostSpec("10.0.0.5:2222", "root@10.0.0.5:2222"),
-                           HostSpec("two", "lab2", None, "/run/docker-alt.sock"))
+    assert hosts.hosts == (HostSpec("10.0.0.5:2222", "root@10.0.0.5:2222", engines()),
+                           HostSpec("two", "lab2", engines(libvirt=None, docker="/run/docker-alt.sock")))
     assert hosts.chosen(None) == (False, list(hosts.hosts))
     local, remote = hosts.chosen(["local", "two", "me@elsewhere"])
     assert local and [r.name for r in remote] == ["two", "elsewhere"]

@@ -1,26 +1,105 @@
-"""Which backends to run: the local host's engines, or the embedded demo."""
+"""The engine registry: each engine vtui drives is declared here once — its name (the key of
+config.toml's [local], hosts.toml's [[host]], the --NAME/--no-NAME options and Node.engine),
+where it listens by default, and how its backend is made on this machine or over a host's SSH
+connection. Everything else asks the registry; a new engine is one entry (and its backend module).
+
+A backend module is imported only when a backend of its engine is made: docker-py and
+libvirt-python cost start-up time that a session without that engine does not pay.
+"""
 
 from __future__ import annotations
 
 import atexit
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
-from vtui.backends import Backend
-from vtui.backends.cgroups import LocalCounters
-from vtui.backends.docker import DockerBackend, default_base_url
-from vtui.backends.libvirt import LibvirtBackend
-from vtui.config.hosts import HostSpec
-from vtui.config.settings import Config
+from vtui.backends.base import Backend
 from vtui.errors import ConfigError
 from vtui.model import LOCAL_HOST
 
+if TYPE_CHECKING:
+    from vtui.transport.ssh import SshLink
+
 DEMO_HOST = "demo"
 DEFAULT_LIBVIRT_URI = "qemu:///system"
+LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    runs: str  # what its nodes are, for help texts: "VMs"
+    address: str  # what --NAME takes, for help texts: "URI"
+    default: Callable[[], str]  # its address on this machine when neither an option nor the config names one
+    remote_default: str  # its address on a remote host unless hosts.toml names another
+    local: Callable[[str, bool], Backend]  # (address, read_only): its backend on this machine
+    remote: Callable[[str, str, SshLink, bool], Backend]  # (host, address there, the host's connection, read_only)
+    check_remote: Callable[[str], None] = lambda address: None  # ValueError: hosts.toml's address cannot be used
+
+
+def _libvirt_default() -> str:
+    return os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_LIBVIRT_URI
+
+
+def _libvirt_local(uri: str, read_only: bool) -> Backend:
+    from vtui.backends.libvirt import LibvirtBackend
+
+    return LibvirtBackend(LOCAL_HOST, uri, read_only=read_only)
+
+
+def _libvirt_remote(host: str, uri: str, link: SshLink, read_only: bool) -> Backend:
+    from vtui.backends.libvirt import LibvirtBackend
+
+    forward = link.forward("libvirtd", libvirt_socket(uri))
+    return LibvirtBackend(host, libvirt_uri_via(uri, forward.local), read_only=read_only, transport=forward)
+
+
+def _docker_default() -> str:
+    return os.environ.get("DOCKER_HOST") or f"unix://{DOCKER_SOCKET}"
+
+
+def _docker_local(url: str, read_only: bool) -> Backend:
+    from vtui.backends.cgroups import LocalCounters
+    from vtui.backends.docker import DockerBackend
+
+    # the local daemon's containers have their cgroup files on this machine
+    counters = LocalCounters() if url.startswith("unix://") else None
+    return DockerBackend(LOCAL_HOST, url, counters, read_only=read_only)
+
+
+def _docker_remote(host: str, socket: str, link: SshLink, read_only: bool) -> Backend:
+    from vtui.backends.docker import DockerBackend
+    from vtui.backends.remote_counters import RemoteCounters
+
+    forward = link.forward("dockerd", socket)
+    return DockerBackend(host, f"unix://{forward.local}", RemoteCounters(link.run), read_only=read_only,
+                         transport=forward)
+
+
+def _absolute_socket(socket: str) -> None:
+    if not socket.startswith("/"):
+        raise ValueError(f"{socket!r}: write the docker socket's absolute path on that host")
+
+
+ENGINES: Mapping[str, Engine] = {e.name: e for e in (
+    Engine("libvirt", "VMs", "URI", _libvirt_default, DEFAULT_LIBVIRT_URI, _libvirt_local, _libvirt_remote),
+    Engine("docker", "containers", "URL", _docker_default, DOCKER_SOCKET, _docker_local, _docker_remote,
+           _absolute_socket),
+)}
+
+
+def engine(name: str) -> Engine:
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise ConfigError(f"{name!r} is not an engine vtui knows ({', '.join(ENGINES)})") from None
 
 
 def demo_uri() -> str:
@@ -29,56 +108,43 @@ def demo_uri() -> str:
 
 
 def demo_backends(*, read_only: bool = False) -> list[Backend]:
+    from vtui.backends.libvirt import LibvirtBackend
+
     return [LibvirtBackend(DEMO_HOST, demo_uri(), read_only=read_only)]
 
 
-def local_backends(
-    config: Config,
-    *,
-    libvirt_uri: str | None = None,
-    docker_url: str | None = None,
-    libvirt: bool = True,
-    docker: bool = True,
-    read_only: bool = False,
-) -> list[Backend]:
-    """The local host's engines; arguments override the config, which overrides the environment."""
-    backends: list[Backend] = []
-    if libvirt and config.libvirt_enabled:
-        uri = libvirt_uri or config.libvirt_uri or os.environ.get("LIBVIRT_DEFAULT_URI") or DEFAULT_LIBVIRT_URI
-        backends.append(LibvirtBackend(LOCAL_HOST, uri, read_only=read_only))
-    if docker and config.docker_enabled:
-        url = docker_url or config.docker_url or default_base_url()
-        # the local daemon's containers have their cgroup files on this machine
-        counters = LocalCounters() if url.startswith("unix://") else None
-        backends.append(DockerBackend(LOCAL_HOST, url, counters, read_only=read_only))
-    return backends
+def local_backends(addresses: Mapping[str, str | None], *, read_only: bool = False) -> list[Backend]:
+    """This machine's engines: each engine named, at its address (None: its default), in the registry's order."""
+    return [e.local(addresses[e.name] or e.default(), read_only) for e in ENGINES.values() if e.name in addresses]
 
 
+class RemoteHost(Protocol):
+    """A remote host as the registry needs it (config.hosts.HostSpec): its name, SSH target, and each
+    engine's address there."""
 
-def remote_backends(hosts: Sequence[HostSpec], *, read_only: bool = False) -> list[Backend]:
+    @property
+    def name(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def engines(self) -> Sequence[tuple[str, str]]: ...
+
+
+def remote_backends(hosts: Sequence[RemoteHost], *, read_only: bool = False,
+                    sockets: Path | None = None) -> list[Backend]:
     """The engines of remote hosts, each host reached over one SSH connection of its own."""
     if not hosts:
         return []
-    from vtui.backends.remote_counters import RemoteCounters
     from vtui.transport.ssh import SshLink, runtime_dir  # asyncssh only when there is a remote host
 
-    sockets = runtime_dir()
-    atexit.register(shutil.rmtree, sockets, ignore_errors=True)
+    if sockets is None:
+        sockets = runtime_dir()
+        atexit.register(shutil.rmtree, sockets, ignore_errors=True)
     backends: list[Backend] = []
-    for spec in hosts:
-        link = SshLink(spec.name, spec.target, sockets)
-        if spec.libvirt:
-            forward = link.forward("libvirtd", libvirt_socket(spec.libvirt))
-            backends.append(LibvirtBackend(spec.name, libvirt_uri_via(spec.libvirt, forward.local),
-                                           read_only=read_only, transport=forward))
-        if spec.docker:
-            forward = link.forward("dockerd", spec.docker)
-            backends.append(DockerBackend(spec.name, f"unix://{forward.local}", RemoteCounters(link.run),
-                                          read_only=read_only, transport=forward))
+    for host in hosts:
+        link = SshLink(host.name, host.target, sockets)
+        backends += [engine(name).remote(host.name, address, link, read_only) for name, address in host.engines]
     return backends
-
-
-LIBVIRT_SOCKET = "/var/run/libvirt/libvirt-sock"
 
 
 def libvirt_socket(uri: str) -> str:

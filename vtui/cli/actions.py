@@ -12,7 +12,7 @@ from vtui.backends import Backend, Capability, backend_for
 from vtui.cli.ls import connected, described
 from vtui.errors import EngineError, NotFound, Refused, VtuiError
 from vtui.model import Node, SnapshotInfo
-from vtui.model.refs import resolve
+from vtui.model.refs import NodeRef
 
 # Actions the CLI spells as `GROUP SUB`: ACTIONS["snapshot-create"] is `vtui snapshot create`.
 GROUPS = {"snapshot": ("create", "revert", "delete"), "autostart": ("on", "off")}
@@ -36,7 +36,7 @@ class Outcome:
     problems: list[str] = field(default_factory=list)  # engines that did not answer, names that did not resolve
 
 
-async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], options: Mapping[str, Any]) -> Outcome:
+async def act(backends: Sequence[Backend], action: str, refs: Sequence[NodeRef], options: Mapping[str, Any]) -> Outcome:
     """Resolve every name first (one bad name: nothing is done), then act on each node at once."""
     outcome = Outcome()
     async with connected(backends) as (listed, failures):
@@ -44,9 +44,9 @@ async def act(backends: Sequence[Backend], action: str, specs: Sequence[str], op
         nodes = [n for ns in listed.values() for n in ns]
         targets: dict[str, Node] = {}
         unresolved = False
-        for spec in specs:
+        for ref in refs:
             try:
-                node = resolve(spec, nodes)
+                node = ref.find(nodes)
                 targets[node.key] = node
             except NotFound as err:
                 outcome.problems.append(str(err))
@@ -85,13 +85,13 @@ class SnapshotListing:
     error: str = ""  # why the VM's snapshots could not be listed
 
 
-async def snapshot_list(backends: Sequence[Backend], spec: str) -> SnapshotListing:
-    """The snapshots of the one VM `spec` names (a query: read-only mode allows it)."""
+async def snapshot_list(backends: Sequence[Backend], ref: NodeRef) -> SnapshotListing:
+    """The snapshots of the one VM `ref` names (a query: read-only mode allows it)."""
     listing = SnapshotListing()
     async with connected(backends) as (listed, failures):
         listing.problems += described(failures)
         try:
-            listing.node = node = resolve(spec, [n for ns in listed.values() for n in ns])
+            listing.node = node = ref.find([n for ns in listed.values() for n in ns])
         except NotFound as err:
             listing.problems.append(str(err))
             return listing

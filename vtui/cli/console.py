@@ -17,12 +17,12 @@ from vtui.console.fullscreen import ESCAPE_NAME, hand_over
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleRequest
 from vtui.errors import NotFound, VtuiError
-from vtui.model.refs import resolve
+from vtui.model.refs import NodeRef
 from vtui.services.attach import open_console
 
 
 async def run_console(
-    backends: Sequence[Backend], spec: str, request: ConsoleRequest, *, log: Path | None = None,
+    backends: Sequence[Backend], ref: NodeRef, request: ConsoleRequest, *, log: Path | None = None,
     start: bool = False, fd_in: int = 0, fd_out: int = 1, err: TextIO | None = None,
 ) -> int:
     """Returns the exit status: 0 after ctrl+] or when the console ended, 1 when it could not be
@@ -39,7 +39,7 @@ async def run_console(
 
     async with connected(backends) as (listed, failures):
         try:
-            node = resolve(spec, [n for nodes in listed.values() for n in nodes])
+            node = ref.find([n for nodes in listed.values() for n in nodes])
         except NotFound as problem:
             for failure in described(failures):
                 print(f"vtui: {failure}", file=err)

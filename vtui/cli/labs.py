@@ -8,21 +8,22 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vtui.backends import Backend
 from vtui.cli.ls import connected
 from vtui.cli.terminal import agreed, answer, columns
 from vtui.errors import ConfigError, LabError, VtuiError
 from vtui.labs.clab import read_lab
-from vtui.labs.deploy import Labs, Plan, host_names
-from vtui.labs.export import Tunnel, clab_files
 from vtui.labs.graph import FORMATS, draw
 from vtui.labs.steps import Step
 from vtui.labs.topology import Lab
 from vtui.model import LOCAL_HOST
 from vtui.net.book import SIDES, LinkBook
-from vtui.net.vxlan import vni_of
+
+if TYPE_CHECKING:
+    from vtui.labs.deploy import Labs, Plan
+    from vtui.labs.export import Tunnel
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
 
 
 async def _run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
+    from vtui.labs.deploy import Labs, host_names  # links and netlink: only for the verbs that need them
+
     async with connected(backends) as (listed, failures):  # a host the lab needs and lacks is named by the plan
         labs = Labs(list(listed), host_names(hosts_of(args)))
         labs.unreached = {f.host: f.reason for f in failures}
@@ -131,6 +134,9 @@ async def _command(args: argparse.Namespace, labs: Labs) -> int:
 
 
 async def _export(args: argparse.Namespace, labs: Labs) -> int:
+    from vtui.labs.export import clab_files
+    from vtui.net.vxlan import vni_of
+
     name = _lab_name(args.lab)
     lab = labs.deployed(name)
     if lab is None:

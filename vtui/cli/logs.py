@@ -15,7 +15,7 @@ from typing import TextIO
 from vtui.backends import Backend, backend_for
 from vtui.cli.ls import connected, described
 from vtui.errors import NotFound, VtuiError
-from vtui.model.refs import resolve
+from vtui.model.refs import NodeRef
 
 DEFAULT_TAIL = 200
 
@@ -34,10 +34,10 @@ def tail_arg(text: str) -> int | None:
 
 
 async def print_logs(
-    backends: Sequence[Backend], spec: str, tail: int | None, follow: bool, out: TextIO,
+    backends: Sequence[Backend], ref: NodeRef, tail: int | None, follow: bool, out: TextIO,
     err: TextIO | None = None,
 ) -> int:
-    """Write the log of the node `spec` names to `out`, a line at a time; returns the exit status.
+    """Write the log of the node `ref` names to `out`, a line at a time; returns the exit status.
 
     0: the log was printed: all of it, or with `follow` until the log ends or Ctrl-C;
     1: the log cannot be read (no file, removed container, engine lost); 2: the name did not resolve;
@@ -51,7 +51,7 @@ async def print_logs(
                 for failure in described(failures):
                     print(f"vtui: {failure}", file=err)
                 try:
-                    node = resolve(spec, [n for nodes in listed.values() for n in nodes])
+                    node = ref.find([n for nodes in listed.values() for n in nodes])
                 except NotFound as problem:
                     print(f"vtui: {problem}", file=err)
                     return 2

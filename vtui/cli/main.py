@@ -16,7 +16,7 @@ import platformdirs
 
 from vtui.actions import ACTIONS
 from vtui.backends import Backend
-from vtui.backends.registry import demo_backends, local_backends, remote_backends
+from vtui.backends.registry import ENGINES
 from vtui.cli import labs, links
 from vtui.cli.actions import GROUPS, act, snapshot_list
 from vtui.cli.console import run_console
@@ -25,12 +25,13 @@ from vtui.cli.logs import DEFAULT_TAIL, print_logs, tail_arg
 from vtui.cli.ls import described, list_all, table
 from vtui.cli.terminal import agreed, answer, columns
 from vtui.cli.trust import run_trust, trust_terminal_where_possible
-from vtui.config.hosts import load_hosts
-from vtui.config.settings import MAX_INTERVAL, MIN_INTERVAL, Config, load_config
+from vtui.config.settings import Config
 from vtui.console.session import ConsoleRequest
-from vtui.errors import ConfigError
+from vtui.errors import ConfigError, VtuiError
 from vtui.model import SnapshotInfo
+from vtui.model.refs import NodeRef
 from vtui.model.stats import NodeStats
+from vtui.session import Choices, Session
 from vtui.transport.discovery import PORTS
 
 NODES_HELP = "NAME, HOST/NAME or HOST/KIND/NAME"
@@ -44,11 +45,11 @@ def _common_options() -> argparse.ArgumentParser:
         help="use the embedded demo (libvirt's test driver) instead of this host's engines")
     opt("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
         help="config file (default: $VTUI_CONFIG or ~/.config/vtui/config.toml)")
-    opt("--libvirt", default=argparse.SUPPRESS, metavar="URI", help="libvirt URI (default: qemu:///system)")
-    opt("--docker", default=argparse.SUPPRESS, metavar="URL",
-        help="docker base URL (default: $DOCKER_HOST or unix:///var/run/docker.sock)")
-    opt("--no-libvirt", action="store_true", default=argparse.SUPPRESS, help="leave libvirt out")
-    opt("--no-docker", action="store_true", default=argparse.SUPPRESS, help="leave docker out")
+    for engine in ENGINES.values():
+        opt(f"--{engine.name}", default=argparse.SUPPRESS, metavar=engine.address,
+            help=f"{engine.name} {engine.address} on this machine (default: {engine.default()})")
+    for engine in ENGINES.values():
+        opt(f"--no-{engine.name}", action="store_true", default=argparse.SUPPRESS, help=f"leave {engine.name} out")
     opt("--interval", type=float, default=argparse.SUPPRESS, metavar="SECONDS",
         help="seconds between stats samples (default: the config's, or 1)")
     opt("--read-only", action="store_true", default=argparse.SUPPRESS,
@@ -71,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
                     help="add CPU, memory, disk and network figures, sampled over --interval")
     grouped = {f"{group}-{sub}" for group, subs in GROUPS.items() for sub in subs}
     logs = sub.add_parser("logs", parents=[common], help="print a VM's or container's log")
-    logs.add_argument("node", metavar="NODE", help="NAME, HOST/NAME or HOST/KIND/NAME")
+    logs.add_argument("node", metavar="NODE", type=NodeRef.parse, help=NODES_HELP)
     logs.add_argument("--tail", type=tail_arg, default=DEFAULT_TAIL, metavar="N",
                       help="last N lines, or 'all' (default 200)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines until Ctrl-C")
@@ -103,7 +104,7 @@ def _console_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], co
         "console", parents=[common], help="a VM's serial console or a container's shell, on this terminal",
         description="Opens the node's console on this terminal; ctrl+] leaves it (the node keeps running).")
     opt = console.add_argument
-    opt("node", metavar="NODE", help=NODES_HELP)
+    opt("node", metavar="NODE", type=NodeRef.parse, help=NODES_HELP)
     opt("--attach", action="store_true", help="a container's own terminal (docker attach) instead of a shell")
     opt("--shell", metavar="COMMAND", help="a container shell's command (default: the config's, or bash, else sh)")
     opt("--user", metavar="USER", help="the user a container shell runs as")
@@ -138,7 +139,7 @@ def _verb_parser(
                             description=f"{action.title}: {action.description}.")
     parser.set_defaults(action=name)
     one_node = any(o.positional for o in action.options)
-    parser.add_argument("nodes", nargs=1 if one_node else "+", metavar="NODE", help=NODES_HELP)
+    parser.add_argument("nodes", nargs=1 if one_node else "+", metavar="NODE", type=NodeRef.parse, help=NODES_HELP)
     for option in action.options:
         if option.positional:
             parser.add_argument(option.name, metavar=option.metavar, help=option.help)
@@ -159,30 +160,23 @@ def _snapshot_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], c
     listing = verbs.add_parser("list", parents=[common], help="list a VM's snapshots",
                                description="List a VM's snapshots, oldest first.")
     listing.set_defaults(query="snapshot-list")
-    listing.add_argument("node", metavar="NODE", help=NODES_HELP)
+    listing.add_argument("node", metavar="NODE", type=NodeRef.parse, help=NODES_HELP)
     listing.add_argument("--json", action="store_true", help="print a JSON array of snapshots")
     for verb in GROUPS["snapshot"]:
         _verb_parser(verbs, verb, f"snapshot-{verb}", common)
 
 
-def _backends(args: argparse.Namespace, config: Config) -> list[Backend]:
-    """The engines of the hosts chosen; raises ConfigError for a bad hosts file or --host."""
-    read_only = getattr(args, "read_only", False) or config.read_only
-    if getattr(args, "demo", False):
-        return demo_backends(read_only=read_only)
-    names = getattr(args, "hosts", None)
+def choices(args: argparse.Namespace) -> Choices:
+    """What the command line chose, for Session.open."""
+    hosts = getattr(args, "hosts", None)
     if args.command == "trust":
-        names = [args.target]
-    local, remote = load_hosts().chosen(names)
-    backends = local_backends(
-        config,
-        read_only=read_only,
-        libvirt_uri=getattr(args, "libvirt", None),
-        docker_url=getattr(args, "docker", None),
-        libvirt=not getattr(args, "no_libvirt", False),
-        docker=not getattr(args, "no_docker", False),
-    ) if local else []
-    return backends + remote_backends(remote, read_only=read_only)
+        hosts = [args.target]
+    return Choices(
+        config=getattr(args, "config", None), demo=getattr(args, "demo", False),
+        read_only=getattr(args, "read_only", False), hosts=hosts,
+        addresses={name: getattr(args, name) for name in ENGINES if getattr(args, name, None)},
+        left_out=frozenset(name for name in ENGINES if getattr(args, f"no_{name}", False)),
+        interval=getattr(args, "interval", None))
 
 
 def _log_to_file() -> None:
@@ -216,16 +210,16 @@ def _confirmed(args: argparse.Namespace) -> bool:
         print(f"vtui: {verb} is destructive and there is no terminal to ask: pass --yes", file=sys.stderr)
         return False
     if action.name == "delete":
-        return all(_name_typed(spec, args.storage) for spec in args.nodes)
-    names = ", ".join(repr(n) for n in args.nodes)
+        return all(_name_typed(ref, args.storage) for ref in args.nodes)
+    names = ", ".join(repr(str(n)) for n in args.nodes)
     if snapshot := getattr(args, "snapshot", None):
         names += f", snapshot {snapshot!r}"
     return agreed(answer(f"{action.title} {names}? {action.description}. [y/N] "))
 
 
-def _name_typed(spec: str, storage: bool) -> bool:
+def _name_typed(ref: NodeRef, storage: bool) -> bool:
     """Deleting a VM cannot be undone: the user types its name, not just y."""
-    name = spec.rsplit("/", 1)[-1]  # HOST/KIND/NAME: VM names cannot contain '/'
+    name = ref.name
     print(f"Delete the VM {name!r}{' and its disk volumes' if storage else ''}? This cannot be undone.")
     if answer("Type the VM's name to confirm: ") == name.strip():
         return True
@@ -289,36 +283,39 @@ def cmd_console(args: argparse.Namespace, backends: list[Backend], config: Confi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every VtuiError that reaches here is said as `vtui: SENTENCE` with its exit code."""
     args = parser().parse_args(argv)
     _log_to_file()
+    try:
+        return run(args)
+    except VtuiError as err:
+        print(f"vtui: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+def run(args: argparse.Namespace) -> int:
     if args.command == "discover":
         return asyncio.run(run_discover(args.cidr, ports=args.ports or PORTS, concurrency=args.concurrency,
                                         rate=args.rate, timeout=args.timeout, json_out=args.json, add=args.add))
+    if args.command == "lab" and not getattr(args, "hosts", None):
+        args.hosts = labs.hosts_of(args)  # the hosts of the lab's nodes
     try:
-        config = load_config(getattr(args, "config", None))
-        if args.command == "lab" and not getattr(args, "hosts", None):
-            args.hosts = labs.hosts_of(args)  # the hosts of the lab's nodes
-        backends = _backends(args, config)
-    except (ConfigError, ValueError) as err:
-        print(f"vtui: {err}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"vtui: {err.strerror or err}", file=sys.stderr)
-        return 1
+        session = Session.open(choices(args))
+    except ValueError as err:  # a target of the user's that the parser refused, in its own words
+        raise ConfigError(str(err)) from err
+    except OSError as err:  # a config or hosts file that cannot be read
+        raise VtuiError(err.strerror or str(err)) from err
+    backends = session.backends
     if args.command == "trust":
         return asyncio.run(run_trust(backends, args.target, args.fingerprint, sys.stderr))
     if args.command:
         trust_terminal_where_possible(backends)
-    interval = getattr(args, "interval", config.interval)
-    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
-        print(f"vtui: --interval must be from {MIN_INTERVAL} to {MAX_INTERVAL} seconds", file=sys.stderr)
-        return 2
     if args.command == "ls":
-        return cmd_ls(args, backends, interval)
+        return cmd_ls(args, backends, session.interval)
     if args.command == "logs":
         return asyncio.run(print_logs(backends, args.node, args.tail, args.follow, sys.stdout))
     if args.command == "console":
-        return cmd_console(args, backends, config)
+        return cmd_console(args, backends, session.config)
     if args.command in ("link", "bridge"):
         return links.run(args, backends)
     if args.command == "lab":
@@ -329,7 +326,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_act(args, backends)
     from vtui.app import VtuiApp  # the TUI (and textual) only when needed
 
-    demo = getattr(args, "demo", False)
-    app = VtuiApp(backends, demo=demo, keymap=config.keymap, interval=interval, console=config.console)
+    app = VtuiApp(session)
     app.run()
     return app.return_code or 0

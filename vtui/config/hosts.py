@@ -18,21 +18,20 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
 
+from vtui.backends.registry import ENGINES
 from vtui.config.schema import Invalid, Key, array_of, boolean, check_table, read_toml, text, text_or_false, toml_lines
 from vtui.errors import ConfigError
 from vtui.model import LOCAL_HOST
 from vtui.transport.target import SshTarget, parse_target
 
 ENV_HOSTS = "VTUI_HOSTS"
-DEFAULT_LIBVIRT = "qemu:///system"
-DEFAULT_DOCKER = "/var/run/docker.sock"
 _NAME = re.compile(r"^[A-Za-z0-9_.:@\[\]-]+$")  # no '/': nodes are named HOST/NAME
 
 
@@ -42,14 +41,23 @@ class HostSpec:
 
     name: str
     target: str
-    libvirt: str | None = DEFAULT_LIBVIRT  # None: leave libvirt out
-    docker: str | None = DEFAULT_DOCKER  # a socket path on the host; None: leave docker out
+    engines: tuple[tuple[str, str], ...] = ()  # (engine, its address on the host); see engines()
 
     @classmethod
     def of(cls, target: str) -> HostSpec:
         """A host named after its target, with the default engines."""
         parsed = parse_target(target)
-        return cls(str(SshTarget(parsed.host, None, parsed.port)), target)
+        return cls(str(SshTarget(parsed.host, None, parsed.port)), target, engines())
+
+
+def engines(**chosen: str | None) -> tuple[tuple[str, str], ...]:
+    """Each engine of the registry at its default address on a host, but for those `chosen` by name:
+    at the address given, or (None) left out. `engines(docker=None)`: libvirt only."""
+    unknown = set(chosen) - set(ENGINES)
+    if unknown:
+        raise ValueError(f"no engine is named {', '.join(sorted(unknown))}")
+    addresses = {name: chosen.get(name, e.remote_default) for name, e in ENGINES.items()}
+    return tuple((name, address) for name, address in addresses.items() if address)
 
 
 @dataclass(frozen=True)
@@ -103,20 +111,22 @@ def _name(value: object) -> str:
     return value
 
 
-def _socket(value: object) -> str | Literal[False]:
-    socket = text_or_false(ENGINE)(value)
-    if socket is not False and not socket.startswith("/"):
-        raise Invalid(f"{socket!r}: write the docker socket's absolute path on that host")
-    return socket
+def _address(name: str) -> Callable[[object], str | Literal[False]]:
+    """An engine's address on a host, as its registry entry checks it, or false to leave it out."""
+    def check(value: object) -> str | Literal[False]:
+        address = text_or_false(ENGINE)(value)
+        if address is not False:
+            try:
+                ENGINES[name].check_remote(address)
+            except ValueError as err:
+                raise Invalid(str(err)) from None
+        return address
+    return check
 
 
 ENGINE = "must be a string (a URI for libvirt, a socket path for docker), or false"
-HOST: dict[str, Key[Any]] = {
-    "target": Key(_target, required=True),
-    "name": Key(_name),
-    "libvirt": Key(text_or_false(ENGINE), DEFAULT_LIBVIRT),
-    "docker": Key(_socket, DEFAULT_DOCKER),
-}
+HOST: dict[str, Key[Any]] = {"target": Key(_target, required=True), "name": Key(_name)}
+HOST |= {name: Key[str | Literal[False]](_address(name), e.remote_default) for name, e in ENGINES.items()}
 SCHEMA: dict[str, Key[Any]] = {
     "local": Key(boolean, True),
     "host": Key(array_of(lambda entry: check_table(entry, HOST)), list[dict[str, Any]]()),
@@ -133,7 +143,7 @@ def _validate(path: Path, content: str, data: dict[str, object]) -> HostsConfig:
             if name == LOCAL_HOST or any(h.name == name for h in hosts):
                 taken = "this machine" if name == LOCAL_HOST else "another host"
                 raise Invalid(f"{name!r} is taken ({taken})", ("host", index, "name"))
-            hosts.append(HostSpec(name, spec.target, entry["libvirt"] or None, entry["docker"] or None))
+            hosts.append(HostSpec(name, spec.target, tuple((e, entry[e]) for e in ENGINES if entry[e])))
     except Invalid as bad:
         raise bad.located(path, toml_lines(content)) from None
     return HostsConfig(path, values["local"], tuple(hosts))

@@ -28,6 +28,7 @@ from typing import Any
 
 import platformdirs
 
+from vtui.backends.registry import ENGINES
 from vtui.config.schema import (
     Invalid,
     Key,
@@ -56,10 +57,9 @@ class ConsoleConfig:
 @dataclass(frozen=True)
 class Config:
     path: Path | None = None
-    libvirt_uri: str | None = None  # None: the default URI
-    docker_url: str | None = None  # None: DOCKER_HOST or the default socket
-    libvirt_enabled: bool = True
-    docker_enabled: bool = True
+    # this machine's engines by name, each with its address (None: the engine's default); one set
+    # to false in the file is left out
+    local: dict[str, str | None] = field(default_factory=lambda: dict.fromkeys(ENGINES))
     keymap: dict[str, str] = field(default_factory=dict)
     interval: float = 1.0
     read_only: bool = False
@@ -76,7 +76,7 @@ def _words(value: object) -> tuple[str, ...]:
 URI = "must be a URI string, or false to leave the engine out"
 SCHEMA: dict[str, Key[Any]] = {
     "read_only": Key(boolean, False),
-    "local": section({"libvirt": Key(text_or_false(URI)), "docker": Key(text_or_false(URI))}),
+    "local": section({name: Key(text_or_false(URI)) for name in ENGINES}),
     "stats": section({"interval": Key(number(MIN_INTERVAL, MAX_INTERVAL, "seconds"), 1.0)}),
     "keymap": Key(table_of(text('must be a string of keys such as "ctrl+f,slash"')), dict[str, str]()),
     "console": section({"shell": Key(_words, ()), "user": Key(text(), ""),
@@ -104,10 +104,7 @@ def load_config(path: Path | None = None) -> Config:
     local, console = values["local"], values["console"]
     return Config(
         path=path,
-        libvirt_uri=local["libvirt"] or None,
-        docker_url=local["docker"] or None,
-        libvirt_enabled=local["libvirt"] is not False,
-        docker_enabled=local["docker"] is not False,
+        local={name: local[name] or None for name in ENGINES if local[name] is not False},
         keymap=values["keymap"],
         interval=values["stats"]["interval"],
         read_only=values["read_only"],

@@ -13,11 +13,8 @@ import contextlib
 import os
 from dataclasses import dataclass
 
-from pyroute2 import netns
-from pyroute2.netlink.exceptions import NetlinkError
-
 from vtui.errors import LinkError
-from vtui.net import batch, local
+from vtui.net import batch
 from vtui.net.netns import NamespaceGone, iproute_in, run_in
 from vtui.net.plan import DEFAULT_MTU, GROUP, HERE, End, Veth, check_mtu
 
@@ -53,6 +50,8 @@ class Bridge:
 
 def wire_bridge(bridge: Bridge) -> bool:
     """Make the namespace and its bridge, up (False when they are there already)."""
+    from pyroute2 import netns
+    from pyroute2.netlink.exceptions import NetlinkError
     check_mtu(bridge.mtu)
     path = f"/run/netns/{bridge.namespace}"
     if os.path.exists(path):
@@ -85,6 +84,7 @@ def _no_bridge_netfilter() -> None:
 
 def unwire_bridge(bridge: Bridge) -> bool:
     """Remove the segment's namespace: its bridge and ports go with it, and so do the members' ends."""
+    from pyroute2 import netns
     if not os.path.exists(f"/run/netns/{bridge.namespace}"):
         return False
     with contextlib.suppress(FileNotFoundError):
@@ -94,6 +94,9 @@ def unwire_bridge(bridge: Bridge) -> bool:
 
 def wire_port(veth: Veth, bridge: Bridge) -> bool:
     """The member's veth (end b in the segment's namespace), its end b a port of the bridge."""
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    from vtui.net import local
     made = local.wire_veth(veth)
     try:
         with iproute_in(veth.b.netns) as ipr:

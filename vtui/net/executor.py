@@ -18,7 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from typing import Any, Protocol, TypeVar
 
 from vtui.errors import CommandFailed, LinkError
-from vtui.net import batch, local
+from vtui.net import batch
 from vtui.net.plan import ABSENT, End, EndStatus, Impairment, Veth
 
 Run = Callable[[str], Awaitable[str]]  # a command line on the host; its stdout
@@ -84,37 +84,48 @@ class LocalExecutor:
         return await asyncio.to_thread(op.netlink)
 
     async def wire(self, veth: Veth) -> bool:
+        from vtui.net import local
         return await asyncio.to_thread(local.wire_veth, veth)
 
     async def unwire(self, veth: Veth) -> bool:
+        from vtui.net import local
         return await asyncio.to_thread(local.unwire_veth, veth)
 
     async def wire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
         """wire() for each link, one after the other in one worker thread: each its result or LinkError."""
+        from vtui.net import local
         return await asyncio.to_thread(local.wire_many, veths)
 
     async def unwire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
+        from vtui.net import local
         return await asyncio.to_thread(local.unwire_many, veths)
 
     async def set_admin(self, veth: Veth, side: str, up: bool) -> None:
+        from vtui.net import local
         await asyncio.to_thread(local.set_admin, veth, side, up)
 
     async def impair(self, veth: Veth, side: str, impairment: Impairment) -> None:
+        from vtui.net import local
         await asyncio.to_thread(local.impair, veth, side, impairment)
 
     async def interfaces(self, end: End) -> set[str]:
+        from vtui.net import local
         return await asyncio.to_thread(local.interfaces, end.pid, end.where)
 
     async def status(self, veth: Veth) -> dict[str, EndStatus]:
+        from vtui.net import local
         return await asyncio.to_thread(local.status, veth)
 
     async def status_many(self, veths: Sequence[Veth]) -> list[dict[str, EndStatus]]:
+        from vtui.net import local
         return await asyncio.to_thread(local.status_many, veths)
 
     async def route_source(self, remote: str) -> str | None:
+        from vtui.net import local
         return await asyncio.to_thread(local.route_source, remote)
 
     async def addresses(self) -> list[str]:
+        from vtui.net import local
         return await asyncio.to_thread(local.global_addresses)
 
     async def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]:
@@ -164,6 +175,7 @@ class ShellExecutor:
 
     async def unwire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]:
         """Each link's end joins a doomed group; each namespace then deletes the group at once."""
+        from vtui.net import local
         group = local.doomed_group()
         return await self._many(veths, lambda veth: batch.doom_script(veth, group),
                                 tail=lambda part: batch.gone_script(part, group))

@@ -7,6 +7,11 @@ thread enters the namespace, makes the socket and ends. That costs about 1 ms, w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+
 import contextlib
 import ctypes
 import fcntl
@@ -15,8 +20,6 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
-
-from pyroute2 import IPRoute
 
 CLONE_NEWNET = 0x40000000
 SIOCETHTOOL = 0x8946
@@ -38,6 +41,7 @@ def socket_in(netns: str, family: int, kind: int, proto: int = 0) -> socket.sock
 @contextlib.contextmanager
 def iproute_in(netns: str) -> Iterator[IPRoute]:
     """A netlink (rtnetlink) connection inside the namespace; NamespaceGone when it is not there."""
+    from pyroute2 import IPRoute
     sock = socket_in(netns, socket.AF_NETLINK, socket.SOCK_DGRAM, 0)  # NETLINK_ROUTE
     with IPRoute(fileno=sock.detach()) as ipr:  # pyroute2 owns and closes the descriptor
         yield ipr

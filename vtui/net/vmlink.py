@@ -13,15 +13,16 @@ by netlink on this machine only, for now; on a remote host they say they are not
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
+
 import contextlib
 import os
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from vtui.errors import LinkError
-from vtui.net import local
 from vtui.net.netns import tx_checksum_off
 from vtui.net.plan import GROUP, HERE, End, Veth, check_end, check_mtu
 
@@ -81,6 +82,7 @@ def _make_tap(ipr: IPRoute, end: End, alias: str, mtu: int) -> bool:
 
 def _stitch(ipr: IPRoute, one: str, other: str) -> None:
     """What comes in on `one` goes out of `other`, and back; any older stitch on them is replaced."""
+    from pyroute2.netlink.exceptions import NetlinkError
     first, second = ipr.link_lookup(ifname=one)[0], ipr.link_lookup(ifname=other)[0]
     for source, target in ((first, second), (second, first)):
         with contextlib.suppress(NetlinkError):  # none yet
@@ -94,6 +96,10 @@ def _stitch(ipr: IPRoute, one: str, other: str) -> None:
 def wire_vm_link(link: VmLink) -> bool:
     """Make the taps, the container's veth and the stitch (anew each time: a restarted container's
     veth has a new index); False when every device was there. A failure removes what this made."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+
+    from vtui.net import local
     check_mtu(link.mtu)
     if not link.a_is_vm:
         check_end(link.a)
@@ -121,6 +127,8 @@ def wire_vm_link(link: VmLink) -> bool:
 
 def unwire_vm_link(link: VmLink) -> bool:
     """Remove the taps and the container's veth (only devices with this link's alias)."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
     removed = False
     with IPRoute() as ipr:
         mine = [(link.b, "b"), (link.a, "a")] if link.a_is_vm else [(link.b, "b"), (link.host_end, "b")]

@@ -13,11 +13,8 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from vtui.errors import LinkError
-from vtui.net import batch, local
+from vtui.net import batch
 from vtui.net.netns import iproute_in
 from vtui.net.plan import GROUP, End, Veth, check_end, check_mtu
 
@@ -67,6 +64,8 @@ class VxlanEnd:
 
 def wire_vxlan(vx: VxlanEnd) -> bool:
     """Make the end (False when it is there, as planned); a failure after the add removes it."""
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
     vx.check()
     with iproute_in(vx.end.netns) as ipr:
         found = ipr.link_lookup(ifname=vx.end.ifname)
@@ -98,6 +97,7 @@ def wire_vxlan(vx: VxlanEnd) -> bool:
 
 
 def unwire_vxlan(vx: VxlanEnd) -> bool:
+    from vtui.net import local
     with contextlib.suppress(LinkError):
         return local.unwire_veth(Veth(vx.id, vx.end, vx.end)) if vx.side == "a" else \
             local.unwire_veth(Veth(vx.id, End(0, "", ""), vx.end))

@@ -309,7 +309,7 @@ class InventoryScreen(Screen[None]):
 
     def action_consoles(self) -> None:
         """C: back to the open consoles."""
-        if self.app.get_screen("consoles").query("ConsolePane"):
+        if self.app.is_screen_installed("consoles") and self.app.get_screen("consoles").query("ConsolePane"):
             self.app.push_screen("consoles")
         else:
             self.notify("No console is open: c opens the selected node's", severity="warning")
