@@ -13,7 +13,7 @@ from vtui.errors import LinkError
 from vtui.model import Node
 from vtui.net.book import EndRef, LinkRecord, SegmentRecord, new_id
 from vtui.net.bridge import Bridge, JoinPort, MakeBridge, RemoveBridge
-from vtui.net.kinds import LinkContext, NodeEnd, Read
+from vtui.net.kinds import LinkContext, LinkKind, NodeEnd, Read
 from vtui.net.kinds.common import KindBase, check_unused, key, read_by_host
 from vtui.net.plan import End, Impairment, Veth, check_end
 
@@ -130,4 +130,4 @@ class SegmentKind(KindBase):
         return f"segment {record.b.node}" if side == "a" else str(record.a)
 
 
-KIND = SegmentKind()
+KIND: LinkKind = SegmentKind()

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from vtui.errors import LinkError
 from vtui.model import Kind, Node, State
 from vtui.net.book import SIDES, LinkRecord, new_id
-from vtui.net.kinds import LinkContext, NodeEnd, Read
+from vtui.net.kinds import LinkContext, LinkKind, NodeEnd, Read
 from vtui.net.kinds.common import KindBase, check_unused, mac, node_key, read_each, ref_node_key, waiting
 from vtui.net.plan import HERE, End, Impairment, Veth
 from vtui.net.vmlink import MakeVmLink, RemoveVmLink, VmLink
@@ -145,4 +145,4 @@ class TapKind(KindBase):
                         Veth(record.id, End(0, "", ""), host_end), "b", up)
 
 
-KIND = TapKind()
+KIND: LinkKind = TapKind()

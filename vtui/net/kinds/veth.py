@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from vtui.errors import LinkError
 from vtui.net.book import LinkRecord, new_id
-from vtui.net.kinds import LinkContext, NodeEnd, Read
+from vtui.net.kinds import LinkContext, LinkKind, NodeEnd, Read
 from vtui.net.kinds.common import KindBase, read_by_host, same_link
 from vtui.net.plan import End, Impairment, Veth, check_end
 
@@ -78,4 +78,4 @@ class VethKind(KindBase):
         await ctx.executor(record.a.host).impair(veth, side, impairment)
 
 
-KIND = VethKind()
+KIND: LinkKind = VethKind()

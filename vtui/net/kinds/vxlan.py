@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from vtui.errors import LinkError, VtuiError
 from vtui.model import Node
 from vtui.net.book import SIDES, LinkRecord, new_id
-from vtui.net.kinds import LinkContext, NodeEnd, Read
+from vtui.net.kinds import LinkContext, LinkKind, NodeEnd, Read
 from vtui.net.kinds.common import KindBase, node_key, read_each, ref_node_key, same_link, waiting
 from vtui.net.plan import DEFAULT_MTU, End, EndStatus, Impairment, Veth, check_end
 from vtui.net.vxlan import OVERHEAD, MakeEnd, RemoveEnd, VxlanEnd
@@ -120,4 +120,4 @@ class VxlanKind(KindBase):
                 await ctx.executor(record.end(side).host).set_admin(_one(record, end), side, up)
 
 
-KIND = VxlanKind()
+KIND: LinkKind = VxlanKind()
