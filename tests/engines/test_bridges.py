@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import Containers, sh
 from tests.engines.test_links import inside, links_of, no_stream, pid, pings, run_sh, soon
 from vtui.errors import LinkError
-from vtui.net.bridge import Bridge
+from vtui.net.bridge import Bridge, JoinPort, MakeBridge, RemoveBridge
 from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
 from vtui.net.plan import End, Veth
 
@@ -46,14 +46,14 @@ def host_links() -> str:
 async def test_three_members_of_a_segment_reach_each_other(containers: Containers, ex: Executor) -> None:
     boxes = [containers.run() for _ in range(3)]
     bridge = Bridge(uuid.uuid4().hex[:8])
-    assert await ex.wire_bridge(bridge) is True
-    assert await ex.wire_bridge(bridge) is False
+    assert await ex.run(MakeBridge(bridge)) is True
+    assert await ex.run(MakeBridge(bridge)) is False
     ports = [Veth(f"{bridge.id}.{n}", End(pid(box), "eth1", f"container {box.name!r}", (f"10.88.0.{n + 1}/24",)),
                   bridge.port(n)) for n, box in enumerate(boxes)]
     try:
         for port in ports:
-            assert await ex.wire_port(port, bridge) is True
-        assert await ex.wire_port(ports[0], bridge) is False
+            assert await ex.run(JoinPort(port, bridge)) is True
+        assert await ex.run(JoinPort(ports[0], bridge)) is False
         shown = segment(bridge, "-d", "link", "show", bridge.ifname)
         assert "stp_state 0" in shown and "forward_delay 0" in shown and f"alias {bridge.alias}" in shown
         if br_netfilter_loaded():  # bridged frames skip the IP hooks in the segment's namespace
@@ -65,10 +65,10 @@ async def test_three_members_of_a_segment_reach_each_other(containers: Container
     finally:
         for port in ports:
             await ex.unwire(port)
-        assert await ex.unwire_bridge(bridge) is True
+        assert await ex.run(RemoveBridge(bridge)) is True
     assert bridge.namespace not in namespaces()  # bridge and ports went with it
     assert all(set(links_of(box)) == {"eth0"} for box in boxes)
-    assert await ex.unwire_bridge(bridge) is False
+    assert await ex.run(RemoveBridge(bridge)) is False
 
 
 async def test_a_port_without_its_bridge_leaves_nothing(containers: Containers, ex: Executor) -> None:
@@ -76,6 +76,6 @@ async def test_a_port_without_its_bridge_leaves_nothing(containers: Containers, 
     bridge = Bridge(uuid.uuid4().hex[:8])
     port = Veth(f"{bridge.id}.0", End(pid(box), "eth1", f"container {box.name!r}"), bridge.port(0))
     with pytest.raises(LinkError, match=rf"segment {bridge.id} on local"):
-        await ex.wire_port(port, bridge)
+        await ex.run(JoinPort(port, bridge))
     assert set(links_of(box)) == {"eth0"} and "port0" not in host_links()
     assert "eth0" in inside(box, "ip", "-o", "link")

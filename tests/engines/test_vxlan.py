@@ -15,7 +15,7 @@ from tests.conftest import RUN, Containers, sh
 from tests.engines.test_links import links_of, pid, pings
 from vtui.net.executor import Executor, LocalExecutor, ShellExecutor
 from vtui.net.plan import End
-from vtui.net.vxlan import PORT, VxlanEnd
+from vtui.net.vxlan import PORT, MakeEnd, RemoveEnd, VxlanEnd
 
 
 @pytest.fixture
@@ -64,15 +64,15 @@ async def test_two_containers_talk_through_a_vxlan_tunnel(
     exs: list[Executor] = ([LocalExecutor(), LocalExecutor()] if executor == "netlink"
                            else [in_underlay(u) for u in underlays])
     for ex, end in zip(exs, ends, strict=True):
-        assert await ex.wire_vxlan(end) is True
-        assert await ex.wire_vxlan(end) is False
+        assert await ex.run(MakeEnd(end)) is True
+        assert await ex.run(MakeEnd(end)) is False
     shown = links_of(a)["eth1"]
     assert f"vxlan id {ends[0].vni} remote 10.96.0.2 local 10.96.0.1" in shown and f"dstport {PORT}" in shown
     assert "nolearning" in shown and "mtu 1450" in shown and f"alias vtui:{link_id}:a" in shown
     assert await asyncio.to_thread(pings, a, "10.97.0.2") and await asyncio.to_thread(pings, b, "10.97.0.1")
     for ex, end in zip(exs, ends, strict=True):
-        assert await ex.unwire_vxlan(end) is True
-        assert await ex.unwire_vxlan(end) is False
+        assert await ex.run(RemoveEnd(end)) is True
+        assert await ex.run(RemoveEnd(end)) is False
     assert "eth1" not in links_of(a) and "eth1" not in links_of(b)
 
 

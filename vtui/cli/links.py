@@ -17,9 +17,11 @@ from vtui.errors import LinkError, Refused, VtuiError
 from vtui.links.wiring import LinkView, Wiring
 from vtui.model.format import human_bytes
 from vtui.net.book import SIDES, LinkRecord
+from vtui.net.kinds import kinds
+from vtui.net.kinds.segment import members
 from vtui.net.plan import DEFAULT_MTU, Impairment
 
-KINDS = ("auto", "veth", "vm", "vxlan")
+KINDS = ("auto", *(kind.name for kind in kinds() if kind.by_add))
 LINK_HELP = "a link's id (from `vtui link ls`), or one of its ends as NODE:IF"
 
 
@@ -39,8 +41,9 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser], common:
     add.add_argument("--mtu", type=int, default=DEFAULT_MTU,
                      help=f"the MTU of both ends (default {DEFAULT_MTU}; 1450 for a VXLAN link)")
     add.add_argument("--kind", choices=KINDS, default="auto",
-                     help="what the link is made of: auto (the default) takes veth for two containers of one host, "
-                          "vm when a VM is an end, vxlan for two hosts; naming one refuses the others")
+                     help="what the link is made of: auto (the default) takes "
+                          + ", ".join(f"{k.name} {k.about}" for k in kinds() if k.by_add)
+                          + "; naming one refuses the others")
     add.add_argument("--ip-a", action="append", default=[], metavar="ADDR/LEN", help="an address of end A (repeatable)")
     add.add_argument("--ip-b", action="append", default=[], metavar="ADDR/LEN", help="an address of end B (repeatable)")
     add.add_argument("--json", action="store_true", help="print the link as JSON")
@@ -268,13 +271,12 @@ async def _bridge(args: argparse.Namespace, wiring: Wiring) -> int:
         print(f"removed: segment {segment} and {count} member link{'s' * (count != 1)}")
     elif verb == "ls":
         book = wiring.book.read()
-        members = {s.id: [str(r.a) for r in book.links.values() if r.b.kind == "segment"
-                          and (r.b.node, r.b.host) == (s.name, s.host)] for s in book.segments.values()}
+        joined = {s.id: [str(r.a) for r in members(book.links.values(), s)] for s in book.segments.values()}
         if args.json:
-            print(json.dumps([s.to_json() | {"members": members[s.id]} for s in book.segments.values()], indent=2))
+            print(json.dumps([s.to_json() | {"members": joined[s.id]} for s in book.segments.values()], indent=2))
         elif book.segments:
             print(columns([("ID", "NAME", "HOST", "MTU", "MEMBERS")] +
-                          [(s.id, s.name, s.host, str(s.mtu), " ".join(members[s.id]) or "-")
+                          [(s.id, s.name, s.host, str(s.mtu), " ".join(joined[s.id]) or "-")
                            for s in book.segments.values()]))
         else:
             print("no segments: make one with vtui bridge add NAME")

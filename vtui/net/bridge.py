@@ -4,7 +4,8 @@ the host's firewall (docker's FORWARD policy drops bridged frames when br_netfil
 out of its interface list, and removing it removes the bridge and every port at once.
 
 The same steps by netlink (this machine) and as sh scripts (a remote host), as vtui.net.local and
-vtui.net.batch do for a single link."""
+vtui.net.batch do for a single link; MakeBridge, RemoveBridge and JoinPort are those steps as the
+operations an executor runs (vtui.net.executor.Op), wherever it runs them."""
 
 from __future__ import annotations
 
@@ -161,3 +162,54 @@ def bridge_outcome(bridge: Bridge, output: str) -> bool:
     word, _, rest = last.partition(" ")
     detail = rest if word == "vtui-failed" else f"unexpected answer {output.strip()[-200:]!r}"
     raise LinkError(f"the bridge of segment {bridge.id} on {bridge.where}: {detail}")
+
+
+# --- the operations an executor runs (vtui.net.executor.Op) -----------------------------------
+
+@dataclass(frozen=True)
+class MakeBridge:
+    """Make the segment's namespace and bridge; False when they are there already."""
+
+    bridge: Bridge
+
+    def netlink(self) -> bool:
+        return wire_bridge(self.bridge)
+
+    def script(self, host: str) -> str:
+        return bridge_script(self.bridge)
+
+    def outcome(self, output: str) -> bool:
+        return bridge_outcome(self.bridge, output)
+
+
+@dataclass(frozen=True)
+class RemoveBridge:
+    """Remove the segment's namespace, its bridge and ports; False when it was not there."""
+
+    bridge: Bridge
+
+    def netlink(self) -> bool:
+        return unwire_bridge(self.bridge)
+
+    def script(self, host: str) -> str:
+        return unbridge_script(self.bridge)
+
+    def outcome(self, output: str) -> bool:
+        return bridge_outcome(self.bridge, output)
+
+
+@dataclass(frozen=True)
+class JoinPort:
+    """A member's veth whose end b is a port of the bridge; False when it was there."""
+
+    veth: Veth
+    bridge: Bridge
+
+    def netlink(self) -> bool:
+        return wire_port(self.veth, self.bridge)
+
+    def script(self, host: str) -> str:
+        return port_script(self.veth, self.bridge)
+
+    def outcome(self, output: str) -> bool:
+        return batch.outcome(self.veth, output)

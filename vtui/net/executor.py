@@ -1,5 +1,12 @@
-"""One link plan, two ways to carry it out: netlink on this machine, or one sh script of `ip`
-commands per change over a remote host's SSH connection. Both raise LinkError with a sentence."""
+"""Where a link's commands run, apart from what they make: netlink on this machine (pyroute2 in a
+worker thread), or one sh script of `ip` commands per change over a remote host's SSH connection.
+Both raise LinkError with a sentence.
+
+An executor knows no kind of link. It runs an operation (Op: a blocking netlink rendering, and a
+script rendering with the parser of its outcome) that a net primitive (vtui.net.bridge, vxlan,
+vmlink) defines, and it has the few primitives every kind uses: veth pairs (one or many), an end's
+state and impairment, the interfaces of a namespace, its status, a capture, and the host's own
+addresses and routes. The kinds of link (vtui.net.kinds) compose these."""
 
 from __future__ import annotations
 
@@ -8,21 +15,40 @@ import ipaddress
 import json
 import shlex
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from vtui.errors import CommandFailed, LinkError
-from vtui.net import batch, vmlink, vxlan
-from vtui.net import bridge as bridges
-from vtui.net.bridge import Bridge
+from vtui.net import batch
 from vtui.net.plan import ABSENT, End, EndStatus, Impairment, Veth
-from vtui.net.vmlink import VmLink
-from vtui.net.vxlan import VxlanEnd
 
 Run = Callable[[str], Awaitable[str]]  # a command line on the host; its stdout
 Stream = Callable[[str], AsyncGenerator[bytes, None]]  # a long-running command line's stdout, as it comes
 
 
+T = TypeVar("T", covariant=True)
+R = TypeVar("R")
+
+
+class Op(Protocol[T]):
+    """One change (or reading) of kernel objects, rendered for each place it can run."""
+
+    def netlink(self) -> T:
+        """Carry it out on this machine: blocking netlink calls (an executor runs them in a thread)."""
+        ...
+
+    def script(self, host: str) -> str:
+        """The POSIX sh script that carries it out on `host`; LinkError when it has none (yet)."""
+        ...
+
+    def outcome(self, output: str) -> T:
+        """The result from the script's output (its last line); LinkError with a sentence."""
+        ...
+
+
 class Executor(Protocol):
+    host: str
+
+    async def run(self, op: Op[R]) -> R: ...
     async def wire(self, veth: Veth) -> bool: ...
     async def unwire(self, veth: Veth) -> bool: ...
     async def wire_many(self, veths: Sequence[Veth]) -> list[bool | LinkError]: ...
@@ -33,13 +59,6 @@ class Executor(Protocol):
     async def status(self, veth: Veth) -> dict[str, EndStatus]: ...
     async def status_many(self, veths: Sequence[Veth]) -> list[dict[str, EndStatus]]: ...
     def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]: ...
-    async def wire_bridge(self, bridge: Bridge) -> bool: ...
-    async def unwire_bridge(self, bridge: Bridge) -> bool: ...
-    async def wire_port(self, veth: Veth, bridge: Bridge) -> bool: ...
-    async def wire_vm_link(self, link: VmLink) -> bool: ...
-    async def unwire_vm_link(self, link: VmLink) -> bool: ...
-    async def wire_vxlan(self, vx: VxlanEnd) -> bool: ...
-    async def unwire_vxlan(self, vx: VxlanEnd) -> bool: ...
     async def route_source(self, remote: str) -> str | None: ...
     async def addresses(self) -> list[str]: ...
 
@@ -58,6 +77,11 @@ def capture_error(end: End, host: str, stderr: str) -> LinkError:
 
 class LocalExecutor:
     """Netlink calls, each in a worker thread (they block)."""
+
+    host = "local"
+
+    async def run(self, op: Op[R]) -> R:
+        return await asyncio.to_thread(op.netlink)
 
     async def wire(self, veth: Veth) -> bool:
         from vtui.net import local
@@ -95,27 +119,6 @@ class LocalExecutor:
     async def status_many(self, veths: Sequence[Veth]) -> list[dict[str, EndStatus]]:
         from vtui.net import local
         return await asyncio.to_thread(local.status_many, veths)
-
-    async def wire_bridge(self, bridge: Bridge) -> bool:
-        return await asyncio.to_thread(bridges.wire_bridge, bridge)
-
-    async def unwire_bridge(self, bridge: Bridge) -> bool:
-        return await asyncio.to_thread(bridges.unwire_bridge, bridge)
-
-    async def wire_port(self, veth: Veth, bridge: Bridge) -> bool:
-        return await asyncio.to_thread(bridges.wire_port, veth, bridge)
-
-    async def wire_vm_link(self, link: VmLink) -> bool:
-        return await asyncio.to_thread(vmlink.wire_vm_link, link)
-
-    async def unwire_vm_link(self, link: VmLink) -> bool:
-        return await asyncio.to_thread(vmlink.unwire_vm_link, link)
-
-    async def wire_vxlan(self, vx: VxlanEnd) -> bool:
-        return await asyncio.to_thread(vxlan.wire_vxlan, vx)
-
-    async def unwire_vxlan(self, vx: VxlanEnd) -> bool:
-        return await asyncio.to_thread(vxlan.unwire_vxlan, vx)
 
     async def route_source(self, remote: str) -> str | None:
         from vtui.net import local
@@ -155,6 +158,9 @@ class ShellExecutor:
 
     async def _script(self, script: str) -> str:
         return await self._run(shlex.join(["sh", "-c", script]) + "; true")
+
+    async def run(self, op: Op[R]) -> R:
+        return op.outcome(await self._script(op.script(self.host)))
 
     async def wire(self, veth: Veth) -> bool:
         return batch.outcome(veth, await self._script(batch.wire_script(veth)))
@@ -201,27 +207,6 @@ class ShellExecutor:
     async def impair(self, veth: Veth, side: str, impairment: Impairment) -> None:
         batch.outcome(veth, await self._script(batch.impair_script(veth, side, impairment)))
 
-    async def wire_bridge(self, bridge: Bridge) -> bool:
-        return bridges.bridge_outcome(bridge, await self._script(bridges.bridge_script(bridge)))
-
-    async def unwire_bridge(self, bridge: Bridge) -> bool:
-        return bridges.bridge_outcome(bridge, await self._script(bridges.unbridge_script(bridge)))
-
-    async def wire_port(self, veth: Veth, bridge: Bridge) -> bool:
-        return batch.outcome(veth, await self._script(bridges.port_script(veth, bridge)))
-
-    async def wire_vm_link(self, link: VmLink) -> bool:
-        raise LinkError(f"links to VMs on remote hosts are not built yet ({self.host}): VM links work on this host")
-
-    async def unwire_vm_link(self, link: VmLink) -> bool:
-        return await self.wire_vm_link(link)
-
-    async def wire_vxlan(self, vx: VxlanEnd) -> bool:
-        return batch.outcome(vx.view[0], await self._script(vxlan.vxlan_script(vx)))
-
-    async def unwire_vxlan(self, vx: VxlanEnd) -> bool:
-        return batch.outcome(vx.view[0], await self._script(vxlan.unvxlan_script(vx)))
-
     async def route_source(self, remote: str) -> str | None:
         out = await self._script(f"ip -j route get {ipaddress.ip_address(remote)} 2>/dev/null || echo '[]'")
         routes = json.loads(out or "[]")
@@ -249,7 +234,6 @@ class ShellExecutor:
 
     async def status_many(self, veths: Sequence[Veth]) -> list[dict[str, EndStatus]]:
         return list(await asyncio.gather(*(self.status(veth) for veth in veths)))
-
 
     async def capture(self, end: End, count: int | None) -> AsyncIterator[bytes]:
         chunks = self._stream(shlex.join(capture_argv(end, count)))

@@ -1,7 +1,8 @@
 """Links as the kernel objects that make them, named and marked so vtui can find them again.
 
-A link's plan is plain data; an executor carries it out: vtui.net.local with netlink (pyroute2)
-on this machine, and (next) `ip -batch` over a host's SSH connection. Every interface vtui makes
+A link's plan is plain data; an executor (vtui.net.executor) carries it out: vtui.net.local with
+netlink (pyroute2) on this machine, a sh script of `ip` commands (vtui.net.batch) over a host's SSH
+connection. Every interface vtui makes
 carries the alias `vtui:<link id>:<side>` and the interface group GROUP, by which it is found,
 re-made after a node restarts, and removed.
 """

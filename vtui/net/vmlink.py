@@ -6,6 +6,9 @@ The other end is a container (a veth whose host end `vt<id>c` is stitched to the
 VM (two taps stitched). The tap outlives the VM's restarts (QEMU opens it again); a container's
 restart takes its veth, and wiring again makes the veth and the stitch anew (a stitch to a device
 that is gone would blackhole, containerlab #3379).
+
+MakeVmLink and RemoveVmLink are those steps as the operations an executor runs (vtui.net.executor.Op):
+by netlink on this machine only, for now; on a remote host they say they are not built yet.
 """
 
 from __future__ import annotations
@@ -136,3 +139,39 @@ def unwire_vm_link(link: VmLink) -> bool:
                     ipr.link("del", index=found[0])
                     removed = True
     return removed
+
+
+def _not_remote(host: str) -> LinkError:
+    return LinkError(f"links to VMs on remote hosts are not built yet ({host}): VM links work on this host")
+
+
+@dataclass(frozen=True)
+class MakeVmLink:
+    """Make the taps, the container's veth and the stitch; False when every device was there."""
+
+    link: VmLink
+
+    def netlink(self) -> bool:
+        return wire_vm_link(self.link)
+
+    def script(self, host: str) -> str:
+        raise _not_remote(host)
+
+    def outcome(self, output: str) -> bool:
+        raise LinkError(f"link {self.link.id}: no script was run for it")
+
+
+@dataclass(frozen=True)
+class RemoveVmLink:
+    """Remove the taps and the container's veth; False when none was there."""
+
+    link: VmLink
+
+    def netlink(self) -> bool:
+        return unwire_vm_link(self.link)
+
+    def script(self, host: str) -> str:
+        raise _not_remote(host)
+
+    def outcome(self, output: str) -> bool:
+        raise LinkError(f"link {self.link.id}: no script was run for it")

@@ -3,7 +3,8 @@
 namespace. Both ends carry the link's VNI on UDP port 14789 (containerlab's), learn no addresses
 (each has exactly one peer) and have the MTU of the underlay less VXLAN's 50 bytes.
 
-The same steps by netlink (this machine) and as a sh script (a remote host)."""
+The same steps by netlink (this machine) and as a sh script (a remote host); MakeEnd and RemoveEnd
+are those steps as the operations an executor runs (vtui.net.executor.Op)."""
 
 from __future__ import annotations
 
@@ -126,3 +127,35 @@ def unvxlan_script(vx: VxlanEnd) -> str:
 if [ "$(state "$A" "$AI" "$AL")" = ours ]; then drop "$A" "$AI" "$AL"; echo {batch.REMOVED}
 else echo {batch.ABSENT}; fi
 """
+
+
+@dataclass(frozen=True)
+class MakeEnd:
+    """Make one host's end of a VXLAN link; False when it is there, as planned."""
+
+    vx: VxlanEnd
+
+    def netlink(self) -> bool:
+        return wire_vxlan(self.vx)
+
+    def script(self, host: str) -> str:
+        return vxlan_script(self.vx)
+
+    def outcome(self, output: str) -> bool:
+        return batch.outcome(self.vx.view[0], output)
+
+
+@dataclass(frozen=True)
+class RemoveEnd:
+    """Remove one host's end of a VXLAN link; False when it was not there."""
+
+    vx: VxlanEnd
+
+    def netlink(self) -> bool:
+        return unwire_vxlan(self.vx)
+
+    def script(self, host: str) -> str:
+        return unvxlan_script(self.vx)
+
+    def outcome(self, output: str) -> bool:
+        return batch.outcome(self.vx.view[0], output)
