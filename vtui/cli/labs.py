@@ -15,9 +15,10 @@ from vtui.cli.ls import connected
 from vtui.cli.terminal import agreed, answer, columns
 from vtui.errors import ConfigError, LabError, VtuiError
 from vtui.labs.clab import read_lab
-from vtui.labs.deploy import Labs, Plan, host_names
+from vtui.labs.deploy import Labs, Plan
 from vtui.labs.export import Tunnel, clab_files
 from vtui.labs.graph import FORMATS, draw
+from vtui.labs.inventory import host_names
 from vtui.labs.steps import Step
 from vtui.labs.topology import Lab
 from vtui.model import LOCAL_HOST
