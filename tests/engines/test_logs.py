@@ -22,8 +22,10 @@ from textual.widgets import Log
 
 from tests.conftest import SYSTEM_URI, TEST_IMAGE, TEST_LABELS, TEST_VM, Containers, TestContainer, a_run_of, wait_for
 from vtui.backends.base import LineSplitter
-from vtui.backends.docker import LOGS_THREAD, DockerBackend
-from vtui.backends.libvirt import SYSTEM_LOG_DIR, LibvirtBackend, LogFile
+from vtui.backends.docker import DockerBackend
+from vtui.backends.docker_logs import LOGS_THREAD
+from vtui.backends.libvirt import LibvirtBackend
+from vtui.backends.libvirt_logs import SYSTEM_LOG_DIR, LogFile
 from vtui.cli.logs import print_logs, tail_arg
 from vtui.errors import LogsUnavailable
 from vtui.model import Node

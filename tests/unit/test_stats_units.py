@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from vtui.backends.cgroups import CgroupReader, _field, memory_limit, parse_blkio_v1, parse_io_stat_v2, parse_net_dev
-from vtui.backends.docker import api_sample
-from vtui.backends.libvirt import domain_sample
+from vtui.backends.docker_stats import api_sample
+from vtui.backends.libvirt_stats import domain_sample
 from vtui.model.format import sparkline
 from vtui.model.stats import NS, History, NodeStats, Sample, StatsBook, rates, total
 

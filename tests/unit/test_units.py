@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from vtui.backends.docker import STATES as DOCKER_STATES
-from vtui.backends.docker import container_node, explain
+from vtui.backends.docker import explain
+from vtui.backends.docker_nodes import STATES as DOCKER_STATES
+from vtui.backends.docker_nodes import container_node
 from vtui.backends.libvirt_states import describe
 from vtui.model import Kind, Node, State
 from vtui.model.filtering import filter_nodes

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import shlex
 import threading
 import time
@@ -20,10 +19,14 @@ import requests
 
 from vtui.backends.base import Backend, Capability, Change, LineSplitter, NodeSpec, Removed, Reset, Upsert
 from vtui.backends.cgroups import CounterReader
+from vtui.backends.docker_create import make_container
+from vtui.backends.docker_logs import LOGS_JOIN_TIMEOUT, LOGS_THREAD, LinePipe
+from vtui.backends.docker_nodes import container_node, inspected_node
+from vtui.backends.docker_stats import api_sample
 from vtui.console.docker_exec import DEFAULT_SHELL, open_attach, open_exec
 from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, NotRunning, ViewOnly
 from vtui.errors import CommandFailed, ConsoleError, EngineError, HostError, LogsUnavailable, Refused
-from vtui.model import LAB_LABEL, Kind, Node, State
+from vtui.model import Kind, Node, State
 from vtui.model.stats import Sample
 from vtui.transport import Transport
 
@@ -33,17 +36,6 @@ DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as docker stop
 LIFECYCLE_THREADS = 16  # containers made or removed at once (and docker-py's connections)
 
-# State.Status from the engine API -> normalised state
-STATES: dict[str, State] = {
-    "created": State.CREATED,
-    "running": State.RUNNING,
-    "paused": State.PAUSED,
-    "restarting": State.RESTARTING,
-    "removing": State.REMOVING,
-    "exited": State.STOPPED,
-    "dead": State.DEAD,
-}
-_EXIT_CODE = re.compile(r"^Exited \((-?\d+)\)")
 
 
 def default_base_url() -> str:
@@ -78,58 +70,6 @@ def explain(base_url: str, err: BaseException) -> str:
         if needle in text or any(isinstance(c, exc_type) for c in causes):
             return sentence.format(where=where)
     return f"{err} ({base_url})"
-
-
-def api_sample(raw: dict[str, Any], now: float) -> Sample:
-    """Counters from the engine's stats API (the fallback when cgroup files cannot be read)."""
-    memory = raw.get("memory_stats") or {}
-    inner = memory.get("stats") or {}
-    usage = memory.get("usage")
-    inactive = inner.get("total_inactive_file", inner.get("inactive_file", 0))
-    blkio = (raw.get("blkio_stats") or {}).get("io_service_bytes_recursive") or []
-    networks = (raw.get("networks") or {}).values()
-    return Sample(
-        at=now,
-        cpu_ns=((raw.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage"),
-        mem_bytes=None if usage is None else max(usage - inactive, 0),
-        mem_limit_bytes=memory.get("limit"),
-        disk_read_bytes=sum(e.get("value", 0) for e in blkio if str(e.get("op", "")).lower() == "read"),
-        disk_write_bytes=sum(e.get("value", 0) for e in blkio if str(e.get("op", "")).lower() == "write"),
-        net_rx_bytes=sum(n.get("rx_bytes", 0) for n in networks) if networks else None,
-        net_tx_bytes=sum(n.get("tx_bytes", 0) for n in networks) if networks else None,
-    )
-
-
-def _container(host: str, cid: str, name: str, native: str, exit_code: object, image: str,
-               labels: dict[str, str] | None) -> Node:
-    return Node(
-        host=host,
-        kind=Kind.CONTAINER,
-        engine="docker",
-        id=cid,
-        name=name.lstrip("/"),
-        state=STATES.get(native, State.UNKNOWN),
-        native_state=native,
-        reason=f"exit code {exit_code}" if native in ("exited", "dead") and exit_code is not None else "",
-        image=image,
-        lab=(labels or {}).get(LAB_LABEL, ""),
-    )
-
-
-def container_node(host: str, summary: dict[str, Any]) -> Node:
-    """A Node from one entry of the engine's container list."""
-    m = _EXIT_CODE.match(str(summary.get("Status", "")))
-    names = summary.get("Names") or [summary["Id"][:12]]
-    return _container(host, summary["Id"], names[0], str(summary.get("State", "")), m and m.group(1),
-                      str(summary.get("Image", "")), summary.get("Labels"))
-
-
-def inspected_node(host: str, info: dict[str, Any]) -> Node:
-    """A Node from inspect, which reads the live container (the list can lag the events)."""
-    state = info.get("State") or {}
-    return _container(host, info["Id"], str(info.get("Name", "")), str(state.get("Status", "")),
-                      state.get("ExitCode"), str((info.get("Config") or {}).get("Image", "")),
-                      (info.get("Config") or {}).get("Labels"))
 
 
 class DockerBackend(Backend):
@@ -226,33 +166,8 @@ class DockerBackend(Backend):
         return await asyncio.get_running_loop().run_in_executor(self._lifecycle_pool, self._create, spec)
 
     def _create(self, spec: NodeSpec) -> Node:
-        api = self.api
         try:
-            try:
-                info = api.inspect_container(spec.name)
-            except docker.errors.NotFound:
-                info = None
-            if info is not None:
-                theirs = (info.get("Config") or {}).get("Labels") or {}
-                if any(theirs.get(k) != v for k, v in spec.labels.items()):
-                    raise Refused(f"a container named {spec.name!r} exists on {self.host} and was not made "
-                                        f"for this: remove or rename it, or name the lab otherwise")
-                if not (info.get("State") or {}).get("Running"):
-                    api.start(info["Id"])
-                return inspected_node(self.host, api.inspect_container(info["Id"]))
-            try:
-                api.inspect_image(spec.image)  # type: ignore[no-untyped-call]
-            except docker.errors.ImageNotFound:
-                raise Refused(f"the image {spec.image!r} is not on {self.host}: pull or build it there "
-                                    "(vtui does not pull images)") from None
-            created = api.create_container(
-                spec.image, command=shlex.split(spec.cmd) if spec.cmd else None, name=spec.name,
-                entrypoint=shlex.split(spec.entrypoint) if spec.entrypoint else None, user=spec.user or None,
-                environment=dict(spec.env), labels=dict(spec.labels), hostname=spec.name[:63],
-                host_config=api.create_host_config(binds=list(spec.binds) or None, cap_add=list(spec.cap_add) or None,
-                                                   privileged=spec.privileged, sysctls=dict(spec.sysctls) or None))
-            api.start(created["Id"])
-            return inspected_node(self.host, api.inspect_container(created["Id"]))
+            return make_container(self.api, self.host, spec)
         except docker.errors.APIError as err:
             raise Refused(f"create {spec.name!r} on {self.host}: {err.explanation or err}") from err
         except requests.RequestException as err:
@@ -403,7 +318,7 @@ class DockerBackend(Backend):
         headers (stream type, length) and hands over the payloads; with a TTY the stream is raw and
         comes byte by byte. Either way lines may be split across chunks: LineSplitter joins them.
         """
-        api, pipe = self.api, _LinePipe(asyncio.get_running_loop())
+        api, pipe = self.api, LinePipe(asyncio.get_running_loop())
 
         def pump() -> None:
             error: Exception | None = None
@@ -433,85 +348,4 @@ class DockerBackend(Backend):
             pipe.close()
             if thread.is_alive():
                 await self._call(thread.join, LOGS_JOIN_TIMEOUT)
-
-
-LOGS_THREAD = "vtui-docker-logs"
-LOGS_JOIN_TIMEOUT = 20.0  # seconds: longer than the API's own timeout, which can hold the thread at start
-LOGS_BACKLOG = 10_000  # lines read but not yet taken, before the reading thread waits
-
-
-class _LinePipe:
-    """Lines from a reading thread to the event loop, in batches, with backpressure.
-
-    The thread wakes the loop once per batch, not once per line: a burst of a log's tail costs a
-    few wake-ups. close() (from the loop) shuts the stream, which ends the thread's blocking read.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._ready = asyncio.Event()
-        self._cond = threading.Condition()
-        self._lines: list[str] = []
-        self._woken = False
-        self._ended = False
-        self._error: Exception | None = None
-        self._closed = False
-        self._stream: Any = None
-
-    def _wake(self) -> None:  # under the lock
-        if not self._woken:
-            self._woken = True
-            with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
-                self._loop.call_soon_threadsafe(self._ready.set)
-
-    def attach(self, stream: Any) -> bool:
-        """The thread's stream, for close(); False (and the stream closed) when closed already."""
-        with self._cond:
-            if not self._closed:
-                self._stream = stream
-                return True
-        stream.close()
-        return False
-
-    def put(self, lines: list[str]) -> None:
-        """From the thread: waits while the loop has LOGS_BACKLOG lines to take."""
-        if not lines:
-            return
-        with self._cond:
-            while len(self._lines) >= LOGS_BACKLOG and not self._closed:
-                self._cond.wait()
-            if not self._closed:
-                self._lines += lines
-                self._wake()
-
-    def end(self, error: Exception | None) -> None:
-        with self._cond:
-            self._ended, self._error = True, error
-            self._wake()
-
-    async def get(self) -> list[str] | None:
-        """On the loop: the lines read since the last call, or None at the end (raising its error)."""
-        while True:
-            with self._cond:
-                lines, self._lines = self._lines, []
-                ended, error = self._ended, self._error
-                self._woken = False
-                self._ready.clear()
-                self._cond.notify_all()
-            if lines:
-                return lines
-            if error is not None:
-                raise error
-            if ended:
-                return None
-            await self._ready.wait()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            stream, self._stream = self._stream, None
-            self._cond.notify_all()
-        if stream is not None:
-            with contextlib.suppress(Exception):  # already closed by the daemon's end of stream
-                stream.close()
 

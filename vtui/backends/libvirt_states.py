@@ -5,6 +5,8 @@ Tables follow libvirt-domain.h (virDomainState and the per-state reason enums).
 
 from __future__ import annotations
 
+import libvirt
+
 from vtui.model import State
 
 # virDomainState -> (normalised state, libvirt's own name)
@@ -58,3 +60,8 @@ def describe(state: int, reason: int) -> tuple[State, str, str]:
     reasons = REASONS.get(state, ["unknown"])  # every state's reason 0 is "unknown"
     text = reasons[reason] if 0 <= reason < len(reasons) else f"reason {reason}"
     return normal, native, "" if text == "unknown" else text
+
+
+def state_word(dom: libvirt.virDomain) -> str:
+    """The state the domain is in now, as vtui names it ("stopped", "running")."""
+    return str(describe(*dom.state())[0])

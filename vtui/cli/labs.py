@@ -93,7 +93,8 @@ def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
 
 
 async def _run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
-    from vtui.labs.deploy import Labs, host_names  # links and netlink: only for the verbs that need them
+    from vtui.labs.deploy import Labs  # links and netlink: only for the verbs that need them
+    from vtui.labs.inventory import host_names
 
     async with connected(backends) as (listed, failures):  # a host the lab needs and lacks is named by the plan
         labs = Labs(list(listed), host_names(hosts_of(args)))

@@ -1,6 +1,6 @@
 """A plan of steps carried out in phases: the steps of a phase at once (those that share a queue
 word one after another), phase after phase; when a step fails or the run is interrupted, what the
-run did is undone in reverse. Knows nothing of labs: vtui.labs.deploy makes the steps."""
+run did is undone in reverse. Knows nothing of labs: vtui.labs.changes makes the steps."""
 
 from __future__ import annotations
 

@@ -19,8 +19,9 @@ from textual.widgets import DataTable, Footer, Header, RichLog, Static
 
 from vtui.errors import ConfigError, LinkError, VtuiError
 from vtui.labs.clab import read_lab
-from vtui.labs.deploy import Labs, Plan, host_names
+from vtui.labs.deploy import Labs, Plan
 from vtui.labs.graph import layered
+from vtui.labs.inventory import host_names
 from vtui.labs.steps import Step
 from vtui.labs.topology import Lab
 from vtui.links.wiring import LinkView, Wiring

@@ -7,12 +7,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from itertools import groupby
-from operator import attrgetter, itemgetter
 from typing import ClassVar
 
-from pyte.screens import Char
-from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -22,7 +18,9 @@ from textual.strip import Strip
 from textual.timer import Timer
 from textual.widget import Widget
 
-from vtui.console.emulator import BLANK, Emulator, HistoryRow, cell_texts, cells_text, encode_key, row_cells
+from vtui.console.emulator import Emulator, encode_key, row_cells
+from vtui.widgets.cell_painter import CellPainter, restyle
+from vtui.widgets.copy_mode import CopyMode
 
 FRAME = 1 / 30  # repaints at most this often while output flows
 SLICE_SECONDS = 0.003  # emulation between two yields to the event loop, roughly
@@ -34,40 +32,6 @@ SLICE_BYTES = (1024, 16 * 1024, 256 * 1024)  # smallest, first, largest slice
 SCROLL_ROWS = {"shift+up": -1, "shift+down": 1}
 SCROLL_PAGES = {"shift+pageup": -1, "shift+pagedown": 1}
 WHEEL_LINES = 3
-
-_ANSI = {"black": 0, "red": 1, "green": 2, "brown": 3, "blue": 4, "magenta": 5, "cyan": 6, "white": 7}
-_ATTRS = itemgetter(1, 2, 3, 4, 5, 6, 7, 8)  # a cell's attributes: everything but its text
-_DATA = attrgetter("data")
-
-
-def _color(name: str) -> Color | None:
-    """A pyte colour: "default", an ANSI name ("red", "brightred"), or hex digits."""
-    bright = name.startswith("b") and name != "black" and name != "blue" and name != "brown"
-    base = "magenta" if name == "bfightmagenta" else name[6:] if bright else name  # sic, pyte 0.8
-    if base in _ANSI:
-        return Color.from_ansi(_ANSI[base] + 8 * bright)
-    if len(name) == 6:
-        try:
-            return Color.from_rgb(int(name[0:2], 16), int(name[2:4], 16), int(name[4:6], 16))
-        except ValueError:
-            return None
-    return None
-
-
-def _cell_style(attrs: tuple[str, str, bool, bool, bool, bool, bool, bool]) -> Style:
-    fg, bg, bold, italics, underscore, strikethrough, reverse, blink = attrs
-    return Style(
-        color=_color(fg), bgcolor=_color(bg), bold=bold or None, italic=italics or None,
-        underline=underscore or None, strike=strikethrough or None, reverse=reverse or None, blink=blink or None,
-    )  # fmt: skip
-
-
-@dataclass
-class _CopyMode:
-    row: int  # the copy cursor, an absolute row (see Emulator) and a column
-    col: int
-    anchor: tuple[int, int] | None = None  # where the selection started
-    lines: bool = False  # a line-wise selection
 
 
 class Terminal(Widget, can_focus=True):
@@ -117,9 +81,9 @@ class Terminal(Widget, can_focus=True):
         self._strips: list[Strip | None] = []  # screen rows as drawn, without cursor or selection
         self._history_strips: dict[int, Strip] = {}  # scrollback rows by absolute number
         self._base: Style | None = None  # the widget's colours, for cells in default colours
-        self._styles: dict[tuple[str, str, bool, bool, bool, bool, bool, bool], Style] = {}
+        self._painter = CellPainter(self._base_style)
         self._view_top: int | None = None  # absolute row at the top when scrolled back, else None
-        self._copy: _CopyMode | None = None
+        self._copy: CopyMode | None = None
         self._announced: tuple[int, int] | None = None
         self._repaint_timer: Timer | None = None
         self._painted_at = 0.0
@@ -127,6 +91,7 @@ class Terminal(Widget, can_focus=True):
         self._feeding = asyncio.Lock()
         self._cursor_row = 0  # the row the cursor was drawn on
         self.copied_text = ""  # what copy mode copied last
+        self._reading_bindings = False
 
     # --- public API ---------------------------------------------------------------------------
 
@@ -202,9 +167,9 @@ class Terminal(Widget, can_focus=True):
         top = self._top()
         row, col = self._emulator.cursor
         if self._view_top is None:
-            self._copy = _CopyMode(top + row, col)
+            self._copy = CopyMode(top + row, col)
         else:
-            self._copy = _CopyMode(top + self.rows - 1, 0)
+            self._copy = CopyMode(top + self.rows - 1, 0)
         self._view_top = top  # the view holds still while output flows
         self.refresh()
 
@@ -258,12 +223,12 @@ class Terminal(Widget, can_focus=True):
     def check_consume_key(self, key: str, character: str | None) -> bool:
         """Take every key but the priority keys of the screen and containers above: those are how
         a screen lets its user leave the console. The App's (ctrl+q, ctrl+p) come here."""
-        return key not in self._reserved_keys()
+        return not self._reading_bindings and key not in self._reserved_keys()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._base = None
-        self._styles.clear()
+        self._painter.clear()
         self._strips = [None] * self.rows
         self._history_strips.clear()
 
@@ -280,7 +245,7 @@ class Terminal(Widget, can_focus=True):
             cells = row_cells(emulator.row(number), emulator.cols)
             cell = cells[cursor_col]
             cells[cursor_col] = cell._replace(reverse=not cell.reverse)
-            strip = self._render_cells(cells)
+            strip = self._painter.cells(cells)
         else:
             strip = self._row_strip(number)
         if copy is not None:
@@ -300,70 +265,32 @@ class Terminal(Widget, can_focus=True):
                 return Strip.blank(emulator.cols, self._base_style())
             strip = self._strips[y]
             if strip is None:
-                strip = self._strips[y] = self._render_row(emulator.row(number))
+                strip = self._strips[y] = self._painter.row(emulator.row(number), emulator.cols)
             return strip
         found = self._history_strips.get(number)
         if found is None:
             if len(self._history_strips) > 4 * self.rows:
                 self._history_strips.clear()
-            found = self._history_strips[number] = self._render_row(emulator.row(number))
+            found = self._history_strips[number] = self._painter.row(emulator.row(number), emulator.cols)
         return found
-
-    def _render_row(self, row: HistoryRow) -> Strip:
-        cols = self._emulator.cols
-        if isinstance(row, dict):
-            return self._render_cells(row_cells(row, cols))
-        styles, base = self._styles, self._base_style()
-        segments = []
-        width = 0  # spans hold one-cell characters only
-        for attrs, text in zip(*(((BLANK,), (row,)) if isinstance(row, str) else row), strict=True):
-            if text:
-                key = _ATTRS(attrs)
-                style = styles.get(key)
-                if style is None:
-                    style = styles[key] = base + _cell_style(key)
-                segments.append(Segment(text, style))
-                width += len(text)
-        if width < cols:
-            segments.append(Segment(" " * (cols - width), base))
-        elif width > cols:  # drawn before the screen narrowed
-            return Strip(segments, width).crop(0, cols)
-        return Strip(segments, cols)
-
-    def _render_cells(self, cells: list[Char]) -> Strip:
-        strip = Strip(self._segments(cells))
-        if strip.cell_length != len(cells):  # a wide character cut, or half overwritten
-            fixed = [cell._replace(data=text) for cell, text in zip(cells, cell_texts(cells), strict=True)]
-            strip = Strip(self._segments(fixed)).crop_extend(0, len(cells), None)
-        return strip
 
     def _base_style(self) -> Style:
         if self._base is None:
             self._base = self.rich_style
         return self._base
 
-    def _segments(self, cells: list[Char]) -> list[Segment]:
-        styles, base = self._styles, self._base_style()
-        segments = []
-        for attrs, run in groupby(cells, _ATTRS):
-            style = styles.get(attrs)
-            if style is None:
-                style = styles[attrs] = base + _cell_style(attrs)
-            segments.append(Segment("".join(map(_DATA, run)), style))
-        return segments
-
-    def _copy_overlay(self, strip: Strip, number: int, copy: _CopyMode) -> Strip:
+    def _copy_overlay(self, strip: Strip, number: int, copy: CopyMode) -> Strip:
         """Highlight the selected part of a row and the copy cursor."""
-        if (span := self._selected_span(number, copy)) is not None:
-            strip = _restyle(strip, *span, self.get_component_rich_style("terminal--selection"))
+        if (span := copy.span(number, self.cols)) is not None:
+            strip = restyle(strip, *span, self.get_component_rich_style("terminal--selection"))
         if number == copy.row:
-            strip = _restyle(strip, copy.col, copy.col + 1, self.get_component_rich_style("terminal--copy-cursor"))
+            strip = restyle(strip, copy.col, copy.col + 1, self.get_component_rich_style("terminal--copy-cursor"))
         return strip
 
     def _indicator(self) -> str:
         parts = []
         if (copy := self._copy) is not None:
-            parts.append("COPY" + ("" if copy.anchor is None else " (V)" if copy.lines else " (v)"))
+            parts.append(copy.label)
         if back := self.scrolled_back:
             parts.append(f"[+{back} lines]")
         return f" {' '.join(parts)} " if parts else ""
@@ -445,100 +372,47 @@ class Terminal(Widget, can_focus=True):
             self.post_message(self.Keys(self, data * abs(lines)))
 
     def _reserved_keys(self) -> set[str]:
-        keymap = self.app._keymap  # what App.set_keymap() installed; no public getter
-        keys: set[str] = set()
-        for node in self.ancestors:
-            if node is self.app:
-                continue
-            bindings = node._bindings
-            if keymap:
-                bindings = bindings.copy()
-                bindings.apply_keymap(keymap)
-            keys.update(key for key, found in bindings.key_to_bindings.items() if any(b.priority for b in found))
-        return keys
+        """The keys bound with priority on the screen and the containers above (as the app's keymap
+        has them), from the screen's active bindings."""
+        self._reading_bindings = True  # they ask check_consume_key again: it then takes nothing
+        try:
+            active = self.screen.active_bindings
+        finally:
+            self._reading_bindings = False
+        return {key for key, bound in active.items()
+                if bound.binding.priority and bound.node is not self.app and bound.node is not self}
 
     # --- copy mode ----------------------------------------------------------------------------
 
     def _copy_key(self, key: str, character: str | None) -> None:
-        copy, emulator = self._copy, self._emulator
+        copy = self._copy
         assert copy is not None
-        rows, cols = self.rows, self.cols
-        char = character or ""
-        moves = {"up": (-1, 0), "k": (-1, 0), "down": (1, 0), "j": (1, 0), "left": (0, -1), "h": (0, -1),
-                 "right": (0, 1), "l": (0, 1), "pageup": (-rows, 0), "ctrl+b": (-rows, 0),
-                 "pagedown": (rows, 0), "ctrl+f": (rows, 0)}  # fmt: skip
-        first = emulator.screen_top if emulator.alternate else emulator.first_row
-        last = emulator.screen_top + rows - 1
-        if key in ("escape", "q"):
+        done = copy.key(key, character, self._emulator)
+        if done == "leave":
             self._leave_copy()
             return
-        if key in moves:
-            copy.row += moves[key][0]
-            copy.col += moves[key][1]
-        elif char == "g":
-            copy.row, copy.col = first, 0
-        elif char == "G":
-            copy.row, copy.col = last, 0
-        elif char == "0" or key == "home":
-            copy.col = 0
-        elif char == "$" or key == "end":
-            copy.col = max(0, len(emulator.row_text(copy.row).rstrip()) - 1)
-        elif char in ("v", " ", "V"):
-            lines = char == "V"
-            started = copy.anchor is None or copy.lines != lines
-            copy.anchor, copy.lines = ((copy.row, copy.col) if started else None), lines
-        elif char == "y" or key == "enter":
-            self._copy_selection()
+        if done == "copy":
+            self._copy_selection(copy)
             return
-        copy.row = min(max(copy.row, first), last)
-        copy.col = min(max(copy.col, 0), cols - 1)
-        top = self._top()
+        top, rows = self._top(), self.rows
         if copy.row < top:
             self._view_top = copy.row
         elif copy.row >= top + rows:
             self._view_top = copy.row - rows + 1
         self.refresh()
 
-    def _copy_selection(self) -> None:
-        copy = self._copy
-        assert copy is not None
-        if copy.anchor is None:
+    def _copy_selection(self, copy: CopyMode) -> None:
+        text = copy.text(self._emulator)
+        if text is None:
             self.notify("Nothing selected: v or space starts a selection, V selects lines")
             return
-        (first_row, first_col), (last_row, last_col) = sorted([copy.anchor, (copy.row, copy.col)])
-        lines = []
-        for number in range(first_row, last_row + 1):
-            cells = row_cells(self._emulator.row(number), self.cols)
-            if not copy.lines:
-                cells = cells[first_col if number == first_row else 0 : last_col + 1 if number == last_row else None]
-            lines.append(cells_text(cells).rstrip())
-        text = "\n".join(lines)
         self.copied_text = text
         self.app.copy_to_clipboard(text)
         self.notify(f"Copied {len(text)} characters")
         self._leave_copy()
-
-    def _selected_span(self, number: int, copy: _CopyMode) -> tuple[int, int] | None:
-        """The columns [start, end) selected in a row, if any."""
-        if copy.anchor is None:
-            return None
-        (first_row, first_col), (last_row, last_col) = sorted([copy.anchor, (copy.row, copy.col)])
-        if not first_row <= number <= last_row:
-            return None
-        if copy.lines:
-            return 0, self.cols
-        return (first_col if number == first_row else 0), (last_col + 1 if number == last_row else self.cols)
 
     def _leave_copy(self) -> None:
         self._copy = None
         self._view_top = None
         self.refresh()
 
-
-def _restyle(strip: Strip, start: int, end: int, style: Style) -> Strip:
-    """`strip` with `style` laid over cells [start, end)."""
-    end = min(end, strip.cell_length)
-    if start >= end:
-        return strip
-    before, middle, after = strip.divide([start, end, strip.cell_length])
-    return Strip.join([before, Strip(Segment.apply_style(middle, post_style=style)), after])
