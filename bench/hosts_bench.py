@@ -40,7 +40,7 @@ from types import FrameType
 
 import docker
 import libvirt
-from probing import log, p95
+from probing import LAB_WAIT, lab_free, log, p95
 from stats_bench import IMAGE, docker_client, remove_containers, start_containers
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.support.sshlab
@@ -802,13 +802,21 @@ def raise_interrupt(_sig: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # SIGTERM outside the event loop cleans up like Ctrl-C
 
 
+def lab_stamp() -> tuple[int, int] | None:
+    """The lab's state file as (inode, mtime): which lab is up, if any (links_bench's)."""
+    with suppress(FileNotFoundError):
+        found = STATE_FILE.stat()
+        return found.st_ino, found.st_mtime_ns
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     plan = parse_args(argv)
     if os.geteuid() != 0:
         raise BenchError("the SSH lab needs root")
-    if STATE_FILE.exists():
-        raise BenchError(f"an SSH lab is up already ({STATE_FILE}): a test session may be using it. If it is a "
-                         "leftover: .venv/bin/python -m tests.support.sshlab down")
+    if not lab_free(STATE_FILE):
+        raise BenchError(f"an SSH lab is still up ({STATE_FILE}) after {LAB_WAIT / 60:.0f} min: a test session may be "
+                         "using it. If it is a leftover: .venv/bin/python -m tests.support.sshlab down")
     signal.signal(signal.SIGTERM, raise_interrupt)
     started = time.monotonic()
     client = docker_client()
@@ -821,12 +829,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     lab = SshLab(plan.hosts, docker_hosts=())
     control_dir = tempfile.mkdtemp(prefix="vtui-hb.", dir="/tmp")  # short: a unix socket path per host
     home = os.environ.get("HOME")
+    ours: tuple[int, int] | None = None  # the lab's state file once this run has made it
     try:
         remove_containers(client)  # leftovers of an interrupted run
         start_containers(client, plan.containers)
         log(f"building the SSH lab ({plan.hosts} hosts)...")
+        if not lab_free(STATE_FILE):
+            raise BenchError(f"an SSH lab came up meanwhile ({STATE_FILE}) and is still up after {LAB_WAIT / 60:.0f} "
+                             "min: a test session may be using it")
         t0 = time.monotonic()
-        lab.up()
+        lab.up()  # on failure it takes down what it made
+        ours = lab_stamp()
         log(f"  up in {time.monotonic() - t0:.1f} s")
         os.environ["HOME"] = str(lab.home)  # asyncssh reads ~/.ssh/config through HOME
         try:
@@ -839,8 +852,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.environ["HOME"] = home
         stop_masters(control_dir)
         try:
-            log("taking the lab down...")
-            lab.down()
+            if ours is not None and lab_stamp() in (ours, None):  # never a lab another session made
+                log("taking the lab down...")
+                lab.down()
         finally:
             remove_containers(client)
             client.close()

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import FrameType
 
 import docker
-from probing import log
+from probing import LAB_WAIT, lab_free, log
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.support.sshlab
 from tests.support.sshlab import STATE_FILE, LabError, SshLab
@@ -481,9 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = parse_args(argv)
     if os.geteuid() != 0:
         raise BenchError("links and the SSH lab need root")
-    if STATE_FILE.exists():
-        raise BenchError(f"an SSH lab is up already ({STATE_FILE}): a test session may be using it. If it is a "
-                         "leftover: .venv/bin/python -m tests.support.sshlab down")
+    if not lab_free(STATE_FILE):
+        raise BenchError(f"an SSH lab is still up ({STATE_FILE}) after {LAB_WAIT / 60:.0f} min: a test session may be "
+                         "using it. If it is a leftover: .venv/bin/python -m tests.support.sshlab down")
     signal.signal(signal.SIGTERM, raise_interrupt)
     started = time.monotonic()
     client = docker.DockerClient(base_url="unix:///var/run/docker.sock", timeout=120)
@@ -503,8 +503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += local_rows
         rows += bench_throughput(pids, plan, made)
         log("building the SSH lab (h1 with its own dockerd)...")
-        if STATE_FILE.exists():
-            raise BenchError(f"an SSH lab came up meanwhile ({STATE_FILE}): a test session may be using it")
+        if not lab_free(STATE_FILE):
+            raise BenchError(f"an SSH lab came up meanwhile ({STATE_FILE}) and is still up after {LAB_WAIT / 60:.0f} "
+                             "min: a test session may be using it")
         t0 = time.monotonic()
         lab.up()  # on failure it takes down what it made
         lab_file = lab_stamp()

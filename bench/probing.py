@@ -23,6 +23,27 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
+LAB_WAIT = 900.0  # seconds a bench that needs the SSH lab waits for another one (a test session's) to go down
+
+
+def lab_free(state_file: Path, wait: float = LAB_WAIT) -> bool:
+    """True once no SSH lab is up (its state file gone), waiting up to `wait` seconds: the lab is one
+    per machine, and a test session beside the bench may hold it for minutes."""
+    deadline = time.monotonic() + wait
+    next_note = 0.0
+    while state_file.exists():
+        now = time.monotonic()
+        if now >= deadline:
+            return False
+        if now >= next_note:
+            log(f"an SSH lab is up ({state_file}), a test session's perhaps: waiting up to "
+                f"{(deadline - now) / 60:.0f} min for it to go down (if it is a leftover: "
+                ".venv/bin/python -m tests.support.sshlab down)")
+            next_note = now + 60
+        time.sleep(2)
+    return True
+
+
 def p95(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
