@@ -219,6 +219,7 @@ def tmux_flood(container: str, size: int) -> float:
     """Seconds until tmux, running `docker exec -it`, shows the end marker."""
     tmux("-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", str(COLS), "-y", str(ROWS),
          "docker", "exec", "-it", container, "sh")
+    socket = Path(tmux("display-message", "-p", "#{socket_path}").strip())
     try:
         deadline = time.monotonic() + 20
         while "#" not in tmux("capture-pane", "-p", "-t", "b"):
@@ -233,6 +234,7 @@ def tmux_flood(container: str, size: int) -> float:
         return time.perf_counter() - t0
     finally:
         subprocess.run([*TMUX, "kill-server"], capture_output=True, timeout=30)
+        socket.unlink(missing_ok=True)  # tmux leaves it, and its name is this run's
 
 
 async def widget_flood(node: Node, size: int, presses: int,

@@ -33,6 +33,7 @@ TARGETS = {"--help": 0.25, "ls --json": 0.5, "first frame": 0.5}  # seconds (iss
 LIBRARIES = ("textual", "asyncssh", "pyroute2", "docker", "libvirt", "pyte", "yaml")
 OURS = ("vtui.cli.main", "vtui.app")  # the entry points, all they import included
 TMUX = ["tmux", "-L", f"vtui-startup-{os.getpid()}"]
+TMUX_SOCKET = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / TMUX[2]  # where tmux -L puts it
 
 
 def env() -> dict[str, str]:
@@ -132,6 +133,7 @@ def main() -> int:
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
         subprocess.run([*TMUX, "kill-server"], capture_output=True, check=False)
+        TMUX_SOCKET.unlink(missing_ok=True)  # tmux 3.3 leaves it, and its name is this run's
     return 1 if MISSED else 0  # as the other benchmarks: a missed target is the exit status
 
 
