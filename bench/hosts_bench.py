@@ -46,7 +46,7 @@ from stats_bench import IMAGE, docker_client, remove_containers, start_container
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests.support.sshlab
 from tests.support.sshlab import STATE_FILE, LabError, SshLab
-from vtui.backends import Backend
+from vtui.backends.base import Backend
 from vtui.backends.registry import remote_backends
 from vtui.backends.remote_counters import counter_command
 from vtui.config.hosts import HostSpec

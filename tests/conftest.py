@@ -27,7 +27,7 @@ from textual.command import CommandList
 from textual.pilot import Pilot
 
 from vtui.app import VtuiApp
-from vtui.backends import Backend
+from vtui.backends.base import Backend
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_events import ensure_event_loop
 from vtui.config.settings import Config

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vtui.backends import Backend, host_links
+from vtui.backends.base import Backend, host_links
 from vtui.backends.registry import demo_backends, local_backends, remote_backends
 from vtui.config.hosts import HostSpec, add_hosts, load_hosts
 from vtui.config.settings import MAX_INTERVAL, MIN_INTERVAL, Config, load_config

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import Containers, TestContainer, sh
-from vtui.backends import Capability
+from vtui.backends.base import Capability
 from vtui.backends.docker import DockerBackend
 from vtui.errors import LinkError, Refused
 from vtui.net import batch, local

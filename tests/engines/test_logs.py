@@ -26,7 +26,8 @@ from vtui.backends.docker import DockerBackend
 from vtui.backends.docker_logs import LOGS_THREAD
 from vtui.backends.libvirt import LibvirtBackend
 from vtui.backends.libvirt_logs import SYSTEM_LOG_DIR, LogFile
-from vtui.cli.logs import print_logs, tail_arg
+from vtui.cli.logs import print_logs
+from vtui.cli.parser import tail_arg
 from vtui.errors import LogsUnavailable
 from vtui.model import Node
 from vtui.model.refs import NodeRef

@@ -23,7 +23,7 @@ from tests.conftest import TEST_IMAGE, TEST_LABEL, TEST_LABELS, TEST_VM, a_run_o
 from tests.engines.test_console import answer
 from tests.engines.test_console_vm import PROMPT, Copy, read_until, vm_copy  # noqa: F401
 from tests.support.sshlab import JUMPED, SshLab, ssh_lab  # noqa: F401
-from vtui.backends import Backend
+from vtui.backends.base import Backend
 from vtui.backends.registry import remote_backends
 from vtui.cli.ls import list_all
 from vtui.config.hosts import HostSpec, engines

@@ -15,6 +15,7 @@ import pytest
 
 from tests.support import fake_kind
 from vtui.backends.libvirt import LibvirtBackend
+from vtui.cli.main import main
 from vtui.errors import LinkError
 from vtui.links.wiring import Wiring
 from vtui.model import Node
@@ -70,6 +71,18 @@ def test_the_registry_holds_the_kinds_in_order_and_refuses_a_second_of_one_name(
     assert kind_named("veth") is not fake_kind.KIND
     with pytest.raises(LinkError, match="a link of kind 'nope': this vtui knows veth, vm, segment, vxlan, fake"):
         kind_named("nope")
+
+
+def test_vtui_link_kinds_lists_the_registry_with_a_kind_added_alone(fake: None,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["link", "kinds", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [k["name"] for k in listed] == ["veth", "vm", "segment", "vxlan", "fake"]
+    assert [k["by_add"] for k in listed] == [True, True, False, True, fake_kind.KIND.by_add]
+    assert main(["link", "kinds"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["KIND", "BY", "LINK", "ADD", "TAKEN"] and table[1].startswith("veth ")
+    assert table[-1].startswith("fake ") and fake_kind.KIND.about in table[-1]
 
 
 async def test_a_kind_registered_alone_is_driven_by_the_links_service(wiring: Wiring, vms: list[str],

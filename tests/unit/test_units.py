@@ -110,7 +110,7 @@ def test_nothing_below_the_ui_imports_textual() -> None:
 
 
 async def test_backends_advertise_their_optional_methods_and_the_rest_raise() -> None:
-    from vtui.backends import Capability
+    from vtui.backends.base import Capability
     from vtui.backends.docker import DockerBackend
     from vtui.backends.libvirt import LibvirtBackend
     from vtui.model import Kind, Node, State
@@ -145,7 +145,7 @@ def test_a_refusals_remedy_is_spelled_as_a_command_by_the_cli_only() -> None:
 def test_the_cli_takes_each_actions_declared_options() -> None:
     from vtui.actions import ACTIONS
     from vtui.cli.actions import command
-    from vtui.cli.main import parser
+    from vtui.cli.parser import parser
 
     cli = parser()
     checked = 0

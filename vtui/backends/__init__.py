@@ -1,7 +1,3 @@
-"""Engine backends: one per engine, the same async interface, no textual."""
-
-from vtui.backends.base import Backend, Capability, Change, NodeSpec, Removed, Reset, Upsert, backend_for, host_links
-from vtui.errors import EngineError
-
-__all__ = ["Backend", "Capability", "Change", "EngineError", "NodeSpec", "Removed", "Reset", "Upsert",
-           "backend_for", "host_links"]
+"""Engine backends: one per engine, the same async interface (vtui.backends.base), no textual.
+The registry of engines (vtui.backends.registry) is read by the command line's parser: it, and this
+package, import nothing heavy."""

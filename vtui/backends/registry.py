@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qs, parse_qsl, quote, urlencode, urlsplit
 
-from vtui.backends.base import Backend
 from vtui.errors import ConfigError
 from vtui.model import LOCAL_HOST
 
 if TYPE_CHECKING:
+    from vtui.backends.base import Backend
     from vtui.transport.ssh import SshLink
 
 DEMO_HOST = "demo"

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import shlex
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from vtui.backends import Backend, Capability, backend_for
+from vtui.actions import ACTIONS
+from vtui.backends.base import Backend, Capability, backend_for
 from vtui.cli.ls import connected, described
+from vtui.cli.parser import GROUPS
+from vtui.cli.terminal import agreed, answer, columns
 from vtui.errors import EngineError, NotFound, Refused, VtuiError
 from vtui.model import Node, SnapshotInfo
 from vtui.model.refs import NodeRef
-
-# Actions the CLI spells as `GROUP SUB`: ACTIONS["snapshot-create"] is `vtui snapshot create`.
-GROUPS = {"snapshot": ("create", "revert", "delete"), "autostart": ("on", "off")}
 
 
 @dataclass(frozen=True)
@@ -104,3 +108,75 @@ async def snapshot_list(backends: Sequence[Backend], ref: NodeRef) -> SnapshotLi
         except VtuiError as err:
             listing.error = str(err)
     return listing
+
+
+def _confirmed(args: argparse.Namespace) -> bool:
+    """Destructive actions ask first; without a terminal to ask, only --yes will do."""
+    action = ACTIONS[args.action]
+    if not action.destructive or args.yes:
+        return True
+    if not sys.stdin.isatty():
+        verb = " ".join(args.action.split("-", 1)) if args.action.startswith("snapshot-") else action.name
+        print(f"vtui: {verb} is destructive and there is no terminal to ask: pass --yes", file=sys.stderr)
+        return False
+    if action.name == "delete":
+        return all(_name_typed(ref, args.storage) for ref in args.nodes)
+    names = ", ".join(repr(str(n)) for n in args.nodes)
+    if snapshot := getattr(args, "snapshot", None):
+        names += f", snapshot {snapshot!r}"
+    return agreed(answer(f"{action.title} {names}? {action.description}. [y/N] "))
+
+
+def _name_typed(ref: NodeRef, storage: bool) -> bool:
+    """Deleting a VM cannot be undone: the user types its name, not just y."""
+    name = ref.name
+    print(f"Delete the VM {name!r}{' and its disk volumes' if storage else ''}? This cannot be undone.")
+    if answer("Type the VM's name to confirm: ") == name.strip():
+        return True
+    print(f"vtui: that is not {name!r}; nothing was deleted", file=sys.stderr)
+    return False
+
+
+def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
+    """`vtui VERB NODE…`: 0 when every node took the action, 1 when one did not, 2 when nothing was done."""
+    if not _confirmed(args):
+        return 2
+    options = {option.name: getattr(args, option.name) for option in ACTIONS[args.action].options}
+    outcome = asyncio.run(act(backends, args.action, args.nodes, options))
+    for problem in outcome.problems:
+        print(f"vtui: {problem}", file=sys.stderr)
+    if args.json:
+        json.dump([r.to_json() for r in outcome.results], sys.stdout, indent=2)
+        print()
+    else:
+        for result in outcome.results:
+            print(result.message if result.ok else f"failed: {result.message}",
+                  file=sys.stdout if result.ok else sys.stderr)
+    if outcome.problems and not outcome.results:
+        return 2  # nothing was done: a name did not resolve
+    return 0 if all(r.ok for r in outcome.results) else 1
+
+
+def run_snapshot_list(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
+    listing = asyncio.run(snapshot_list(backends, args.node))
+    for problem in listing.problems:
+        print(f"vtui: {problem}", file=sys.stderr)
+    if listing.node is None:
+        return 2
+    if listing.error:
+        print(f"failed: {listing.error}", file=sys.stderr)
+        return 1
+    if args.json:
+        json.dump([s.to_json() for s in listing.snapshots], sys.stdout, indent=2)
+        print()
+    elif listing.snapshots:
+        print(snapshot_table(listing.snapshots))
+    else:
+        print(f"{listing.node.name!r} has no snapshots")
+    return 0
+
+
+def snapshot_table(snapshots: Sequence[SnapshotInfo]) -> str:
+    return columns([("NAME", "CREATED", "STATE", "CURRENT", "DESCRIPTION")] + [
+        (s.name, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.created)), s.state, "*" if s.current else "",
+         " ".join(s.description.split())) for s in snapshots])

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from vtui.backends import Backend, backend_for
+from vtui.backends.base import Backend, backend_for
 from vtui.cli.ls import connected, described
 from vtui.cli.terminal import agreed, answer_async
+from vtui.config.settings import Config
 from vtui.console.fullscreen import ESCAPE_NAME, hand_over
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleRequest
@@ -69,3 +72,15 @@ async def run_console(
                 await reader
         print("" if outcome == "escaped" else f"vtui: the console of {node.name!r} ended", file=err)
     return 0
+
+
+def run(args: argparse.Namespace, backends: Sequence[Backend], config: Config) -> int:
+    """`vtui console NODE`, its options read against the config's."""
+    try:
+        command = tuple(shlex.split(args.shell)) if args.shell else config.console.shell
+    except ValueError as err:
+        print(f"vtui: --shell: cannot split into words: {err}", file=sys.stderr)
+        return 2
+    request = ConsoleRequest(attach=args.attach, command=command, user=args.user or config.console.user,
+                             force=args.force)
+    return asyncio.run(run_console(backends, args.node, request, log=args.log, start=args.start))

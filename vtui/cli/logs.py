@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import os
@@ -12,25 +11,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import aclosing
 from typing import TextIO
 
-from vtui.backends import Backend, backend_for
+from vtui.backends.base import Backend, backend_for
 from vtui.cli.ls import connected, described
 from vtui.errors import NotFound, VtuiError
 from vtui.model.refs import NodeRef
-
-DEFAULT_TAIL = 200
-
-
-def tail_arg(text: str) -> int | None:
-    """argparse type of --tail: a count of lines, or `all` (None)."""
-    if text.strip().lower() == "all":
-        return None
-    try:
-        count = int(text)
-    except ValueError:
-        count = -1
-    if count < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of lines or 'all', not {text!r}")
-    return count
 
 
 async def print_logs(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from vtui.backends import Backend, host_links
+from vtui.backends.base import Backend, host_links
 from vtui.cli.terminal import columns
 from vtui.errors import EngineError
 from vtui.model import Node
@@ -105,3 +108,18 @@ def table(nodes: Sequence[Node], stats: dict[str, NodeStats] | None = None) -> s
 
     headers = HEADERS if stats is None else HEADERS + STATS_HEADERS
     return columns([headers] + [row(n) for n in nodes])
+
+
+def run(args: argparse.Namespace, backends: Sequence[Backend], interval: float) -> int:
+    """`vtui ls`: the nodes as a table, or JSON; 1 when an engine did not answer."""
+    listing = asyncio.run(list_all(backends, stats_over=interval if args.stats else None))
+    for problem in described(listing.failures) + listing.notes:
+        print(f"vtui: {problem}", file=sys.stderr)
+    if args.json:
+        nodes = [n.to_json() | (listing.stats.get(n.key, NodeStats()).to_json() if args.stats else {})
+                 for n in listing.nodes]
+        json.dump(nodes, sys.stdout, indent=2)
+        print()
+    else:
+        print(table(listing.nodes, listing.stats if args.stats else None))
+    return 1 if listing.failures else 0

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from vtui.backends import Backend, host_links
+from vtui.backends.base import Backend, host_links
 from vtui.cli.terminal import answer_async
 from vtui.errors import HostError
 from vtui.transport import HostKeyError, Trust

@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from vtui.backends import NodeSpec
+from vtui.backends.base import NodeSpec
 from vtui.errors import LabError, LinkError
 from vtui.labs.inventory import LabInventory
 from vtui.labs.matching import Names, link_words, sides

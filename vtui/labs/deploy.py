@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vtui.backends import Capability
+from vtui.backends.base import Capability
 from vtui.errors import ConfigError, LabError
 from vtui.labs.changes import LabChanges
 from vtui.labs.inventory import LabInventory

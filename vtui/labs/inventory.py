@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vtui.backends import Backend
+from vtui.backends.base import Backend
 from vtui.config.hosts import load_hosts
 from vtui.errors import EngineError, LabError
 from vtui.labs.clab import read_lab

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import replace
 
-from vtui.backends import Backend, Capability, backend_for, host_links
+from vtui.backends.base import Backend, Capability, backend_for, host_links
 from vtui.errors import LinkError, NotFound, Refused, VtuiError
 from vtui.model import LOCAL_HOST, Node
 from vtui.model.refs import resolve

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from vtui.backends import Backend
+from vtui.backends.base import Backend
 from vtui.links.capture import Captures
 from vtui.links.follow import Following
 from vtui.links.segments import Segments

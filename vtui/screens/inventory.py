@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
 from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, Asked, Option, ShutdownTimedOut, keyed
-from vtui.backends import Capability
+from vtui.backends.base import Capability
 from vtui.errors import LinkError, VtuiError
 from vtui.links.wiring import NEW_NIC, Wiring
 from vtui.messages import ConsoleWanted, InventoryChanged

@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Log
 from textual.worker import Worker
 
-from vtui.backends import Backend
+from vtui.backends.base import Backend
 from vtui.errors import VtuiError
 from vtui.model import Node
 

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from vtui.backends import Backend, Removed, Reset, Upsert, backend_for, host_links
+from vtui.backends.base import Backend, Removed, Reset, Upsert, backend_for, host_links
 from vtui.errors import EngineError, HostError
 from vtui.model import LOCAL_HOST, EngineState, EngineStatus, HostState, HostStatus, Inventory, Node, State
 from vtui.model.stats import StatsBook

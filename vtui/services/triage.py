@@ -6,8 +6,7 @@ import contextlib
 import re
 from dataclasses import dataclass, field
 
-from vtui.backends import Backend
-from vtui.backends.base import Capability
+from vtui.backends.base import Backend, Capability
 from vtui.errors import EngineError, VtuiError
 from vtui.model import Node, State
 from vtui.model.format import detail

@@ -99,7 +99,7 @@ class LinkKind(Protocol):
     """One kind of link. Its methods get the context; `doing` names a change for read-only mode."""
 
     name: str  # as the links file stores it
-    about: str  # a few words for `link add --help`: "for two containers of one host"
+    about: str  # a few words for `vtui link kinds`: "for two containers of one host"
     by_add: bool  # `link add` makes it (a segment's member is made by `bridge attach`)
 
     def fits(self, a: NodeEnd, b: NodeEnd) -> str | None:
