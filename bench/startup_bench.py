@@ -53,6 +53,8 @@ def first_frame(command: str, marker: str, limit: float = 20.0) -> float:
     subprocess.run([*TMUX, "new-session", "-d", "-s", "b", "-x", "160", "-y", "40",
                     f"cd {shlex.quote(str(ROOT))} && PYTHONPATH={shlex.quote(str(ROOT))} {command}; sleep 30"],
                    check=True)
+    pane = subprocess.run([*TMUX, "display-message", "-p", "-t", "b", "#{pane_pid}"], capture_output=True,
+                          text=True).stdout.strip()
     try:
         while time.perf_counter() - start < limit:
             shown = subprocess.run([*TMUX, "capture-pane", "-p", "-t", "b"], capture_output=True, text=True).stdout
@@ -62,6 +64,25 @@ def first_frame(command: str, marker: str, limit: float = 20.0) -> float:
         raise RuntimeError(f"{command!r} did not show {marker!r} within {limit:g} s")
     finally:
         subprocess.run([*TMUX, "kill-server"], capture_output=True, check=False)
+        gone(pane)
+
+
+def gone(session: str, limit: float = 15.0) -> None:
+    """Wait until every process of the pane's session (the pane's shell leads it) has ended: a vtui
+    leaving its closed terminal must not share the machine with the next run."""
+    deadline = time.monotonic() + limit
+    while session.isdigit() and time.monotonic() < deadline:
+        if not any(_in_session(int(pid), int(session)) for pid in os.listdir("/proc") if pid.isdigit()):
+            return
+        time.sleep(0.05)
+    print(f"  (the processes of the pane's session {session} had not ended {limit:g} s after its terminal)")
+
+
+def _in_session(pid: int, session: int) -> bool:
+    try:
+        return os.getsid(pid) == session
+    except OSError:  # ended meanwhile
+        return False
 
 
 def figures(label: str, run: Callable[[], float], runs: int) -> list[float]:
@@ -105,6 +126,9 @@ def main() -> int:
     args = parser.parse_args()
     runs = 3 if args.quick else args.runs
     name = f"vtui-bench-startup-{os.getpid()}"
+    # vtui as installed: with its bytecode (where PYTHONDONTWRITEBYTECODE is set, as here, Python would
+    # compile every module of the checkout again at each start: about 0.1 s)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "vtui")], check=True, capture_output=True)
     subprocess.run(["docker", "run", "-d", "--name", name, "--label", "vtui.bench=1", IMAGE, "sleep", "3600"],
                    check=True, capture_output=True)
     try:

@@ -11,7 +11,7 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from vtui.console.hangup import watch_terminal
+from vtui.console.hangup import HUNG_UP, watch_terminal
 from vtui.console.relay import Relay
 from vtui.console.session import ConsoleRequest
 from vtui.errors import VtuiError
@@ -19,7 +19,6 @@ from vtui.messages import ConsoleWanted, HostChosen, HostsAdded, InventoryChange
 from vtui.model import Inventory, Kind, Node
 from vtui.screens.commands import InventoryCommands
 from vtui.screens.confirm import ConfirmScreen
-from vtui.screens.hosts import HostsScreen
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.no_engines import Choice, NoEnginesScreen
 from vtui.services.attach import open_console
@@ -30,8 +29,11 @@ from vtui.transport.hostkeys import HostKeyProblem
 if TYPE_CHECKING:  # screens that are not on the first frame are imported when first shown (pyte, netlink)
     from vtui.links.wiring import Wiring
     from vtui.screens.consoles import ConsoleScreen
+    from vtui.screens.hosts import HostsScreen
 
 log = logging.getLogger(__name__)
+
+LINKS_AFTER = 0.3  # seconds after start-up: the first frame is drawn without the links service
 
 
 class VtuiApp(App[None]):
@@ -51,6 +53,7 @@ class VtuiApp(App[None]):
         self.inventory_screen = InventoryScreen()
         self.console_config = session.config.console
         self._consoles: ConsoleScreen | None = None
+        self._hosts_screen: HostsScreen | None = None  # the one shown last (H); it follows the inventory
         self._offered_demo = session.demo
 
     @property
@@ -82,18 +85,26 @@ class VtuiApp(App[None]):
         self.session = session
         hub = self.hub
         self.inventory_screen.hub = hub
-        self.inventory_screen.wiring = self.wiring
-        self.wiring.on_rewired = lambda message: self.notify(message, title="Links")
+        self.inventory_screen.links = lambda: self.wiring
         self.sub_title = "demo" if session.demo else _shown(session.hosts)
         hub.subscribe(self._published)
-        hub.subscribe(lambda inventory: self.wiring.follow(inventory.nodes))
         hub.start()
+        self.set_timer(LINKS_AFTER, lambda: self._start_links(session))
+
+    def _start_links(self, session: Session) -> None:
+        """The links service (the kinds, netlink) loads after the first frame: the detail pane lists a
+        node's links from then on, and links are wired again when their nodes start."""
+        if session is not self.session:  # the demo was chosen meanwhile
+            return
+        self.inventory_screen.links_shown = True
+        self.wiring.on_rewired = lambda message: self.notify(message, title="Links")
+        self.hub.subscribe(lambda inventory: self.wiring.follow(inventory.nodes))
 
     def _published(self, inventory: Inventory) -> None:
-        self.inventory_screen.post_message(InventoryChanged(inventory, self.hub.stats.history))
-        for screen in self.screen_stack:
-            if isinstance(screen, HostsScreen):
-                screen.post_message(InventoryChanged(inventory, self.hub.stats.history))
+        changed = InventoryChanged(inventory, self.hub.stats.history)
+        self.inventory_screen.post_message(changed)
+        if self._hosts_screen is not None and self._hosts_screen in self.screen_stack:
+            self._hosts_screen.post_message(changed)
         if inventory.all_unavailable and not self._offered_demo and not self.hub.links:  # hosts named: no demo
             self._offered_demo = True
             self.push_screen(NoEnginesScreen(inventory), self._no_engines_choice)
@@ -121,8 +132,11 @@ class VtuiApp(App[None]):
         return await answer
 
     def action_hosts(self) -> None:
+        from vtui.screens.hosts import HostsScreen
+
         if not isinstance(self.screen, HostsScreen):
-            self.push_screen(HostsScreen(self.hub))
+            self._hosts_screen = HostsScreen(self.hub)
+            self.push_screen(self._hosts_screen)
 
     def action_labs(self) -> None:
         from vtui.screens.labs import LabsScreen
@@ -190,7 +204,7 @@ class VtuiApp(App[None]):
 
     def _terminal_lost(self) -> None:
         log.warning("the terminal went away; exiting")
-        self.exit(return_code=129)
+        self.exit(return_code=HUNG_UP)
 
     def action_toggle_help(self) -> None:
         if self.screen.query("HelpPanel"):  # by name: the panel (and markdown) is imported when first shown

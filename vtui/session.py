@@ -97,6 +97,12 @@ class Session:
             self._links = Wiring(self.backends, self.nodes)
         return self._links
 
+    def warm_up(self) -> None:
+        """The engines' cheap first listings, started in threads while the TUI loads (socket reads
+        release the GIL): the hub shows them on its first frame."""
+        for backend in self.backends:
+            backend.warm_up()
+
     # --- changes -------------------------------------------------------------------------
 
     def add_hosts(self, targets: Sequence[str]) -> list[str]:

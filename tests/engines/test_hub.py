@@ -43,6 +43,32 @@ async def test_engine_that_appears_later_is_picked_up(
         await hub.stop()
 
 
+async def test_warm_up_lists_before_docker_py_and_an_action_at_once_waits_for_the_connection(
+    containers: Containers,
+) -> None:
+    """The TUI lists this machine's containers with one GET on the socket while it loads (warm_up),
+    before docker-py is imported: they are in the hub's first snapshot, and an action on one of them
+    taken at once waits for the connection instead of failing with "not connected"."""
+    running = containers.run()
+    backend = DockerBackend("local", "unix:///var/run/docker.sock")
+    backend.warm_up()
+    async with asyncio.timeout(10):
+        while backend._first is not None and not backend._first.done():  # the listing's thread
+            await asyncio.sleep(0.01)
+    hub = Hub([backend])
+    assert running.id in {n.id for n in hub.inventory.nodes}
+    assert hub.inventory.engines[0].state is EngineState.UP
+    node = next(n for n in hub.inventory.nodes if n.id == running.id)
+    asked = asyncio.create_task(backend.netns_pid(node))  # the user is quicker than docker-py's import
+    await asyncio.sleep(0.1)
+    hub.start()
+    try:
+        running.handle.reload()
+        assert await asked == running.handle.attrs["State"]["Pid"]
+    finally:
+        await hub.stop()
+
+
 class SocketRelay:
     """A unix socket relaying to dockerd, which the test can cut and restore: a real lost connection."""
 

@@ -34,6 +34,7 @@ from vtui.model.stats import Sample
 from vtui.screens.inventory import InventoryScreen
 from vtui.screens.no_engines import NoEnginesScreen
 from vtui.session import Session
+from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import NodeTable
 
 SIZE = (160, 45)
@@ -256,7 +257,9 @@ async def test_live_figures_detail_pane_and_cpu_sort(containers: Containers) -> 
         await wait_for(pilot, lambda: len(app.hub.stats.history.series(busy.key, "cpu_percent")) >= 3, 6)
         def top_bar_is_busiest_sample_of_100() -> bool:  # a 0-100 scale, not one fitted to the samples
             series = app.hub.stats.history.series(busy.key, "cpu_percent")
-            spark = str(app.screen.query_one("#spark-cpu_percent").render())
+            cpu_line = next(line for line in app.screen.query_one(NodeDetail).render().plain.splitlines()
+                            if line.startswith("CPU %"))
+            spark = "".join(c for c in cpu_line.split("MEM")[0] if c in BARS)
             return one_core(max(series)) and max(spark, key=BARS.index) == BARS[min(8, round(max(series) / 12.5))]
 
         await wait_for(pilot, top_bar_is_busiest_sample_of_100, 10)

@@ -8,7 +8,7 @@ import signal
 import uuid
 from pathlib import Path
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input
 
 from tests.conftest import Containers, run_from_palette, sh, wait_for
 from tests.engines.test_link_cli import icmp_types
@@ -23,6 +23,7 @@ from vtui.screens.confirm import ConfirmScreen
 from vtui.screens.links import LinksScreen
 from vtui.screens.prompt import PromptScreen
 from vtui.session import Session
+from vtui.widgets.node_detail import NodeDetail
 
 
 async def test_two_marked_containers_are_wired_listed_taken_down_and_removed(containers: Containers) -> None:
@@ -89,8 +90,8 @@ async def test_impair_and_capture_from_the_links_screen(containers: Containers, 
         await wait_for(pilot, lambda: any(n.name == b.name for n in app.hub.inventory.nodes))
         record, _ = await app.wiring.add(a.name, b.name, addresses={"a": ["10.91.0.1/30"], "b": ["10.91.0.2/30"]})
         await pilot.press("slash", *a.name, "enter")
-        detail = app.inventory_screen.query_one("#identity", Static)
-        await wait_for(pilot, lambda: f"eth1 → {b.name}:eth1" in str(detail.content))  # the detail pane's links
+        detail = app.inventory_screen.query_one(NodeDetail)
+        await wait_for(pilot, lambda: f"eth1 → {b.name}:eth1" in detail.identity.plain)  # the detail pane's links
         await run_from_palette(pilot, "links", "Links")  # the palette offers it too
         await wait_for(pilot, lambda: isinstance(app.screen, LinksScreen)
                        and app.screen.query_one(DataTable).row_count == 1)

@@ -44,3 +44,23 @@ def test_exits_on_sighup(vtui_on_a_pty: tuple[subprocess.Popen[bytes], int]) -> 
     proc.send_signal(signal.SIGHUP)
     assert proc.wait(timeout=10) == 129
     os.close(master)
+
+
+def test_exits_when_the_terminal_is_closed_while_it_starts() -> None:
+    """The SSH session drops while vtui draws its first frames: Textual's goodbye to the dead terminal
+    can block for good (its writer thread has died on the pty's EIO); vtui leaves all the same."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "vtui", "--demo"], stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    try:
+        deadline = time.monotonic() + 15
+        seen = b""
+        while b"\x1b[?1049h" not in seen:  # the alternate screen: Textual has started drawing
+            assert time.monotonic() < deadline, "vtui did not start"
+            seen += os.read(master, 65536)
+        os.close(master)
+        assert proc.wait(timeout=15) == 129
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -134,6 +134,17 @@ class Backend(ABC):
     async def _connect(self) -> None:
         """Open the engine's own connection."""
 
+    def warm_up(self) -> None:
+        """Start, in this backend's threads, a listing cheaper than connect() (none of the engine's
+        library loaded), before the event loop runs: the TUI calls it before loading Textual, and
+        the hub takes the result when it is made. Most backends have none."""
+        return
+
+    def first_listing(self) -> list[Node] | None:
+        """warm_up()'s nodes if they have come (it never waits); None when there are none yet or it
+        failed (connect() then lists, or says why)."""
+        return None
+
     @abstractmethod
     async def close(self) -> None:
         """Close the connection; safe to call more than once or unconnected."""

@@ -10,18 +10,14 @@ import shlex
 import threading
 import time
 from collections.abc import AsyncGenerator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-import docker
-import docker.errors
-import requests
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
 
 from vtui.backends.base import Backend, Capability, Change, LineSplitter, NodeSpec, Removed, Reset, Upsert
 from vtui.backends.cgroups import CounterReader
-from vtui.backends.docker_create import make_container
 from vtui.backends.docker_logs import LOGS_JOIN_TIMEOUT, LOGS_THREAD, LinePipe
 from vtui.backends.docker_nodes import container_node, inspected_node
+from vtui.backends.docker_socket import ApiRefused, get_json
 from vtui.backends.docker_stats import api_sample
 from vtui.console.docker_exec import DEFAULT_SHELL, open_attach, open_exec
 from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession, NotRunning, ViewOnly
@@ -30,12 +26,28 @@ from vtui.model import Kind, Node, State
 from vtui.model.stats import Sample
 from vtui.transport import Transport
 
+if TYPE_CHECKING:
+    import docker
+    import docker.errors
+    import requests
+
 log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 STOP_TIMEOUT = 10  # seconds between SIGTERM and SIGKILL, as docker stop
+OPEN_WAIT = 20.0  # seconds a call waits for a connect() under way (docker-py's own timeout is 15)
+FIRST_LISTING_TIMEOUT = 5.0  # seconds; then connect() takes over, with its own timeout and messages
 LIFECYCLE_THREADS = 16  # containers made or removed at once (and docker-py's connections)
 
+
+
+def _load_docker_py() -> None:
+    """docker-py and requests (about 0.1 s to import, as much as the rest of the first frame):
+    imported when the first API client is made, in the backend's thread, not at start-up."""
+    global docker, requests  # the module's names for them, bound once
+    import docker
+    import docker.errors
+    import requests
 
 
 def default_base_url() -> str:
@@ -86,6 +98,9 @@ class DockerBackend(Backend):
         super().__init__(host, base_url, read_only=read_only, transport=transport)
         self._api: docker.APIClient | None = None
         self._counters = counters
+        self._first: Future[Any] | None = None  # warm_up()'s listing, until first_listing() takes it
+        self._opening = threading.Event()  # clear while connect() makes the client
+        self._opening.set()
         # the stats API costs ~1 s per container: its own threads, so it never delays events
         self._stats_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vtui-docker-stats")
         # containers made and removed by labs: dockerd does many at once, as `docker rm -f A B …` asks it to
@@ -93,14 +108,47 @@ class DockerBackend(Backend):
 
     @property
     def api(self) -> docker.APIClient:
+        """The client; while connect() makes it (the nodes can be on screen before, from warm_up), the
+        calling thread waits for it. Called on the event loop only after `await self._connected()`."""
+        if self._api is None and not self._opening.is_set():
+            self._opening.wait(OPEN_WAIT)
         if self._api is None:
+            _load_docker_py()  # the callers' except clauses name its errors
             raise self.unavailable("not connected")
         return self._api
 
+    async def _connected(self) -> None:
+        """Wait, off the event loop, for a connect() under way to finish."""
+        if not self._opening.is_set():
+            await asyncio.to_thread(self._opening.wait, OPEN_WAIT)
+
+    def warm_up(self) -> None:
+        """This machine's socket: its containers fetched in a thread now, without docker-py."""
+        if self.transport is None and self.target.startswith("unix://") and self._first is None:
+            socket_path = self.target.removeprefix("unix://")
+            self._first = self._pool.submit(get_json, socket_path, "/containers/json?all=1", FIRST_LISTING_TIMEOUT)
+
+    def first_listing(self) -> list[Node] | None:
+        first, self._first = self._first, None
+        if first is None or not first.done():
+            return None
+        try:
+            nodes = [container_node(self.host, s) for s in first.result()]
+            self._opening.clear()  # on screen before connect(): calls on them wait for it
+            return nodes
+        except (OSError, ApiRefused, ValueError, TypeError, KeyError) as err:  # TimeoutError is an OSError
+            log.info("docker on %s: no first listing: %s", self.host, err)
+            return None
+
     async def _connect(self) -> None:
-        self._api = await self._call(self._open)
+        self._opening.clear()
+        try:
+            self._api = await self._call(self._open)
+        finally:
+            self._opening.set()
 
     def _open(self) -> docker.APIClient:
+        _load_docker_py()
         api: docker.APIClient | None = None
         try:
             # version="auto" asks the daemon, so this is I/O: we are in a thread.
@@ -167,6 +215,8 @@ class DockerBackend(Backend):
 
     def _create(self, spec: NodeSpec) -> Node:
         try:
+            from vtui.backends.docker_create import make_container
+
             return make_container(self.api, self.host, spec)
         except docker.errors.APIError as err:
             raise Refused(f"create {spec.name!r} on {self.host}: {err.explanation or err}") from err
@@ -211,6 +261,7 @@ class DockerBackend(Backend):
         if node.state is not State.RUNNING:
             what = "attaching" if request.attach else "a shell"
             raise NotRunning(f"{node.name!r} is {node.state}: {what} needs a running container")
+        await self._connected()
         if request.attach:
             session = await open_attach(self.api, self._call, node.id, node.name)
             return ViewOnly(session) if self.read_only else session
@@ -318,6 +369,7 @@ class DockerBackend(Backend):
         headers (stream type, length) and hands over the payloads; with a TTY the stream is raw and
         comes byte by byte. Either way lines may be split across chunks: LineSplitter joins them.
         """
+        await self._connected()
         api, pipe = self.api, LinePipe(asyncio.get_running_loop())
 
         def pump() -> None:

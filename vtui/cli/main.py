@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as err:  # a config or hosts file that cannot be read
         raise VtuiError(err.strerror or str(err)) from err
     if not args.command:
+        session.warm_up()  # the first listings, read while textual loads
         from vtui.app import VtuiApp  # the TUI (and textual) only when needed
 
         app = VtuiApp(session)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -18,18 +18,14 @@ from textual.widgets import Footer, Header, Input, Static
 from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, Asked, Option, ShutdownTimedOut, keyed
 from vtui.backends.base import Capability
 from vtui.errors import LinkError, VtuiError
-from vtui.links.wiring import NEW_NIC, Wiring
 from vtui.messages import ConsoleWanted, InventoryChanged
 from vtui.model import EngineState, HostState, HostStatus, Inventory, Kind, Node, State
 from vtui.model.filtering import HOST_PREFIX, filter_nodes
 from vtui.model.format import human_bytes, human_rate, milliseconds, percent
 from vtui.model.refs import qualified
 from vtui.model.stats import History, total
-from vtui.net.plan import DEFAULT_MTU
 from vtui.screens.action_menu import ActionMenu
 from vtui.screens.confirm import ConfirmScreen
-from vtui.screens.links import LinksScreen
-from vtui.screens.logs import LogsScreen
 from vtui.screens.prompt import PickScreen, PromptScreen
 from vtui.services.hub import HISTORY_SECONDS, Hub
 from vtui.services.triage import STOPPED_STATES, stop_report
@@ -37,6 +33,9 @@ from vtui.widgets import set_content
 from vtui.widgets.node_detail import NodeDetail
 from vtui.widgets.node_table import COLUMNS, LARGEST_FIRST, SORTABLE, NodeTable
 from vtui.widgets.stop_report import StopReportPane
+
+if TYPE_CHECKING:  # the links (netlink, the kinds) and the screens behind keys load when first used
+    from vtui.links.wiring import Wiring
 
 ENGINE_MARK = {
     EngineState.UP: ("●", "green"),
@@ -143,12 +142,17 @@ class InventoryScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self.hub: Hub | None = None  # set by the app; actions go through it
-        self.wiring: Wiring | None = None  # set by the app; links go through it
+        self.links: Callable[[], Wiring] | None = None  # set by the app: the links service, made on first use
+        self.links_shown = False  # the detail pane lists a node's links once the app has loaded the service
         self.triage = False  # only stopped nodes, and why they stopped
         self._report_for: tuple[str, State, str] | None = None
         self.inventory = Inventory()
         self.history = History(0)
         self.query_text = ""
+
+    @property
+    def wiring(self) -> Wiring | None:
+        return self.links() if self.links is not None else None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -185,7 +189,7 @@ class InventoryScreen(Screen[None]):
         if pane.display:
             node = self.table.selected
             stats = self.inventory.stats.get(node.key) if node else None
-            links = self.wiring.links_of(node) if node and self.wiring else []
+            links = self.wiring.links_of(node) if node and self.links_shown and self.wiring else []
             pane.show(node, stats, self.history, HISTORY_SECONDS, links)
 
     def _render_report(self) -> None:
@@ -299,6 +303,8 @@ class InventoryScreen(Screen[None]):
         self.notify(f"{key}: nothing it does fits the selection", severity="warning")
 
     def action_logs(self) -> None:
+        from vtui.screens.logs import LogsScreen
+
         if (node := self.table.selected) and self.hub:
             self.app.push_screen(LogsScreen(self.hub.backend_for(node), node))
 
@@ -316,6 +322,8 @@ class InventoryScreen(Screen[None]):
 
     def action_links(self) -> None:
         """L: every link, live."""
+        from vtui.screens.links import LinksScreen
+
         if self.wiring is not None:
             self.app.push_screen(LinksScreen(self.wiring))
 
@@ -335,6 +343,8 @@ class InventoryScreen(Screen[None]):
 
     async def _segment(self, nodes: list[Node]) -> None:
         """w with three or more marked: a segment (a bridge) that each of them joins."""
+        from vtui.net.plan import DEFAULT_MTU
+
         if self.wiring is None:
             return
         taken = {s.name for s in self.wiring.book.read().segments.values()}
@@ -361,6 +371,9 @@ class InventoryScreen(Screen[None]):
         self.notify(f"segment {segment}: {', '.join(n.name for n in nodes)} joined", title="Segment")
 
     async def _wire(self, a: Node, b: Node) -> None:
+        from vtui.links.service import NEW_NIC
+        from vtui.net.plan import DEFAULT_MTU
+
         if self.wiring is None:
             return
         specs = qualified(a), qualified(b)

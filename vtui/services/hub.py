@@ -93,8 +93,10 @@ class Hub:
 
     def _include(self, backend: Backend) -> HostLink | None:
         """Track a backend's state; returns its host's link when it is the first backend of that host."""
-        self._nodes[backend] = {}
-        self._status[backend] = EngineStatus(backend.host, backend.engine, backend.where, EngineState.CONNECTING)
+        first = backend.first_listing()  # read while the TUI loaded: on the first frame
+        self._nodes[backend] = {n.key: n for n in first or ()}
+        state = EngineState.CONNECTING if first is None else EngineState.UP
+        self._status[backend] = EngineStatus(backend.host, backend.engine, backend.where, state)
         link = host_links([backend]).get(backend.host)
         if link is None or backend.host in self.links:
             return None
