@@ -87,8 +87,8 @@ class VtuiApp(App[None]):
         self.inventory_screen.hub = hub
         self.inventory_screen.links = lambda: self.wiring
         self.sub_title = "demo" if session.demo else _shown(session.hosts)
-        hub.subscribe(self._published)
-        hub.start()
+        hub.subscribe(self._published)  # its first snapshot has warm_up's nodes: on the first frame
+        self.call_after_refresh(hub.start)  # its engine libraries load after that frame, not against it
         self.set_timer(LINKS_AFTER, lambda: self._start_links(session))
 
     def _start_links(self, session: Session) -> None:
