@@ -23,7 +23,8 @@ import pytest
 
 from tests.conftest import open_fds
 from vtui.cli.discover import run_discover
-from vtui.transport.discovery import PORTS, Found, OpenPort, Scan, Service, parse_network, parse_ports
+from vtui.transport.discovery import Scan
+from vtui.transport.scan_terms import PORTS, Found, OpenPort, Service, parse_network, parse_ports
 
 OPENSSH = b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"
 DROPBEAR = b"Welcome, stranger\r\nSSH-2.0-dropbear_2022.83\r\n"  # RFC 4253: lines may come first
@@ -211,7 +212,8 @@ async def test_ipv6_loopback() -> None:
 
 NETNS_SCAN = """
 import asyncio, json
-from vtui.transport.discovery import Scan, Service
+from vtui.transport.discovery import Scan
+from vtui.transport.scan_terms import Service
 scan = Scan("10.99.0.0/28", [Service(22, "ssh"), Service(2375, "docker")], timeout=0.3)
 assert asyncio.run(scan.run()) == []
 print(json.dumps(scan.summary().__dict__))

@@ -11,7 +11,8 @@ from typing import TextIO
 
 from vtui.cli.terminal import columns
 from vtui.errors import ConfigError
-from vtui.transport.discovery import COLUMNS, PORTS, Found, Scan, Service, family, parse_ports, ssh_target
+from vtui.transport.discovery import Scan
+from vtui.transport.scan_terms import COLUMNS, PORTS, Found, Service, family, parse_ports, ssh_target
 
 PROGRESS_EVERY = 0.1  # seconds between progress lines on a terminal
 

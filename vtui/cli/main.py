@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.command == "discover":
         from vtui.cli.discover import run_discover
-        from vtui.transport.discovery import PORTS
+        from vtui.transport.scan_terms import PORTS
 
         return asyncio.run(run_discover(args.cidr, ports=args.ports or PORTS, concurrency=args.concurrency,
                                         rate=args.rate, timeout=args.timeout, json_out=args.json, add=args.add))

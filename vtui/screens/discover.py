@@ -14,7 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, ProgressBar, Static
 
 from vtui.messages import HostsAdded
-from vtui.transport.discovery import COLUMNS, Found, Scan, ssh_target
+from vtui.transport.discovery import Scan
+from vtui.transport.scan_terms import COLUMNS, Found, ssh_target
 
 PROGRESS_EVERY = 0.1  # seconds between progress repaints
 

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static
 
-from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, Asked, Option, ShutdownTimedOut, keyed
-from vtui.backends.base import Capability
+from vtui.actions import ACTIONS, keyed
 from vtui.errors import LinkError, VtuiError
 from vtui.messages import ConsoleWanted, InventoryChanged
-from vtui.model import EngineState, HostState, HostStatus, Inventory, Kind, Node, State
+from vtui.model import Inventory, Kind, Node, State
 from vtui.model.filtering import HOST_PREFIX, filter_nodes
-from vtui.model.format import human_bytes, human_rate, milliseconds, percent
 from vtui.model.refs import qualified
-from vtui.model.stats import History, total
-from vtui.screens.action_menu import ActionMenu
-from vtui.screens.confirm import ConfirmScreen
-from vtui.screens.prompt import PickScreen, PromptScreen
+from vtui.model.stats import History
+from vtui.screens.acting import ActingScreen
+from vtui.screens.hosts_lines import hosts_lines
+from vtui.screens.prompt import PromptScreen
 from vtui.services.hub import HISTORY_SECONDS, Hub
 from vtui.services.triage import STOPPED_STATES, stop_report
 from vtui.widgets import set_content
@@ -37,82 +31,8 @@ from vtui.widgets.stop_report import StopReportPane
 if TYPE_CHECKING:  # the links (netlink, the kinds) and the screens behind keys load when first used
     from vtui.links.wiring import Wiring
 
-ENGINE_MARK = {
-    EngineState.UP: ("●", "green"),
-    EngineState.CONNECTING: ("◌", "yellow"),
-    EngineState.UNAVAILABLE: ("✖", "red"),
-}
 
-
-HOST_MARK = {
-    HostState.UP: ("●", "green"),
-    HostState.CONNECTING: ("◌", "yellow"),
-    HostState.DEGRADED: ("◐", "yellow"),
-    HostState.UNREACHABLE: ("✖", "red"),
-    HostState.AUTH_FAILED: ("✖", "red"),
-    HostState.UNTRUSTED: ("!", "bold red"),
-}
-HOST_LINES = 4  # hosts shown a line each; more are summed up in one line (H lists them)
-PROBLEM_LINES = 3
-
-
-def hosts_lines(inventory: Inventory) -> Text:
-    """A line per host (its state, engines and the totals of its nodes), or one line for many hosts;
-    then why a host or an engine is down."""
-    text = Text()
-    problems: list[tuple[str, str]] = []
-    hosts = inventory.hosts or tuple(
-        HostStatus(h, h, HostState.UP) for h in dict.fromkeys(e.host for e in inventory.engines))
-    for host in hosts:
-        reached = host.state in (HostState.UP, HostState.DEGRADED)
-        if not reached and host.reason:
-            problems.append((f"{host.name} {host.state}: {host.reason}", "red"))
-        for status in (e for e in inventory.engines if e.host == host.name):
-            if status.reason and reached:
-                problems.append((f"{status.host} {status.engine} {status.state}: {status.reason}", "red"))
-            if status.note:
-                problems.append((f"{status.host} {status.engine}: {status.note}", "yellow"))
-    if len(hosts) > HOST_LINES:
-        counts = Counter(h.state for h in hosts)
-        text.append(f"{len(hosts)} hosts:", style="bold")
-        for state, (mark, style) in HOST_MARK.items():
-            if counts[state]:
-                text.append(f"  {mark} {counts[state]} {state}", style=style)
-        _totals(text, inventory, inventory.nodes)
-        text.append("   H: host list", style="dim")
-    for host in hosts if len(hosts) <= HOST_LINES else ():
-        if text:
-            text.append("\n")
-        mark, style = HOST_MARK[host.state]
-        text.append(f"{mark} ", style=style)
-        text.append(host.name, style="bold")
-        if host.latency is not None:
-            text.append(f" {milliseconds(host.latency)}", style="dim")
-        for status in (e for e in inventory.engines if e.host == host.name):
-            mark, style = ENGINE_MARK[status.state]
-            text.append(f"  {mark} {status.engine}", style=style)
-        _totals(text, inventory, [n for n in inventory.nodes if n.host == host.name])
-    for line, style in problems[:PROBLEM_LINES]:
-        text.append("\n")
-        text.append(line, style=style)
-    if len(problems) > PROBLEM_LINES:
-        text.append(f"\n… and {len(problems) - PROBLEM_LINES} more (H: host list)", style="red")
-    return text
-
-
-def _totals(text: Text, inventory: Inventory, nodes: Sequence[Node]) -> None:
-    measured = [inventory.stats[n.key] for n in nodes if n.key in inventory.stats]
-    sums = total(measured)
-    running = sum(n.state is State.RUNNING for n in nodes)
-    text.append(f"   {running}/{len(nodes)} running", style="dim")
-    if measured:
-        cpu = f"{percent(sums.cpu_percent)}%" if sums.cpu_percent is not None else "-"
-        text.append(f"   CPU {cpu}  MEM {human_bytes(sums.mem_bytes) or '-'}"
-                    f"  DISK {human_rate(sums.disk_read_bps) or '-'} r {human_rate(sums.disk_write_bps) or '-'} w"
-                    f"  NET {human_rate(sums.net_rx_bps) or '-'} rx {human_rate(sums.net_tx_bps) or '-'} tx")
-
-
-class InventoryScreen(Screen[None]):
+class InventoryScreen(ActingScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
         # priority: handled before the next keys are forwarded, so "/db" typed in
         # one burst lands "db" in the filter box, not in the table
@@ -136,8 +56,6 @@ class InventoryScreen(Screen[None]):
                   id=f"act-{'-'.join(a.name for a in actions)}", show=False)
           for key, actions in keyed().items()),
     ]
-
-    shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds before force-off is offered
 
     def __init__(self) -> None:
         super().__init__()
@@ -406,96 +324,6 @@ class InventoryScreen(Screen[None]):
     def action_mark(self) -> None:
         self.table.toggle_mark()
         self._set_title(self.table.row_count)
-
-    def action_menu(self) -> None:
-        nodes = self.targets()
-        if not nodes:
-            return
-        read_only = bool(self.hub and any(b.read_only for b in self.hub.backends))
-
-        def chosen(name: str | None) -> None:
-            if name:
-                self.start_action(name, nodes)
-
-        self.app.push_screen(ActionMenu(nodes, read_only), chosen)
-
-    def start_action(self, name: str, nodes: Sequence[Node] | None = None) -> None:
-        self.run_worker(self._act(ACTIONS[name], list(nodes or self.targets())), group="actions")
-
-    async def _act(self, action: Action, nodes: list[Node]) -> None:
-        fits = [n for n in nodes if action.applies_to(n)]
-        if not fits:
-            self.notify(f"{action.title} fits none of the chosen nodes", severity="warning")
-            return
-        options = await self._ask(action, fits)
-        if options is None:
-            return  # cancelled: nothing was done
-        results = await asyncio.gather(*(self._act_on(action, n, options) for n in fits))
-        if len(nodes) > 1:
-            failed, skipped = results.count(False), len(nodes) - len(fits)
-            summary = f"{action.title}: {results.count(True)} done, {failed} failed, {skipped} did not fit"
-            self.notify(summary, severity="error" if failed else "information")
-
-    async def _ask(self, action: Action, nodes: list[Node]) -> dict[str, object] | None:
-        """What the action needs from the user first, or None when they cancel.
-
-        Destructive actions are confirmed; deleting a VM takes its name typed out.
-        """
-        options: dict[str, object] = {"timeout": self.shutdown_timeout}
-        names = ", ".join(repr(n.name) for n in nodes[:5]) + (" …" if len(nodes) > 5 else "")
-        for option in (o for o in action.options if o.asked in (Asked.TEXT, Asked.SNAPSHOT)):
-            value = await self._ask_value(action, option, nodes, names)
-            if not value:
-                return None
-            options[option.name] = value
-        if action.name == "delete":  # cannot be undone: each name typed out
-            for node in nodes:
-                question = f"Delete VM {node.name!r}? Type its name to confirm."
-                if await self.app.push_screen_wait(PromptScreen(question, node.name, must_equal=node.name)) is None:
-                    return None
-        elif action.destructive and not await self.app.push_screen_wait(
-                ConfirmScreen(f"{action.title} {names}?", action.description)):
-            return None
-        for option in (o for o in action.options if o.asked is Asked.YES_NO):
-            yes: bool = await self.app.push_screen_wait(ConfirmScreen(option.question, option.help))
-            options[option.name] = yes
-        return options
-
-    async def _ask_value(self, action: Action, option: Option, nodes: list[Node], names: str) -> str | None:
-        """A text option typed in, or a snapshot picked from the VM's; None when cancelled or there is none."""
-        question = option.question.format(names=names, title=action.title)
-        if option.asked is Asked.TEXT:
-            return await self.app.push_screen_wait(PromptScreen(question, option.help))
-        if len(nodes) != 1 or self.hub is None:
-            self.notify(f"{action.title} works on one VM at a time", severity="warning")
-            return None
-        backend = self.hub.backend_for(nodes[0])
-        snaps = await backend.snapshots(nodes[0]) if backend.supports(Capability.SNAPSHOTS) else []
-        if not snaps:
-            self.notify(f"{nodes[0].name!r} has no snapshots", severity="warning")
-            return None
-        choices = [(s.name, f"{s.name}  ({s.state}){'  current' if s.current else ''}  {s.description}")
-                   for s in snaps]
-        picked: str | None = await self.app.push_screen_wait(PickScreen(question, choices))
-        return picked
-
-    async def _act_on(self, action: Action, node: Node, options: dict[str, object]) -> bool:
-        """One node: progress on its row, the result as a notification; True when it worked."""
-        assert self.hub is not None
-        self.table.set_busy(node.key, action.name)
-        try:
-            done = await self.hub.perform(node, action.name, options)
-            self.notify(done)
-            return True
-        except ShutdownTimedOut as err:
-            self.table.set_busy(node.key, None)
-            force = ConfirmScreen(f"{node.name!r} is still running.", f"{err}\n\nForce it off now?")
-            return await self.app.push_screen_wait(force) and await self._act_on(ACTIONS["force-off"], node, options)
-        except VtuiError as err:
-            self.notify(str(err), severity="error", timeout=12)
-            return False
-        finally:
-            self.table.set_busy(node.key, None)
 
     def action_sort_next(self) -> None:
         current = SORTABLE.index(self.table.sort_column) if self.table.sort_column in SORTABLE else -1
