@@ -7,7 +7,8 @@ the backends carry the actions out (and refuse them in read-only mode).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from enum import StrEnum
 
 from vtui.errors import Refused
@@ -38,6 +39,28 @@ class Option:
     question: str = ""  # the TUI's, with {names} for the nodes: "Also remove their anonymous volumes?"
     positional: bool = False  # the CLI takes it after the node, not as --name (one node at a time)
     metavar: str | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """The values of an action's options, typed: a field per option name of the registry (an action
+    reads the fields its options name; the others keep their defaults)."""
+
+    timeout: float | None = None  # seconds; None: the action's own default
+    volumes: bool = False
+    storage: bool = False
+    snapshot: str = ""
+    description: str = ""
+
+    @classmethod
+    def of(cls, values: Mapping[str, object]) -> Options:
+        """From the CLI's flags or the TUI's answers, by option name (None: not given). A name that is
+        no field is a programming error: TypeError."""
+        names = {f.name for f in fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise TypeError(f"no action option is named {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in values.items() if v is not None})  # type: ignore[arg-type]
 
 
 TIMEOUT = Option("timeout", float, "seconds to wait (shutdown: 60, then suggest force-off; stop: 10, then SIGKILL)",

@@ -165,3 +165,19 @@ def test_the_cli_takes_each_actions_declared_options() -> None:
         assert args.action == name and {k: getattr(args, k) for k in expected} == expected, name
         checked += len(expected)
     assert checked == 9  # timeout (3 actions), volumes, snapshot (3), description, storage
+
+
+def test_every_declared_option_is_a_typed_field_of_the_options_the_backends_read() -> None:
+    from dataclasses import fields
+
+    from vtui.actions import ACTIONS, Options
+
+    typed = {f.name: f.type for f in fields(Options)}  # the annotations, as written
+    declared = {o.name: o.type for a in ACTIONS.values() for o in a.options}
+    assert set(declared) == set(typed)
+    for name, kind in declared.items():
+        assert typed[name] in (kind.__name__, f"{kind.__name__} | None"), name
+    options = Options.of({"timeout": 7.0, "volumes": True, "snapshot": "pre-upgrade", "description": None})
+    assert (options.timeout, options.volumes, options.snapshot, options.description) == (7.0, True, "pre-upgrade", "")
+    with pytest.raises(TypeError, match="no action option is named colour"):
+        Options.of({"colour": "red"})

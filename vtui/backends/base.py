@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, TypeVar
 
-from vtui.actions import ACTIONS
+from vtui.actions import ACTIONS, Options
 from vtui.console.session import SHELL, ConsoleRequest, ConsoleSession
 from vtui.errors import ConsoleError, EngineError, HostError, LogsUnavailable, Refused
 from vtui.model import Kind, Node, SnapshotInfo, node_key
@@ -153,7 +153,7 @@ class Backend(ABC):
     async def list_nodes(self) -> list[Node]:
         """Every node of this engine, in one round of calls."""
 
-    async def perform(self, node: Node, action: str, options: Mapping[str, Any] | None = None) -> str:
+    async def perform(self, node: Node, action: str, options: Options | None = None) -> str:
         """Carry out a registered action on one node; returns what was done, in words.
 
         Read-only mode is enforced here, where actions are executed, not only in
@@ -166,11 +166,11 @@ class Backend(ABC):
         if not known.applies_to(node):
             states = ", ".join(sorted(known.states))
             raise Refused(f"cannot {action} {node.name!r}: it is {node.state} ({action} applies when {states})")
-        detail = await self._call(self._perform, node, action, dict(options or {}))
+        detail = await self._call(self._perform, node, action, options or Options())
         return f"{known.done} {node.name!r} ({node.kind} on {node.host})" + (f": {detail}" if detail else "")
 
     @abstractmethod
-    def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
+    def _perform(self, node: Node, action: str, options: Options) -> str | None:
         """The engine calls of one action (in a backend thread); returns a detail worth telling, if any."""
 
     @abstractmethod

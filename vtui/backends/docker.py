@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from vtui.actions import Options
 from vtui.backends.base import Backend, Capability, Change, LineSplitter, NodeSpec, Removed, Reset, Upsert
 from vtui.backends.cgroups import CounterReader
 from vtui.backends.docker_logs import LOGS_JOIN_TIMEOUT, LOGS_THREAD, LinePipe
@@ -187,9 +188,9 @@ class DockerBackend(Backend):
         except (docker.errors.DockerException, requests.RequestException) as err:
             raise self.unavailable(explain(self.target, err)) from err
 
-    def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
+    def _perform(self, node: Node, action: str, options: Options) -> str | None:
         api, cid = self.api, node.id
-        timeout = int(options.get("timeout") or STOP_TIMEOUT)
+        timeout = int(options.timeout or STOP_TIMEOUT)
         calls = {
             "start": lambda: api.start(cid),
             "stop": lambda: api.stop(cid, timeout=timeout),
@@ -197,7 +198,7 @@ class DockerBackend(Backend):
             "kill": lambda: api.kill(cid),
             "pause": lambda: api.pause(cid),
             "resume": lambda: api.unpause(cid),
-            "remove": lambda: api.remove_container(cid, v=bool(options.get("volumes"))),
+            "remove": lambda: api.remove_container(cid, v=options.volumes),
         }
         if action not in calls:
             raise Refused(f"{action} is not implemented for containers")

@@ -7,13 +7,13 @@ import contextlib
 import re
 import shlex
 import time
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Any
 
 import libvirt
 
-from vtui.actions import SHUTDOWN_TIMEOUT, ShutdownTimedOut
+from vtui.actions import SHUTDOWN_TIMEOUT, Options, ShutdownTimedOut
 from vtui.backends.base import Backend, Capability, Change, LineSplitter, NodeSpec, Removed, Reset, Upsert
 from vtui.backends.libvirt_events import ensure_event_loop
 from vtui.backends.libvirt_logs import LOG_POLL, LogFile, log_path
@@ -134,13 +134,13 @@ class LibvirtBackend(Backend):
             memory_bytes=int(max_kib) * 1024,
         )
 
-    async def perform(self, node: Node, action: str, options: Mapping[str, Any] | None = None) -> str:
+    async def perform(self, node: Node, action: str, options: Options | None = None) -> str:
         # Deleting a VM that runs: say the way out, not only which states delete applies in.
         if action == "delete" and node.state is not State.STOPPED and not self.read_only:
             raise Refused(f"delete {node.name!r}: it is {node.state}; force it off first", remedy="force-off")
         return await super().perform(node, action, options)
 
-    def _perform(self, node: Node, action: str, options: dict[str, Any]) -> str | None:
+    def _perform(self, node: Node, action: str, options: Options) -> str | None:
         try:
             dom = self.conn.lookupByUUIDString(node.id)
             simple = {"start": dom.create, "force-off": dom.destroy, "pause": dom.suspend, "resume": dom.resume,
@@ -151,9 +151,9 @@ class LibvirtBackend(Backend):
                 return None
             if action == "shutdown":
                 dom.shutdown()
-                return self._await_power_off(dom, node, float(options.get("timeout") or SHUTDOWN_TIMEOUT))
+                return self._await_power_off(dom, node, options.timeout or SHUTDOWN_TIMEOUT)
             if action == "delete":
-                return delete_vm(self.conn, dom, node, bool(options.get("storage")))
+                return delete_vm(self.conn, dom, node, options.storage)
             if handler := KEPT_STATE_ACTIONS.get(action):
                 return handler(dom, node, options)
         except libvirt.libvirtError as err:

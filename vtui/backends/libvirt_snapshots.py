@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from typing import Any
 
 import libvirt
 
+from vtui.actions import Options
 from vtui.backends.libvirt_states import state_word
 from vtui.backends.libvirt_storage import disks
 from vtui.errors import Refused
@@ -19,12 +19,12 @@ def snapshot_list(dom: libvirt.virDomain) -> list[SnapshotInfo]:
     return sorted((_snapshot_info(s) for s in dom.listAllSnapshots(0)), key=lambda i: (i.created, i.name))
 
 
-def _save(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
+def _save(dom: libvirt.virDomain, node: Node, options: Options) -> str:
     dom.managedSave(0)
     return "its memory is in a managed save image; start or restore resumes it"
 
 
-def _restore(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
+def _restore(dom: libvirt.virDomain, node: Node, options: Options) -> str:
     if not dom.hasManagedSaveImage(0):
         raise Refused(f"restore {node.name!r}: it has no managed save image "
                       "(saving it makes one; starting boots it afresh)")
@@ -32,14 +32,13 @@ def _restore(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str
     return f"it is {state_word(dom)}"
 
 
-def _snapshot_name(verb: str, node: Node, options: dict[str, Any]) -> str:
-    name = options.get("snapshot")
-    if not name:
+def _snapshot_name(verb: str, node: Node, options: Options) -> str:
+    if not options.snapshot:
         raise Refused(f"{verb} {node.name!r}: no snapshot name was given")
-    return str(name)
+    return options.snapshot
 
 
-def _snapshot(verb: str, dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> libvirt.virDomainSnapshot:
+def _snapshot(verb: str, dom: libvirt.virDomain, node: Node, options: Options) -> libvirt.virDomainSnapshot:
     """The snapshot named in options; refuses with the names there are when it does not exist."""
     name = _snapshot_name(verb, node, options)
     try:
@@ -52,7 +51,7 @@ def _snapshot(verb: str, dom: libvirt.virDomain, node: Node, options: dict[str, 
     raise Refused(f"{verb} {node.name!r}: no snapshot is named {name!r} ({there})")
 
 
-def _snapshot_create(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
+def _snapshot_create(dom: libvirt.virDomain, node: Node, options: Options) -> str:
     """An internal snapshot: disks (qcow2) plus memory when the VM runs. ATOMIC: all or nothing.
 
     Never DISK_ONLY: on a shut-off VM that makes an external overlay, which libvirt
@@ -64,15 +63,15 @@ def _snapshot_create(dom: libvirt.virDomain, node: Node, options: dict[str, Any]
                       f"need one (in qcow2 format)")
     root = ET.Element("domainsnapshot")
     ET.SubElement(root, "name").text = name
-    if description := options.get("description"):
-        ET.SubElement(root, "description").text = str(description)
+    if options.description:
+        ET.SubElement(root, "description").text = options.description
     snap = dom.snapshotCreateXML(ET.tostring(root, encoding="unicode"), libvirt.VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC)
     info = _snapshot_info(snap)
     what = "disks" if info.state in ("shutoff", "disk-snapshot") else "disks and memory"
     return f"snapshot {name!r} of its {what} ({info.state})"
 
 
-def _snapshot_revert(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
+def _snapshot_revert(dom: libvirt.virDomain, node: Node, options: Options) -> str:
     snap = _snapshot("snapshot revert", dom, node, options)
     # A managed save image is newer state than any snapshot: left behind, the next
     # start would resume it over the reverted disks.
@@ -84,7 +83,7 @@ def _snapshot_revert(dom: libvirt.virDomain, node: Node, options: dict[str, Any]
     return f"to snapshot {snap.getName()!r}; it is {state_word(dom)}{note}"
 
 
-def _snapshot_delete(dom: libvirt.virDomain, node: Node, options: dict[str, Any]) -> str:
+def _snapshot_delete(dom: libvirt.virDomain, node: Node, options: Options) -> str:
     snap = _snapshot("snapshot delete", dom, node, options)
     snap.delete(0)  # this one only; its children are kept
     return repr(snap.getName())
@@ -102,7 +101,7 @@ def _snapshot_info(snap: libvirt.virDomainSnapshot) -> SnapshotInfo:
 
 
 # The actions on a VM's kept states, by name: each says what it did (raises libvirt.libvirtError or Refused).
-KEPT_STATE_ACTIONS: dict[str, Callable[[libvirt.virDomain, Node, dict[str, Any]], str]] = {
+KEPT_STATE_ACTIONS: dict[str, Callable[[libvirt.virDomain, Node, Options], str]] = {
     "save": _save,
     "restore": _restore,
     "snapshot-create": _snapshot_create,

@@ -8,11 +8,10 @@ import json
 import shlex
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from vtui.actions import ACTIONS
+from vtui.actions import ACTIONS, Options
 from vtui.backends.base import Backend, Capability, backend_for
 from vtui.cli.ls import connected, described
 from vtui.cli.parser import GROUPS
@@ -40,7 +39,7 @@ class Outcome:
     problems: list[str] = field(default_factory=list)  # engines that did not answer, names that did not resolve
 
 
-async def act(backends: Sequence[Backend], action: str, refs: Sequence[NodeRef], options: Mapping[str, Any]) -> Outcome:
+async def act(backends: Sequence[Backend], action: str, refs: Sequence[NodeRef], options: Options) -> Outcome:
     """Resolve every name first (one bad name: nothing is done), then act on each node at once."""
     outcome = Outcome()
     async with connected(backends) as (listed, failures):
@@ -141,7 +140,7 @@ def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
     """`vtui VERB NODE…`: 0 when every node took the action, 1 when one did not, 2 when nothing was done."""
     if not _confirmed(args):
         return 2
-    options = {option.name: getattr(args, option.name) for option in ACTIONS[args.action].options}
+    options = Options.of({option.name: getattr(args, option.name) for option in ACTIONS[args.action].options})
     outcome = asyncio.run(act(backends, args.action, args.nodes, options))
     for problem in outcome.problems:
         print(f"vtui: {problem}", file=sys.stderr)

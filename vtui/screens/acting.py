@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from textual.screen import Screen
 
-from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, Asked, Option, ShutdownTimedOut
+from vtui.actions import ACTIONS, SHUTDOWN_TIMEOUT, Action, Asked, Option, Options, ShutdownTimedOut
 from vtui.backends.base import Capability
 from vtui.errors import VtuiError
 from vtui.model import Node
@@ -63,7 +63,7 @@ class ActingScreen(Screen[None]):
             summary = f"{action.title}: {results.count(True)} done, {failed} failed, {skipped} did not fit"
             self.notify(summary, severity="error" if failed else "information")
 
-    async def _ask(self, action: Action, nodes: list[Node]) -> dict[str, object] | None:
+    async def _ask(self, action: Action, nodes: list[Node]) -> Options | None:
         """What the action needs from the user first, or None when they cancel.
 
         Destructive actions are confirmed; deleting a VM takes its name typed out.
@@ -86,7 +86,7 @@ class ActingScreen(Screen[None]):
         for option in (o for o in action.options if o.asked is Asked.YES_NO):
             yes: bool = await self.app.push_screen_wait(ConfirmScreen(option.question, option.help))
             options[option.name] = yes
-        return options
+        return Options.of(options)
 
     async def _ask_value(self, action: Action, option: Option, nodes: list[Node], names: str) -> str | None:
         """A text option typed in, or a snapshot picked from the VM's; None when cancelled or there is none."""
@@ -106,7 +106,7 @@ class ActingScreen(Screen[None]):
         picked: str | None = await self.app.push_screen_wait(PickScreen(question, choices))
         return picked
 
-    async def _act_on(self, action: Action, node: Node, options: dict[str, object]) -> bool:
+    async def _act_on(self, action: Action, node: Node, options: Options) -> bool:
         """One node: progress on its row, the result as a notification; True when it worked."""
         assert self.hub is not None
         self.table.set_busy(node.key, action.name)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
 
+from vtui.actions import Options
 from vtui.backends.base import Backend, Removed, Reset, Upsert, backend_for, host_links
 from vtui.errors import EngineError, HostError
 from vtui.model import LOCAL_HOST, EngineState, EngineStatus, HostState, HostStatus, Inventory, Node, State
@@ -199,7 +199,7 @@ class Hub:
     def backend_for(self, node: Node) -> Backend:
         return backend_for(self.backends, node)
 
-    async def perform(self, node: Node, action: str, options: Mapping[str, Any] | None = None) -> str:
+    async def perform(self, node: Node, action: str, options: Options | None = None) -> str:
         """Carry out an action; the engine's event then updates the inventory."""
         return await self.backend_for(node).perform(node, action, options)
 
