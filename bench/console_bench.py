@@ -246,7 +246,8 @@ async def widget_flood(node: Node, size: int, presses: int,
     async with app.run_test(size=(COLS, ROWS + 4)) as pilot:
         app.post_message(ConsoleWanted(node))
         deadline = time.monotonic() + 20
-        while not app.consoles.panes or "#" not in "".join(app.consoles.panes[0].terminal.screen_lines()):
+        while not app.consoles.panes or not app.consoles.panes[0].query("Terminal") or (
+                "#" not in "".join(app.consoles.panes[0].terminal.screen_lines())):  # mounted, then the prompt
             if time.monotonic() > deadline:
                 raise RuntimeError("the console did not open in the app")
             await pilot.pause(0.05)

@@ -49,7 +49,7 @@ from tests.support.sshlab import STATE_FILE, LabError, SshLab
 from vtui.backends.base import Backend
 from vtui.backends.registry import remote_backends
 from vtui.backends.remote_counters import counter_command
-from vtui.config.hosts import HostSpec
+from vtui.config.hosts import HostSpec, engines
 from vtui.model import HostState, Inventory, Kind, Node
 from vtui.model.stats import Sample
 from vtui.services.hub import Hub
@@ -347,7 +347,7 @@ class PollLog:
 
 
 def make_hub(hosts: Sequence[str]) -> Hub:
-    return Hub(remote_backends([HostSpec(h, h) for h in hosts]), interval=INTERVAL)
+    return Hub(remote_backends([HostSpec(h, h, engines()) for h in hosts]), interval=INTERVAL)  # both engines
 
 
 @dataclass
@@ -386,6 +386,8 @@ async def vtui_inventory(hosts: Sequence[str], expected: Expected, stops: Stops)
     """Seconds from building the hub to every host connected, and to the first full snapshot."""
     t0 = time.perf_counter()
     hub = make_hub(hosts)
+    if len(hub.links) != len(hosts):  # else "every host connected" holds of no host at all
+        raise BenchError(f"the hub follows {len(hub.links)} of the {len(hosts)} hosts")
     watch = Watch(hub)
     hub.start()
     try:

@@ -100,8 +100,9 @@ class DockerBackend(Backend):
         self._api: docker.APIClient | None = None
         self._counters = counters
         self._first: Future[Any] | None = None  # warm_up()'s listing, until first_listing() takes it
-        self._opening = threading.Event()  # clear while connect() makes the client
-        self._opening.set()
+        # clear until connect() has tried to make the client: a call made before (the nodes can be on
+        # screen first, from warm_up) waits for it; after a failed connect() or close(), calls fail at once
+        self._opening = threading.Event()
         # the stats API costs ~1 s per container: its own threads, so it never delays events
         self._stats_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vtui-docker-stats")
         # containers made and removed by labs: dockerd does many at once, as `docker rm -f A B …` asks it to
@@ -134,9 +135,7 @@ class DockerBackend(Backend):
         if first is None or not first.done():
             return None
         try:
-            nodes = [container_node(self.host, s) for s in first.result()]
-            self._opening.clear()  # on screen before connect(): calls on them wait for it
-            return nodes
+            return [container_node(self.host, s) for s in first.result()]
         except (OSError, ApiRefused, ValueError, TypeError, KeyError) as err:  # TimeoutError is an OSError
             log.info("docker on %s: no first listing: %s", self.host, err)
             return None
