@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from vtui.cli.main import main
 from vtui.errors import ConfigError
 from vtui.labs.clab import read_lab
 from vtui.labs.graph import draw, layers
@@ -144,3 +145,12 @@ def test_a_lab_is_drawn_in_layers_and_as_mermaid_and_dot(tmp_path: Path) -> None
     dot = draw(lab, "dot", {frozenset({("srl", "e1-1"), ("h1", "eth1")}): "up"})
     assert '"srl" -- "h1" [taillabel="e1-1", headlabel="eth1", label="up"];' in dot
     assert 'style=dashed' in dot.splitlines()[-2]
+
+
+def test_vtui_lab_graph_refuses_a_format_it_does_not_draw(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path, CLAB)
+    assert main(["lab", "graph", str(path), "--format", "svg"]) == 2
+    assert capsys.readouterr().err.strip() == "vtui: no graph format 'svg' (formats: ascii, mermaid, dot)"
+    assert main(["lab", "graph", str(path), "--format", "mermaid"]) == 0
+    assert capsys.readouterr().out.startswith("graph")

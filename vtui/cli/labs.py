@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, backends: Sequence[Backend]) -> int:
     if args.lab_command == "graph":
         try:
             print(draw(read_lab(args.file), args.format))
-        except ConfigError as err:
+        except (ConfigError, ValueError) as err:  # ValueError: a format draw() does not know, in its words
             print(f"vtui: {err}", file=sys.stderr)
             return 2
         return 0

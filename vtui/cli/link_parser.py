@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from vtui.net.book import SIDES
-from vtui.net.plan import DEFAULT_MTU
+from vtui.net.plan import DEFAULT_MTU, SIDES
 
 LINK_HELP = "a link's id (from `vtui link ls`), or one of its ends as NODE:IF"
 

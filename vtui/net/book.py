@@ -22,8 +22,7 @@ import platformdirs
 
 from vtui.errors import LinkError
 from vtui.net.plan import DEFAULT_MTU, Impairment
-
-SIDES = ("a", "b")
+from vtui.net.plan import SIDES as SIDES  # where the records' users have always found it
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from vtui.errors import LinkError
 GROUP = 0x7674  # "vt": the interface group of every vtui interface
 IFNAME_MAX = 15  # bytes: the kernel's IFNAMSIZ less its NUL
 DEFAULT_MTU = 1500
+SIDES = ("a", "b")  # a link's two ends
 HERE = 0  # an End's pid for the namespace of the host itself (of the process carrying the plan out)
 _IFNAME = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
 
