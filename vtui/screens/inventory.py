@@ -81,6 +81,7 @@ class InventoryScreen(ActingScreen):
             yield NodeDetail(id="detail")
             yield StopReportPane(id="stop-report")
             yield Input(placeholder="filter: words in name, host, kind, state, image", id="filter")
+        yield Footer()
 
     @property
     def table(self) -> NodeTable:
@@ -90,13 +91,6 @@ class InventoryScreen(ActingScreen):
         self.query_one("#filter", Input).display = False
         self.query_one(StopReportPane).display = False
         self._render_inventory()
-        self.call_after_refresh(self._mount_footer)
-
-    async def _mount_footer(self) -> None:
-        """The key bar (a widget per key) comes one frame after the table: the first rows are ~40 ms
-        sooner. It shows the keys once told that they are there."""
-        await self.mount(Footer())
-        self.refresh_bindings()
 
     def on_inventory_changed(self, message: InventoryChanged) -> None:
         self.inventory, self.history = message.inventory, message.history

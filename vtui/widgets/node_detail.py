@@ -48,6 +48,7 @@ class NodeDetail(Widget):
         self.history = History(0)
         self.links: Sequence[str] = ()
         self.identity = Text()
+        self._drawn = Text()
 
     def show(self, node: Node | None, stats: NodeStats | None, history: History, seconds: int,
              links: Sequence[str] = ()) -> None:
@@ -55,11 +56,20 @@ class NodeDetail(Widget):
         if self.border_title != title:
             self.border_title = title
         identity = _identity(node, stats, links)
-        lines_changed = identity.plain.count("\n") != self.identity.plain.count("\n")  # a links line came or went
         self.node, self.stats, self.history, self.links, self.identity = node, stats, history, links, identity
-        self.refresh(layout=lines_changed)
+        drawn = self._lines()
+        if drawn != self._drawn:  # a repaint only for what changed: most stats ticks change no cell here
+            lines_changed = drawn.plain.count("\n") != self._drawn.plain.count("\n")  # a links line came or went
+            self._drawn = drawn
+            self.refresh(layout=lines_changed)
+
+    def on_resize(self) -> None:
+        self._drawn = self._lines()  # the sparklines' width
 
     def render(self) -> Text:
+        return self._drawn
+
+    def _lines(self) -> Text:
         label_style = self.get_component_rich_style("node-detail--label")
         spark_style = self.get_component_rich_style("node-detail--spark")
         spark_width = max(0, (self.content_size.width - PER_LINE * (LABEL + VALUE)) // PER_LINE)
