@@ -46,7 +46,6 @@ class NodeDetail(Widget):
         self.node: Node | None = None
         self.stats: NodeStats | None = None
         self.history = History(0)
-        self.links: Sequence[str] = ()
         self.identity = Text()
         self._drawn = Text()
 
@@ -56,7 +55,7 @@ class NodeDetail(Widget):
         if self.border_title != title:
             self.border_title = title
         identity = _identity(node, stats, links)
-        self.node, self.stats, self.history, self.links, self.identity = node, stats, history, links, identity
+        self.node, self.stats, self.history, self.identity = node, stats, history, identity
         drawn = self._lines()
         if drawn != self._drawn:  # a repaint only for what changed: most stats ticks change no cell here
             lines_changed = drawn.plain.count("\n") != self._drawn.plain.count("\n")  # a links line came or went
